@@ -1,0 +1,275 @@
+"""ImprintClassifier: the IMPRINT framework as a scikit-learn estimator on embeddings."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from . import aggregation, generation, normalisation
+from .presets import preset
+
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "norm_pre": tuple(normalisation.NORM_PRE),
+    "gen": generation.GEN_OPTIONS,
+    "norm_post": tuple(normalisation.NORM_POST),
+    "norm_inf": tuple(normalisation.NORM_INF),
+    "agg": aggregation.AGG_OPTIONS,
+    "distance": aggregation.DISTANCE_OPTIONS,
+    "weighting": aggregation.WEIGHTING_OPTIONS,
+    "kmeans_impl": ("fast", "sklearn"),
+}
+
+
+def to_numpy(X: Any) -> Any:
+    """Torch tensors (any device) become numpy arrays; everything else passes through."""
+    if hasattr(X, "detach") and hasattr(X, "cpu"):
+        return X.detach().cpu().numpy()
+    return X
+
+
+class ImprintClassifier(ClassifierMixin, BaseEstimator):
+    """Weight imprinting on frozen embeddings: NORMpre -> GEN -> NORMpost; NORMinf -> AGG.
+
+    Parameters
+    ----------
+    norm_pre : {"none", "l2"}
+        Normalisation of training embeddings before proxy generation (L2 without epsilon).
+    gen : {"mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls"}
+        How proxies are generated per class. ``ls``/``kls`` solve least squares over all classes.
+    k : int
+        Proxies per class for the k-methods. A class with fewer than k samples keeps all of them.
+    norm_post : {"none", "l2", "quantile"}
+        Normalisation of proxies, class by class in the order of ``classes_``; ``quantile`` maps
+        a class's proxies onto the value distribution of the proxies stored before it (the first
+        class stays raw), so it depends on that order.
+    norm_inf : {"none", "l2"}
+        Normalisation of the embeddings to classify.
+    agg : {"max", "mnn"}
+        ``max``: the class of the best-matching proxy; ``mnn``: vote of the m nearest proxies.
+    distance : {"inner_product", "cosine", "euclidean", "manhattan", "mahalanobis"}
+        Similarity used by the aggregation; ``max`` with a distance other than the inner product
+        is 1-NN under that distance (as in the reference code).
+    m : int
+        Neighbours that vote under ``mnn`` (clamped to the number of proxies).
+    weighting : {"uniform", "distance"}
+        Votes per neighbour: one each, or 1 / (distance + 1e-10).
+    seed : int
+        Seeds every random choice (k-means init, random, fps); the same fit gives the same head.
+    lambda_reg : float or None
+        Ridge term of ``ls``/``kls``. None takes the backbone's recipe value when ``backbone`` is
+        one of the paper's models (resnet18/50 1e-4, vit_b_16 0.1, swin_b 0.05), else 0.05.
+    temperature : float
+        ``predict_proba`` is ``softmax(class_scores / temperature)``. Class scores are the best
+        inner product per class (cosines when L2-normalised), minus the nearest distance for
+        1-NN, or the vote share for m-NN; 0.05 spreads cosines that differ by 0.1 by e^2.
+    kmeans_impl : {"fast", "sklearn"}
+        ``fast`` (default) is our torch k-means (same algorithm as scikit-learn, several times
+        faster); ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
+    backbone : str or None
+        Name of the backbone that made the embeddings; stored in saved heads.
+    """
+
+    def __init__(
+        self,
+        norm_pre: str = "l2",
+        gen: str = "kmeans",
+        k: int = 20,
+        norm_post: str = "l2",
+        norm_inf: str = "l2",
+        agg: str = "max",
+        distance: str = "inner_product",
+        m: int = 1,
+        weighting: str = "uniform",
+        seed: int = 0,
+        lambda_reg: float | None = None,
+        temperature: float = 0.05,
+        kmeans_impl: str = "fast",
+        backbone: str | None = None,
+    ):
+        self.norm_pre = norm_pre
+        self.gen = gen
+        self.k = k
+        self.norm_post = norm_post
+        self.norm_inf = norm_inf
+        self.agg = agg
+        self.distance = distance
+        self.m = m
+        self.weighting = weighting
+        self.seed = seed
+        self.lambda_reg = lambda_reg
+        self.temperature = temperature
+        self.kmeans_impl = kmeans_impl
+        self.backbone = backbone
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> ImprintClassifier:
+        """A classifier configured as a published method: qi, hosoda, janson, ours, oracle."""
+        return cls(**{**preset(name), **overrides})
+
+    def _check_params(self) -> None:
+        for name, allowed in OPTIONS.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"unknown {name} {value!r}; valid values are: {', '.join(allowed)}"
+                )
+        for name in ("k", "m"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                hint = " (use gen='all' to keep every sample)" if name == "k" else ""
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}{hint}")
+        if not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
+            raise ValueError(f"temperature must be a number > 0, got {self.temperature!r}")
+        if self.lambda_reg is not None and not (
+            isinstance(self.lambda_reg, numbers.Real) and self.lambda_reg >= 0
+        ):
+            raise ValueError(f"lambda_reg must be None or a number >= 0, got {self.lambda_reg!r}")
+
+    def _lambda(self) -> float:
+        if self.lambda_reg is not None:
+            return float(self.lambda_reg)
+        return generation.LS_LAMBDA.get(self.backbone or "", generation.LS_LAMBDA_DEFAULT)
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_train(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X, y = to_numpy(X), to_numpy(y)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        check_classification_targets(y)
+        return X, y
+
+    def _normalise_pre(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        try:
+            return normalisation.NORM_PRE[self.norm_pre](X)
+        except ValueError:
+            row = int(np.flatnonzero(np.linalg.norm(X, axis=1) == 0)[0])
+            raise ValueError(
+                f"training embedding {row} (class {y[row]!r}) is a zero vector: norm_pre='l2' "
+                "cannot normalise it; remove it or use norm_pre='none'"
+            ) from None
+
+    def fit(self, X: Any, y: Any) -> ImprintClassifier:
+        """Imprint a head from embeddings X (n, d) and labels y (n,) of any hashable type."""
+        self._check_params()
+        X, y = self._validate_train(X, y)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"ImprintClassifier needs at least 2 classes to tell apart; y has only one "
+                f"class: {classes[0]!r}"
+            )
+        Xn = self._normalise_pre(X, y)
+        class_data = [Xn[y_idx == c] for c in range(len(classes))]
+        ctx = generation.GenContext(
+            k=int(self.k),
+            seed=int(self.seed),
+            rng=np.random.default_rng(int(self.seed)),
+            lambda_reg=self._lambda(),
+            kmeans_impl=self.kmeans_impl,
+        )
+        proxies = generation.generate(class_data, self.gen, ctx)
+        proxies = normalisation.normalise_post_sequential(proxies, self.norm_post)
+        self.classes_ = classes
+        self._set_proxies([np.asarray(p, dtype=np.float32) for p in proxies])
+        return self
+
+    def _set_proxies(self, per_class: list[np.ndarray]) -> None:
+        self.proxies_ = np.ascontiguousarray(np.concatenate(per_class, axis=0), dtype=np.float32)
+        self.proxy_counts_ = np.array([len(p) for p in per_class], dtype=np.int64)
+        self.proxy_labels_ = self.classes_[np.repeat(np.arange(len(per_class)), self.proxy_counts_)]
+        self._mahalanobis_vi = None
+
+    @property
+    def proxy_class_index_(self) -> np.ndarray:
+        """Index into ``classes_`` of every proxy row."""
+        check_is_fitted(self)
+        return np.repeat(np.arange(len(self.classes_)), self.proxy_counts_)
+
+    def proxies_of(self, label: Any) -> np.ndarray:
+        """The proxy rows of one class."""
+        check_is_fitted(self)
+        idx = np.flatnonzero(self.classes_ == label)
+        if idx.size == 0:
+            raise ValueError(f"unknown class {label!r}; classes are {list(self.classes_)}")
+        start = int(self.proxy_counts_[: idx[0]].sum())
+        return self.proxies_[start : start + int(self.proxy_counts_[idx[0]])]
+
+    # ------------------------------------------------------------------ inference
+    def _validate_test(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, to_numpy(X), dtype=[np.float64, np.float32], reset=False)
+        try:
+            return normalisation.NORM_INF[self.norm_inf](X)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (norm_inf='l2')") from None
+
+    def class_scores(self, X: Any) -> np.ndarray:
+        """Per-class scores, shape (n, n_classes); ``predict`` is their argmax."""
+        Z = self._validate_test(X)
+        W = self.proxies_.astype(Z.dtype, copy=False)
+        VI = None
+        if self.distance == "mahalanobis":
+            if getattr(self, "_mahalanobis_vi", None) is None:
+                self._mahalanobis_vi = aggregation.mahalanobis_vi(self.proxies_.astype(np.float64))
+            VI = self._mahalanobis_vi
+        return aggregation.class_scores(
+            Z,
+            W,
+            self.proxy_class_index_,
+            len(self.classes_),
+            agg=self.agg,
+            distance=self.distance,
+            m=int(self.m),
+            weighting=self.weighting,
+            VI=VI,
+        )
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """scikit-learn's convention: (n, C) scores, or (n,) = score[1] - score[0] for 2 classes."""
+        s = self.class_scores(X)
+        return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """softmax(class_scores / temperature), computed in float64; rows sum to 1."""
+        s = self.class_scores(X).astype(np.float64) / float(self.temperature)
+        s -= s.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The label of the best class (ties go to the first class in ``classes_``)."""
+        return self.classes_[np.argmax(self.class_scores(X), axis=1)]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, *, backbone: str | None = None) -> None:
+        """Write the head as safetensors with its options and labels as JSON metadata."""
+        from .head_io import save_head
+
+        save_head(self, path, backbone=backbone)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ImprintClassifier:
+        """Read a head written by :meth:`save` (never unpickles)."""
+        from .head_io import load_head
+
+        return load_head(cls, path)
+
+    def to_torch(self):
+        """The fitted head as a ``torch.nn.Module`` mapping embeddings to class scores."""
+        from .torch_head import ImprintHead
+
+        check_is_fitted(self)
+        return ImprintHead.from_classifier(self)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags

@@ -1,0 +1,59 @@
+"""Published imprinting methods expressed in the IMPRINT framework (spec section 1.6)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+_COMMON = {"distance": "inner_product", "m": 1, "weighting": "uniform"}
+
+PRESETS = MappingProxyType(
+    {
+        "qi": dict(
+            norm_pre="l2", gen="mean", k=1, norm_post="l2", norm_inf="l2", agg="max", **_COMMON
+        ),
+        "hosoda": dict(
+            norm_pre="none",
+            gen="mean",
+            k=1,
+            norm_post="quantile",
+            norm_inf="none",
+            agg="max",
+            **_COMMON,
+        ),
+        "janson": dict(
+            norm_pre="none",
+            gen="mean",
+            k=1,
+            norm_post="none",
+            norm_inf="none",
+            agg="mnn",
+            distance="euclidean",
+            m=1,
+            weighting="distance",
+        ),
+        "ours": dict(
+            norm_pre="l2", gen="kmeans", k=20, norm_post="l2", norm_inf="l2", agg="max", **_COMMON
+        ),
+        "oracle": dict(
+            norm_pre="none", gen="ls", k=1, norm_post="none", norm_inf="none", agg="max", **_COMMON
+        ),
+    }
+)
+
+PRESET_INFO = MappingProxyType(
+    {
+        "qi": "Qi et al. 2018 (CVPR): L2 / class mean / L2 / L2 / max - classic weight imprinting",
+        "hosoda": "Hosoda et al. 2024: class mean with quantile normalisation of the weights",
+        "janson": "Janson et al. 2022: nearest class mean under Euclidean distance",
+        "ours": "IMPRINT (Westerhoff et al. 2025): L2 / k-means, k=20 / L2 / L2 / max",
+        "oracle": "Least-squares oracle: ridge weights fitted on all classes jointly (not imprinting)",
+    }
+)
+
+
+def preset(name: str) -> dict:
+    """The keyword arguments of a preset, with a clear error for unknown names."""
+    try:
+        return dict(PRESETS[name])
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
