@@ -33,6 +33,22 @@ def to_numpy(X: Any) -> Any:
     return X
 
 
+def label_repr(label: Any) -> str:
+    """repr of a label without numpy's type wrapper (np.str_('cat') -> 'cat')."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def _check_finite(X: np.ndarray, what: str, y: np.ndarray | None = None) -> None:
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        where = f"row {row}" + (f", class {label_repr(y[row])}" if y is not None else "")
+        raise ValueError(
+            f"{what} contain NaN or infinity ({int(bad.sum())} rows, first at {where}); "
+            "embeddings must be finite numbers"
+        )
+
+
 class ImprintClassifier(ClassifierMixin, BaseEstimator):
     """Weight imprinting on frozen embeddings: NORMpre -> GEN -> NORMpost; NORMinf -> AGG.
 
@@ -142,8 +158,9 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def _validate_train(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         X, y = to_numpy(X), to_numpy(y)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_all_finite=False)
         check_classification_targets(y)
+        _check_finite(X, "training embeddings", y)
         return X, y
 
     def _normalise_pre(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -152,7 +169,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         except ValueError:
             row = int(np.flatnonzero(np.linalg.norm(X, axis=1) == 0)[0])
             raise ValueError(
-                f"training embedding {row} (class {y[row]!r}) is a zero vector: norm_pre='l2' "
+                f"training embedding {row} (class {label_repr(y[row])}) is a zero vector: norm_pre='l2' "
                 "cannot normalise it; remove it or use norm_pre='none'"
             ) from None
 
@@ -164,7 +181,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         if len(classes) < 2:
             raise ValueError(
                 f"ImprintClassifier needs at least 2 classes to tell apart; y has only one "
-                f"class: {classes[0]!r}"
+                f"class: {label_repr(classes[0])}"
             )
         Xn = self._normalise_pre(X, y)
         class_data = [Xn[y_idx == c] for c in range(len(classes))]
@@ -198,14 +215,18 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         idx = np.flatnonzero(self.classes_ == label)
         if idx.size == 0:
-            raise ValueError(f"unknown class {label!r}; classes are {list(self.classes_)}")
+            known = ", ".join(label_repr(c) for c in self.classes_)
+            raise ValueError(f"unknown class {label_repr(label)}; the classes are {known}")
         start = int(self.proxy_counts_[: idx[0]].sum())
         return self.proxies_[start : start + int(self.proxy_counts_[idx[0]])]
 
     # ------------------------------------------------------------------ inference
     def _validate_test(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, to_numpy(X), dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(
+            self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
+        )
+        _check_finite(X, "embeddings to classify")
         try:
             return normalisation.NORM_INF[self.norm_inf](X)
         except ValueError as exc:
@@ -246,7 +267,8 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The label of the best class (ties go to the first class in ``classes_``)."""
-        return self.classes_[np.argmax(self.class_scores(X), axis=1)]
+        scores = self.class_scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, backbone: str | None = None) -> None:

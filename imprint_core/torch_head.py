@@ -37,7 +37,8 @@ class ImprintHead(nn.Module):
             W = self.proxies.double()
             cov = torch.cov(W.T)
             cov += MAHALANOBIS_RIDGE * torch.eye(cov.shape[0], dtype=cov.dtype)
-            self.register_buffer("vi", torch.linalg.inv(cov).float())
+            # kept in float64: with fewer proxies than dimensions VI is very ill-conditioned
+            self.register_buffer("vi", torch.linalg.inv(cov))
 
     @classmethod
     def from_classifier(cls, clf) -> ImprintHead:
@@ -63,8 +64,9 @@ class ImprintHead(nn.Module):
             return torch.cdist(z, W)
         if self.distance == "manhattan":
             return torch.cdist(z, W, p=1)
-        diff = z[:, None, :] - W[None, :, :]
-        return torch.einsum("npd,de,npe->np", diff, self.vi.to(z.dtype), diff).clamp_min(0).sqrt()
+        diff = z.double()[:, None, :] - self.proxies.double()[None, :, :]
+        d2 = torch.einsum("npd,de,npe->np", diff, self.vi, diff)
+        return d2.clamp_min(0).sqrt().to(z.dtype)
 
     def _per_class_best(self, values: torch.Tensor) -> torch.Tensor:
         C = len(self.classes)
