@@ -185,17 +185,92 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
             )
         Xn = self._normalise_pre(X, y)
         class_data = [Xn[y_idx == c] for c in range(len(classes))]
-        ctx = generation.GenContext(
+        ctx = self._context()
+        proxies = generation.generate(class_data, self.gen, ctx, classes)
+        proxies = normalisation.normalise_post_sequential(proxies, self.norm_post)
+        self.classes_ = classes
+        self._ls_state = ctx.state.get("ls")
+        self._set_proxies([np.asarray(p, dtype=np.float32) for p in proxies])
+        return self
+
+    def _context(self) -> generation.GenContext:
+        return generation.GenContext(
             k=int(self.k),
             seed=int(self.seed),
-            rng=np.random.default_rng(int(self.seed)),
             lambda_reg=self._lambda(),
             kmeans_impl=self.kmeans_impl,
         )
-        proxies = generation.generate(class_data, self.gen, ctx)
-        proxies = normalisation.normalise_post_sequential(proxies, self.norm_post)
+
+    # ------------------------------------------------------------------ incremental classes
+    def add_class(self, X: Any, label: Any) -> ImprintClassifier:
+        """Imprint one new class into a fitted head without refitting the others.
+
+        Per-class generators give the new class exactly the proxies a full fit would, and
+        leave every other class untouched. With ``norm_post="quantile"`` the new class is
+        mapped onto the proxies of all classes already stored, so the head can differ from a
+        full fit, where classes are normalised in label order. ``ls``/``kls`` keep their
+        sufficient statistics (sum x x^T, class sums and counts), add the new class to them
+        and re-solve every class's weights, which the joint least squares requires.
+        """
+        check_is_fitted(self)
+        self._check_params()
+        if np.any(self.classes_ == label):
+            raise ValueError(
+                f"class {label_repr(label)} is already in the head; add_class adds new classes "
+                "(refit to change an existing one)"
+            )
+        X = validate_data(
+            self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
+        )
+        _check_finite(X, f"embeddings of class {label_repr(label)}")
+        try:
+            Xn = normalisation.NORM_PRE[self.norm_pre](X)
+        except ValueError:
+            raise ValueError(
+                f"class {label_repr(label)} holds a zero vector: norm_pre='l2' cannot normalise it"
+            ) from None
+        try:
+            classes = np.sort(np.append(self.classes_, np.asarray([label], dtype=object)))
+            classes = classes.astype(np.result_type(self.classes_, np.asarray([label])))
+        except TypeError:
+            raise ValueError(
+                f"class {label_repr(label)} cannot be ordered with the existing classes "
+                f"(labels of type {self.classes_.dtype})"
+            ) from None
+        ctx = self._context()
+        if self.gen in generation.JOINT:
+            state = getattr(self, "_ls_state", None)
+            if state is None:
+                raise ValueError(
+                    f"gen={self.gen!r}: this head carries no least-squares statistics (it was "
+                    "loaded from a file); refit it with the training embeddings to add classes"
+                )
+            generation.add_to_least_squares(state, Xn, label, self.gen, ctx)
+            per_class = state.proxies(list(classes), ctx.lambda_reg, Xn.dtype)
+            per_class = normalisation.normalise_post_sequential(per_class, self.norm_post)
+        else:
+            ctx.rng = generation.class_rng(ctx.seed, label)
+            new = generation.generate_class(Xn, self.gen, ctx)
+            new = normalisation.NORM_POST[self.norm_post](new, self.proxies_.ravel())
+            old = {c: self.proxies_of(c) for c in self.classes_}
+            per_class = [new if c == label else old[c] for c in classes]
         self.classes_ = classes
-        self._set_proxies([np.asarray(p, dtype=np.float32) for p in proxies])
+        self._set_proxies([np.asarray(p, dtype=np.float32) for p in per_class])
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ImprintClassifier:
+        """Fit if unfitted, else imprint the classes of y as new classes (see add_class).
+
+        ``classes`` is accepted for scikit-learn compatibility and ignored: imprinting needs no
+        list of future classes.
+        """
+        if not hasattr(self, "classes_"):
+            return self.fit(X, y)
+        X, y = to_numpy(X), np.asarray(to_numpy(y))
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels")
+        for label in np.unique(y):
+            self.add_class(np.asarray(X)[y == label], label)
         return self
 
     def _set_proxies(self, per_class: list[np.ndarray]) -> None:

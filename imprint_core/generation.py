@@ -8,8 +8,10 @@ samples; a class of one sample gives that sample; otherwise the method decides.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -25,9 +27,21 @@ class GenContext:
 
     k: int
     seed: int
-    rng: np.random.Generator  # shared across classes and consumed in class order, as the reference
+    rng: np.random.Generator | None = None  # the class's own stream (see class_rng)
     lambda_reg: float = LS_LAMBDA_DEFAULT
     kmeans_impl: str = "fast"
+    state: dict = field(default_factory=dict)  # what a generator leaves for later (LS statistics)
+
+
+def class_rng(seed: int, label: Any) -> np.random.Generator:
+    """A random stream per (seed, class label).
+
+    The reference consumes one global stream in class order, so a class's random proxies depend
+    on the classes before it; seeding per class keeps results reproducible and lets a class be
+    added later with exactly the proxies a full fit would give it.
+    """
+    label = label.item() if isinstance(label, np.generic) else label
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(repr(label).encode())])
 
 
 def _mean(X: np.ndarray, ctx: GenContext) -> np.ndarray:
@@ -120,63 +134,100 @@ def _cov_max(X: np.ndarray, ctx: GenContext) -> np.ndarray:
     return X[cov_max_indices(X, ctx.k)]
 
 
+@dataclass
+class LSState:
+    """Sufficient statistics of a least-squares head, so classes can be added without the data.
+
+    ``xxT`` is sum x x^T over every sample in the LS, ``n`` their count; ``sums``/``counts`` are
+    per (pseudo-)class; ``owner`` holds the class label of each pseudo-class; ``raw`` the raw
+    proxies of kls classes too small to take part.
+    """
+
+    xxT: np.ndarray
+    n: int = 0
+    sums: list[np.ndarray] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    owner: list[Any] = field(default_factory=list)
+    raw: dict[Any, np.ndarray] = field(default_factory=dict)
+
+    def add(self, groups: Sequence[np.ndarray], owner: Any) -> None:
+        for X in groups:
+            Xf = np.ascontiguousarray(X, dtype=np.float32)
+            self.xxT += (Xf.T @ Xf).astype(np.float64)  # float32 GEMM: the cost is N d^2
+            self.n += len(X)
+            self.sums.append(X.astype(np.float64).sum(axis=0))
+            self.counts.append(len(X))
+            self.owner.append(owner)
+
+    def solve(self, lambda_reg: float) -> np.ndarray:
+        """w = (1/C) (S + lambda I)^-1 mu for every (pseudo-)class, C = their number."""
+        d = self.xxT.shape[0]
+        S = self.xxT / self.n
+        S[np.diag_indices(d)] += lambda_reg
+        M = (np.stack(self.sums) / np.asarray(self.counts, dtype=np.float64)[:, None]).T
+        return np.linalg.solve(S, M).T / M.shape[1]
+
+    def proxies(self, labels: Sequence[Any], lambda_reg: float, dtype) -> list[np.ndarray]:
+        """Every class's proxies, in the order of `labels`."""
+        W = self.solve(lambda_reg) if self.n else None
+        out = []
+        for label in labels:
+            if label in self.raw:
+                out.append(self.raw[label])
+            else:
+                out.append(W[[i for i, o in enumerate(self.owner) if o == label]].astype(dtype))
+        return out
+
+
 def least_squares(class_data: Sequence[np.ndarray], lambda_reg: float) -> list[np.ndarray]:
     """Least-squares (ridge, no bias) weights: w_c = (1/C) (S + lambda I)^-1 mu_c.
 
     S = (1/N) sum x x^T is the uncentred second moment (= Sigma_T + mu_G mu_G^T). Solved with a
     linear solve in float64 rather than an explicit inverse.
     """
-    C = len(class_data)
-    d = class_data[0].shape[1]
-    N = sum(len(X) for X in class_data)
-    S = np.zeros((d, d), dtype=np.float64)
-    for X in class_data:
-        Xf = np.ascontiguousarray(X, dtype=np.float32)
-        S += (Xf.T @ Xf).astype(np.float64)  # float32 GEMM: the cost is N d^2
-    S /= N
-    S[np.diag_indices(d)] += lambda_reg
-    M = np.stack([X.astype(np.float64).mean(axis=0) for X in class_data], axis=1)  # (d, C)
-    W = np.linalg.solve(S, M).T / C
-    return [W[c : c + 1].astype(class_data[c].dtype) for c in range(C)]
+    state = LSState(np.zeros((class_data[0].shape[1],) * 2))
+    for c, X in enumerate(class_data):
+        state.add([X], c)
+    return state.proxies(range(len(class_data)), lambda_reg, class_data[0].dtype)
 
 
-def _joint_ls(class_data: Sequence[np.ndarray], ctx: GenContext) -> list[np.ndarray]:
-    return least_squares(class_data, ctx.lambda_reg)
+def add_to_least_squares(state: LSState, X: np.ndarray, label: Any, gen: str, ctx: GenContext):
+    """Add one class to the LS statistics: itself (ls), its k-means clusters (kls), or, for a
+    kls class with fewer than k samples, its raw samples as proxies outside the LS."""
+    if gen == "ls" or ctx.k == 1:
+        state.add([X], label)
+    elif len(X) < ctx.k:
+        state.raw[label] = X
+    else:
+        assign = kmeans_fit(X, ctx.k, ctx.seed, ctx.kmeans_impl).labels
+        state.add([X[assign == j] for j in range(ctx.k) if (assign == j).any()], label)
 
 
-def _joint_kls(class_data: Sequence[np.ndarray], ctx: GenContext) -> list[np.ndarray]:
+def joint_least_squares(
+    class_data: Sequence[np.ndarray], labels: Sequence[Any], gen: str, ctx: GenContext
+) -> list[np.ndarray]:
+    """ls / kls proxies for every class; the statistics are left in ``ctx.state["ls"]``."""
+    state = LSState(np.zeros((class_data[0].shape[1],) * 2))
+    for X, label in zip(class_data, labels, strict=True):
+        add_to_least_squares(state, X, label, gen, ctx)
+    ctx.state["ls"] = state
+    return state.proxies(labels, ctx.lambda_reg, class_data[0].dtype)
+
+
+def _joint_ls(class_data, labels, ctx: GenContext) -> list[np.ndarray]:
+    return joint_least_squares(class_data, labels, "ls", ctx)
+
+
+def _joint_kls(class_data, labels, ctx: GenContext) -> list[np.ndarray]:
     """k-least-squares: k-means pseudo-classes per class, one LS over all of them jointly.
 
     A class with fewer than k samples keeps its raw samples and takes no part in the LS.
     """
-    k = ctx.k
-    if k == 1:
-        return least_squares(class_data, ctx.lambda_reg)
-    out: list[np.ndarray | None] = [None] * len(class_data)
-    pseudo: list[np.ndarray] = []
-    owner: list[int] = []
-    for c, X in enumerate(class_data):
-        if len(X) < k:
-            out[c] = X
-            continue
-        labels = kmeans_fit(X, k, ctx.seed, ctx.kmeans_impl).labels
-        for j in range(k):
-            members = X[labels == j]
-            if len(members):
-                pseudo.append(members)
-                owner.append(c)
-    if pseudo:
-        weights = least_squares(pseudo, ctx.lambda_reg)
-        for c in range(len(class_data)):
-            if out[c] is None:
-                out[c] = np.concatenate(
-                    [w for w, o in zip(weights, owner, strict=True) if o == c], axis=0
-                )
-    return out  # type: ignore[return-value]
+    return joint_least_squares(class_data, labels, "kls", ctx)
 
 
 PerClassGen = Callable[[np.ndarray, GenContext], np.ndarray]
-JointGen = Callable[[Sequence[np.ndarray], GenContext], list[np.ndarray]]
+JointGen = Callable[[Sequence[np.ndarray], Sequence[Any], GenContext], list[np.ndarray]]
 
 PER_CLASS: dict[str, PerClassGen] = {
     "mean": _mean,
@@ -218,8 +269,13 @@ def generate_class(X: np.ndarray, gen: str, ctx: GenContext) -> np.ndarray:
     return PER_CLASS[gen](X, ctx)
 
 
-def generate(class_data: Sequence[np.ndarray], gen: str, ctx: GenContext) -> list[np.ndarray]:
-    """Proxies for every class, in class order."""
+def generate(
+    class_data: Sequence[np.ndarray], gen: str, ctx: GenContext, labels: Sequence[Any]
+) -> list[np.ndarray]:
+    """Proxies for every class, in class order; `labels` seed each class's random stream."""
     if gen in JOINT:
-        return JOINT[gen](class_data, ctx)
-    return [generate_class(X, gen, ctx) for X in class_data]
+        return JOINT[gen](class_data, labels, ctx)
+    return [
+        generate_class(X, gen, replace(ctx, rng=class_rng(ctx.seed, label)))
+        for X, label in zip(class_data, labels, strict=True)
+    ]
