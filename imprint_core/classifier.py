@@ -258,11 +258,11 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         self._set_proxies([np.asarray(p, dtype=np.float32) for p in per_class])
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> ImprintClassifier:
-        """Fit if unfitted, else imprint the classes of y as new classes (see add_class).
+    def add_classes(self, X: Any, y: Any) -> ImprintClassifier:
+        """Fit if unfitted, else imprint every class of y as a new class (see add_class).
 
-        ``classes`` is accepted for scikit-learn compatibility and ignored: imprinting needs no
-        list of future classes.
+        Not named ``partial_fit``: scikit-learn's partial_fit adds samples to existing classes,
+        which k-means proxies cannot absorb without the old data.
         """
         if not hasattr(self, "classes_"):
             return self.fit(X, y)

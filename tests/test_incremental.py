@@ -81,11 +81,11 @@ def test_quantile_maps_new_class_onto_stored_proxies(data):
     np.testing.assert_allclose(inc2.proxies_, full.proxies_, rtol=1e-5)
 
 
-def test_partial_fit(data):
+def test_add_classes(data):
     X, y, Xt = data
     clf = ic.ImprintClassifier(gen="kmeans", k=3)
-    clf.partial_fit(X[np.isin(y, ["bird", "cat"])], y[np.isin(y, ["bird", "cat"])])
-    clf.partial_fit(X[np.isin(y, ["dog", "emu"])], y[np.isin(y, ["dog", "emu"])])
+    clf.add_classes(X[np.isin(y, ["bird", "cat"])], y[np.isin(y, ["bird", "cat"])])
+    clf.add_classes(X[np.isin(y, ["dog", "emu"])], y[np.isin(y, ["dog", "emu"])])
     full = ic.ImprintClassifier(gen="kmeans", k=3).fit(X, y)
     np.testing.assert_array_equal(clf.predict(Xt), full.predict(Xt))
 
