@@ -1,0 +1,171 @@
+"""Accuracy versus k on the user's own embeddings: the paper's Figure 6, cross-validated.
+
+For every GEN method and k, an ImprintClassifier (NORM l2/l2/l2 by default, max aggregation with
+the inner product, as in the paper's Fig. 6 config) is scored by cross-validation, beside the class
+mean (preset "qi") and the least-squares oracle (preset "oracle"). Small projects are scored by
+leave-one-out, larger ones by stratified k-fold with at most as many folds as the smallest class
+has images; the result says which.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+LOO_MAX = 30  # leave-one-out up to this many images
+N_FOLDS = 5
+MIN_PER_CLASS = 2
+NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
+REFERENCES = {"mean": "qi", "ls": "oracle"}  # curve reference -> preset
+
+
+def _settings(gen: str, k: int, norm: str, seed: int) -> dict[str, Any]:
+    return {
+        "norm_pre": NORMS[norm],
+        "gen": gen,
+        "k": int(k),
+        "norm_post": NORMS[norm],
+        "norm_inf": NORMS[norm],
+        "agg": "max",
+        "distance": "inner_product",
+        "seed": seed,
+    }
+
+
+def _splits(y_idx: np.ndarray, cv: int | str | None, seed: int) -> tuple[str, list, str]:
+    """(scheme name, list of (train, test) index pairs or [] for LOO, sentence)."""
+    n = len(y_idx)
+    smallest = int(np.bincount(y_idx).min())
+    if cv == "loo" or (cv is None and n <= LOO_MAX):
+        return (
+            "leave-one-out",
+            [],
+            f"Leave-one-out over {n} images: each image was classified by a head imprinted from "
+            "all the others.",
+        )
+    if cv is not None and (isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2):
+        raise ValueError(f"cv must be None, 'loo' or a number of folds >= 2; got {cv!r}.")
+    asked = N_FOLDS if cv is None else int(cv)
+    folds = min(asked, smallest)
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(y_idx, y_idx))
+    capped = (
+        f" (capped from {asked} by the smallest class, {smallest} images)" if folds < asked else ""
+    )
+    return (
+        f"stratified {folds}-fold",
+        splits,
+        f"Stratified {folds}-fold cross-validation{capped}: each fold was classified by a head "
+        "imprinted from the other folds.",
+    )
+
+
+def _score(X, y_idx, settings, scheme, splits) -> list[float]:
+    """Accuracy per fold (LOO: one 0/1 outcome per image, via the exact fast LOO)."""
+    from .classifier import ImprintClassifier
+
+    if scheme == "leave-one-out":
+        from .evaluation import evaluate
+
+        ev = evaluate(X, y_idx, settings, scheme="leave-one-out")
+        return (ev.predictions == y_idx).astype(float).tolist()
+    out = []
+    for train, test in splits:
+        clf = ImprintClassifier(**settings).fit(X[train], y_idx[train])
+        out.append(float(np.mean(clf.predict(X[test]) == y_idx[test])))
+    return out
+
+
+def _summary(scores: list[float], scheme: str) -> tuple[float, float]:
+    a = np.asarray(scores, dtype=float)
+    if scheme == "leave-one-out":  # binomial standard error of the LOO accuracy
+        p = float(a.mean())
+        return p, float(np.sqrt(p * (1 - p) / len(a)))
+    return float(a.mean()), float(a.std())
+
+
+def accuracy_vs_k(
+    X: Any,
+    y: Any,
+    ks: Sequence[int] = (1, 2, 3, 5, 10, 20),
+    gens: Sequence[str] = ("kmeans", "kmedoids", "random", "fps"),
+    cv: int | str | None = None,
+    seed: int = 0,
+    norm: str = "l2",
+    progress: Callable[[float, str], None] | None = None,
+) -> dict[str, Any]:
+    """Cross-validated accuracy of each (GEN, k), plus the mean and least-squares references.
+
+    cv: None (leave-one-out up to 30 images, else stratified 5-fold capped by the smallest
+    class), "loo", or a number of folds. norm: "l2" (the paper's Fig. 6) or "none" for
+    NORMpre/post/inf. progress(fraction, message) is called after each configuration.
+
+    Returns {"ks", "gens": {gen: {"mean", "std", "folds"}}, "references": {"mean"|"ls":
+    {"mean", "std", "preset"}}, "cv", "n_splits", "cv_description", "error_kind", "norm",
+    "n_samples", "min_class_size", "notes"}; accuracies are fractions in [0, 1].
+    """
+    if norm not in NORMS:
+        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+        raise ValueError(
+            f"accuracy_vs_k needs embeddings (n, d) and n labels; got {X.shape}, {y.shape}."
+        )
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"ks must be positive numbers of proxies; got {ks}.")
+    classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError("accuracy_vs_k needs at least two classes.")
+    small = [str(c) for c, n in zip(classes, counts, strict=True) if n < MIN_PER_CLASS]
+    if small:
+        raise ValueError(
+            f"Class(es) {', '.join(repr(s) for s in small)} have fewer than {MIN_PER_CLASS} "
+            "images: an image can only be held out if its class keeps another one."
+        )
+    scheme, splits, sentence = _splits(y_idx, cv, seed)
+    jobs = [(g, k) for g in gens for k in ks] + [(r, None) for r in REFERENCES]
+    result: dict[str, Any] = {"ks": ks, "gens": {}, "references": {}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for j, (gen, k) in enumerate(jobs, start=1):
+            if k is None:
+                from .presets import preset
+
+                settings = {**preset(REFERENCES[gen]), "seed": seed}
+            else:
+                settings = _settings(gen, k, norm, seed)
+            scores = _score(X, y_idx, settings, scheme, splits)
+            mean, std = _summary(scores, scheme)
+            if k is None:
+                result["references"][gen] = {"mean": mean, "std": std, "preset": REFERENCES[gen]}
+            else:
+                entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
+                entry["mean"].append(mean)
+                entry["std"].append(std)
+                entry["folds"].append(scores)
+            if progress is not None:
+                progress(j / len(jobs), f"{gen}" + (f", k={k}" if k else ""))
+    train_min = int(counts.min()) - (1 if scheme == "leave-one-out" else 0)
+    notes = []
+    if max(ks) > train_min:
+        notes.append(
+            f"For k above about {train_min}, the smallest class has fewer training images than "
+            "k and keeps all of them as proxies, so the curves flatten there."
+        )
+    result.update(
+        cv=scheme,
+        n_splits=len(y) if scheme == "leave-one-out" else len(splits),
+        cv_description=sentence,
+        error_kind="standard error" if scheme == "leave-one-out" else "std over folds",
+        norm=norm,
+        n_samples=len(y),
+        min_class_size=int(counts.min()),
+        notes=notes,
+    )
+    return result
