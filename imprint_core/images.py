@@ -1,0 +1,184 @@
+"""Images in: decode anything a user may hand us into an RGB PIL image, or fail with a sentence.
+
+``load_image`` accepts a path, raw bytes, a binary file object or a PIL image and returns an RGB
+image: EXIF orientation applied; grayscale, RGBA/LA (composited on white), CMYK, 16-bit and
+palette images converted; an animated image gives its first frame. The pixel count is checked from
+the header before any pixel is decoded (decompression-bomb guard, ``MAX_PIXELS``). Anything that is
+not a readable image raises ``ImageError`` naming the file (and the class, when given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import warnings
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | Image.Image
+
+MAX_PIXELS = 40_000_000  # 40 megapixels: a 7,300 x 5,500 photo; above this we refuse
+# Only the common photo formats: Pillow's exotic plugins (EPS calls Ghostscript, ...) stay off.
+ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
+ALLOWED_TEXT = "a JPEG, PNG, GIF (first frame), BMP, TIFF, WebP, PPM or AVIF image"
+_WHITE = (255, 255, 255)
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message names the file and what is allowed."""
+
+
+def _describe(name: str | None, context: str | None) -> str:
+    label = f"Image {name!r}" if name else "The image"
+    return f"{label} in class {context!r}" if context else label
+
+
+def _fail(name: str | None, context: str | None, problem: str, limit: int) -> ImageError:
+    allowed = f"{ALLOWED_TEXT} of at most {limit / 1e6:g} megapixels"
+    return ImageError(f"{_describe(name, context)} {problem}. Allowed: {allowed}.")
+
+
+def read_source_bytes(source: ImageSource, name: str | None = None) -> bytes:
+    """The raw bytes of a path, bytes-like or binary file object (not of a PIL image)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"Image file {str(path)!r} does not exist.") from None
+        except IsADirectoryError:
+            raise ImageError(f"{str(path)!r} is a folder, not an image file.") from None
+        except OSError as exc:
+            raise ImageError(f"Image file {str(path)!r} cannot be read: {exc.strerror}.") from None
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, bytes):
+            raise ImageError(f"{_describe(name, None)} must be opened in binary mode ('rb').")
+        return data
+    raise ImageError(
+        f"{_describe(name, None)} has type {type(source).__name__}; expected a file path, "
+        "bytes or a PIL image."
+    )
+
+
+def source_name(source: ImageSource, name: str | None = None) -> str | None:
+    """A human name for an input: the given name, else a path's file name, else a file's name."""
+    if name:
+        return name
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return getattr(source, "filename", None) or getattr(source, "name", None) or None
+
+
+def hash_bytes(data: bytes) -> str:
+    """Content hash used as the embedding-cache key (BLAKE2b, 128 bits, hex)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def hash_pil(image: Image.Image) -> str:
+    """Content hash of a decoded PIL image (mode, size and pixels)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{image.mode}|{image.size}|".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+def hash_image_source(source: ImageSource) -> tuple[str, bytes | Image.Image]:
+    """``(hash, payload)``: bytes are hashed as stored, PIL images by their pixels.
+
+    The payload (the bytes read, or the PIL image) can be passed to ``load_image`` without reading
+    the file a second time.
+    """
+    if isinstance(source, Image.Image):
+        return hash_pil(source), source
+    data = read_source_bytes(source)
+    return hash_bytes(data), data
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer / float grayscale -> 8-bit L, scaled by bit depth, not clipped."""
+    arr = np.asarray(image)
+    if image.mode == "F":
+        top = 1.0 if float(np.nanmax(arr, initial=0.0)) <= 1.0 else 255.0
+        arr = np.nan_to_num(arr.astype(np.float64)) / top * 255.0
+    else:  # I;16*, I: treat as 16-bit samples (what PNG and TIFF store in these modes)
+        arr = arr.astype(np.float64) / 257.0
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; transparency is composited on white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode in ("PA", "LA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    elif image.mode.startswith("I") or image.mode == "F":
+        image = _to_8bit(image)
+    if image.mode == "RGBA":
+        background = Image.new("RGB", image.size, _WHITE)
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def load_image(
+    source: ImageSource,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    context: str | None = None,
+) -> Image.Image:
+    """Decode ``source`` (path, bytes, binary file or PIL image) into an RGB PIL image.
+
+    ``name`` names the input in error messages (defaults to the path); ``context`` adds the class,
+    e.g. ``"Image 'x.png' in class 'cats' is not an image ..."``. Raises ``ImageError``.
+    """
+    name = source_name(source, name)
+    if isinstance(source, Image.Image):
+        if source.width * source.height > max_pixels:
+            raise _fail(name, context, _too_big(source.size), max_pixels)
+        try:
+            return to_rgb(ImageOps.exif_transpose(source))
+        except (OSError, ValueError) as exc:
+            raise _fail(name, context, f"cannot be converted ({exc})", max_pixels) from None
+    data = read_source_bytes(source, name)
+    if not data:
+        raise _fail(name, context, "is an empty file", max_pixels)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb warning is superseded by our (lower) limit below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            # Image.open reads only the header: check the size before decoding any pixel.
+            if image.width * image.height > max_pixels:
+                raise _fail(name, context, _too_big(image.size), max_pixels)
+            image.seek(0)  # animated GIF/WebP/APNG/TIFF: first frame
+            image.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise _fail(
+            name, context, "is not an image (or not a format we read)", max_pixels
+        ) from None
+    except Image.DecompressionBombError:
+        raise _fail(name, context, "is too large (decompression-bomb guard)", max_pixels) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        problem = "is truncated" if "truncated" in str(exc) else f"is corrupt ({exc})"
+        raise _fail(name, context, problem, max_pixels) from None
+    try:
+        return to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise _fail(name, context, f"cannot be converted to RGB ({exc})", max_pixels) from None
+
+
+def _too_big(size: tuple[int, int]) -> str:
+    w, h = size
+    return f"has {w} x {h} = {w * h / 1e6:.1f} megapixels, which is too large"
