@@ -8,6 +8,9 @@ C - 1)-dimensional between-class subspace, where the pseudo-inverse of Sigma_B l
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,23 @@ ALLCLOSE_ATOL = 1e-8  # np.allclose(Sigma_B, 0) as in the reference
 
 # variant -> does the within-class scatter carry the reference code's extra mu_G mu_G^T term?
 VARIANTS: dict[str, bool] = {"textbook": False, "reference": True}
+
+
+_LIMIT_LOCK = threading.RLock()  # threadpool limits are process-wide: one limiter at a time
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run BLAS/OpenMP single-threaded (libraries loaded before entry are limited).
+
+    The geometry computations are small; on a busy 2-core machine multi-threaded BLAS spins
+    against other processes and was measured 5-100x slower than one thread.
+    """
+    import scipy.linalg  # noqa: F401  (load scipy's BLAS so that it is limited too)
+    from threadpoolctl import threadpool_limits
+
+    with _LIMIT_LOCK, threadpool_limits(limits=1):
+        yield
 
 
 def l2_normalize(X: np.ndarray) -> np.ndarray:
@@ -205,6 +225,11 @@ def nc_metrics(
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown NC variant {variant!r}; allowed: {', '.join(VARIANTS)}.")
+    with one_thread():
+        return _nc_metrics(X, y, head, variant, normalize)
+
+
+def _nc_metrics(X: Any, y: Any, head: Any, variant: str, normalize: bool) -> dict[str, Any]:
     X_in = X
     X, y = _check_inputs(X, y)
     classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)

@@ -23,19 +23,15 @@ GAP_MIN = 0.1  # required gain over a single Gaussian blob of the same shape
 N_NULL = 2  # Gaussian reference draws averaged per k
 
 
-def _kmeans_labels(Y: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, float]:
-    """Labels and inertia of the best of N_INIT k-means runs."""
-    try:
-        from .kmeans import kmeans
+def _kmeans_labels(Y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Labels of the best of N_INIT k-means runs.
 
-        runs = [kmeans(Y, k, seed=seed + i) for i in range(N_INIT)]
-        best = min(runs, key=lambda r: float(r.inertia))
-        return np.asarray(best.labels), float(best.inertia)
-    except ImportError:  # the project's k-means is optional here
-        from sklearn.cluster import KMeans
+    scikit-learn's Cython k-means: the data here are small (<= MAX_SAMPLES x KMEANS_DIMS), where it
+    is fast and, unlike torch's thread pool, does not slow down badly on a busy 2-core machine.
+    """
+    from sklearn.cluster import KMeans
 
-        km = KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(Y)
-        return km.labels_, float(km.inertia_)
+    return KMeans(n_clusters=k, n_init=N_INIT, random_state=seed).fit(Y).labels_
 
 
 def _silhouettes(Y: np.ndarray, ks: list[int], seed: int, min_size: int) -> np.ndarray:
@@ -48,7 +44,7 @@ def _silhouettes(Y: np.ndarray, ks: list[int], seed: int, min_size: int) -> np.n
     Yk = Y[:, :KMEANS_DIMS].astype(np.float32)
     out = np.full(len(ks), np.nan)
     for i, k in enumerate(ks):
-        labels, _ = _kmeans_labels(Yk, k, seed)
+        labels = _kmeans_labels(Yk, k, seed)
         sizes = np.bincount(labels, minlength=k)
         if sizes.min() >= min_size:
             out[i] = silhouette_score(D, labels, metric="precomputed")
@@ -61,6 +57,17 @@ def _name(label: Any) -> str:
 
 def recommend_k(X_c: Any, *, max_k: int = 10, seed: int = 0, label: Any = None) -> tuple[int, str]:
     """The recommended number of proxies for one class's embeddings, and why, in words."""
+    import sklearn.cluster  # noqa: F401  (load its OpenMP runtime before limiting it)
+    import sklearn.metrics  # noqa: F401
+
+    from .collapse import one_thread
+
+    # tiny problems (<= MAX_SAMPLES points): worker threads only spin on a busy machine (100x)
+    with one_thread():
+        return _recommend_k(X_c, max_k=max_k, seed=seed, label=label)
+
+
+def _recommend_k(X_c: Any, *, max_k: int, seed: int, label: Any) -> tuple[int, str]:
     X = np.asarray(X_c, dtype=np.float64)
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(

@@ -292,7 +292,12 @@ def project(
     cached = _CACHE.get(key)
     if cached is None:
         if used == "pca":
-            coords, mapped, ratio = _project_pca(X, items, dim, seed)
+            from sklearn.utils import extmath  # noqa: F401  (loaded before the thread limit)
+
+            from .collapse import one_thread
+
+            with one_thread():  # small SVDs: BLAS threads only spin on a busy machine
+                coords, mapped, ratio = _project_pca(X, items, dim, seed)
         else:
             coords, mapped = _project_umap(X, items, dim, seed, n_neighbors, min_dist)
             ratio = ()
