@@ -22,7 +22,7 @@ PALETTE = (
 )  # fmt: skip
 SIZES = {  # marker sizes (2-D, 3-D)
     "sample": (7, 4),
-    "proxy": (17, 8),
+    "proxy": (17, 10),
     "mean": (15, 7),
     "test": (15, 7),
 }
