@@ -624,7 +624,11 @@ class Backbone:
         items = _as_list(images)
         if names is not None and len(names) != len(items):
             raise ValueError(f"names has {len(names)} entries for {len(items)} images.")
-        store = default_cache() if cache is None or cache is True else (cache or None)
+        store = default_cache() if cache is None or cache is True else cache
+        if store is False:
+            store = None
+        elif store is not None and not isinstance(store, EmbeddingCache):
+            raise TypeError("cache must be None, True, False or an EmbeddingCache.")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         bar = _Progress(progress, len(items), f"embed {self.name}")
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -24,7 +25,8 @@ ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes] | I
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: a 7,300 x 5,500 photo; above this we refuse
 # Only the common photo formats: Pillow's exotic plugins (EPS calls Ghostscript, ...) stay off.
-ALLOWED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
+# (JPEG includes MPO, the multi-picture JPEG some phones write.)
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
 ALLOWED_TEXT = "a JPEG, PNG, GIF (first frame), BMP, TIFF, WebP, PPM or AVIF image"
 _WHITE = (255, 255, 255)
 
@@ -156,7 +158,7 @@ def load_image(
         with warnings.catch_warnings():
             # Pillow's own bomb warning is superseded by our (lower) limit below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=_formats())
             # Image.open reads only the header: check the size before decoding any pixel.
             if image.width * image.height > max_pixels:
                 raise _fail(name, context, _too_big(image.size), max_pixels)
@@ -168,8 +170,10 @@ def load_image(
         raise _fail(
             name, context, "is not an image (or not a format we read)", max_pixels
         ) from None
-    except Image.DecompressionBombError:
-        raise _fail(name, context, "is too large (decompression-bomb guard)", max_pixels) from None
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, also from the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+        raise _fail(name, context, f"has {count}, which is too large", max_pixels) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         problem = "is truncated" if "truncated" in str(exc) else f"is corrupt ({exc})"
         raise _fail(name, context, problem, max_pixels) from None
@@ -177,6 +181,11 @@ def load_image(
         return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, ValueError, SyntaxError) as exc:
         raise _fail(name, context, f"cannot be converted to RGB ({exc})", max_pixels) from None
+
+
+def _formats() -> tuple[str, ...]:
+    Image.init()
+    return tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)  # AVIF only where Pillow has it
 
 
 def _too_big(size: tuple[int, int]) -> str:
