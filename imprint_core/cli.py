@@ -12,6 +12,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("imprint_core.cli_embed", "embed a folder of images with a backbone"),
+    "bench": ("imprint_core.cli_bench", "run the paper's protocol on a dataset, print a table"),
 }
 
 

@@ -1,0 +1,138 @@
+"""``imprint bench``: the paper's protocol on a dataset, printed as a table, saved as JSON/CSV.
+
+Example::
+
+    imprint bench --dataset fashion-mnist --per-class 500 --test-per-class 200 \\
+        --seeds 0,1,2 --tasks all,even,odd,short --merged --grid "preset=ours k=1,5,10"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .tasks import PAPER_TASKS
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"{what} is empty; give comma-separated integers such as 0,1,2")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip() and v.strip() != "none"]
+
+
+def _count(text: str) -> int | None:
+    if text.lower() in ("all", "0"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .bench import DEFAULT_PRESETS, PROBE_C
+    from .datasets import DATASETS
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = __doc__.split("Example::", 1)[1]
+    p.add_argument("--dataset", default="fashion-mnist", help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument(
+        "--data-root", help="folder with the local dataset copy (mnist, cifar10, folder)"
+    )
+    p.add_argument("--backbone", default="efficientnet_lite0", help="backbone name")
+    p.add_argument(
+        "--per-class", type=_count, default=None, help="training images per class (default: all)"
+    )
+    p.add_argument(
+        "--test-per-class", type=_count, default=None, help="test images per class (default: all)"
+    )
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument(
+        "--tasks",
+        default=",".join(PAPER_TASKS),
+        help="comma-separated: all, even, odd, short, merged, merge<d>[s<seed>]",
+    )
+    p.add_argument("--merged", action="store_true", help="add the multi-modal 'merged' task")
+    p.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_PRESETS),
+        help="comma-separated presets, or 'none' (default: all five)",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        help='option grid, e.g. "gen=kmeans,mean k=1,5,20 norm_post=l2" (repeatable)',
+    )
+    p.add_argument("--config", help="a .json/.toml file with presets, grid and methods")
+    p.add_argument("--no-probe", action="store_true", help="skip the linear-probe reference row")
+    p.add_argument("--probe-c", type=float, default=PROBE_C, help="C of the linear probe")
+    p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/imprint/embeddings)")
+    p.add_argument("--out", help="output prefix for PREFIX.json, PREFIX.csv, PREFIX-runs.csv")
+    p.add_argument("--batch-size", type=int, default=64, help="embedding batch size")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .bench import (
+        BenchConfig,
+        load_config,
+        parse_grid,
+        preset_methods,
+        run_bench,
+        write_outputs,
+    )
+    from .datasets import DATASETS
+
+    if args.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    methods = preset_methods(_names(args.methods))
+    for grid in args.grid:
+        methods += parse_grid(grid)
+    if args.config:
+        methods += load_config(args.config)
+    tasks = _names(args.tasks)
+    if args.merged and "merged" not in tasks:
+        tasks.append("merged")
+    cfg = BenchConfig(
+        dataset=args.dataset,
+        backbone=args.backbone,
+        per_class=args.per_class,
+        test_per_class=args.test_per_class,
+        seeds=_ints(args.seeds, "--seeds"),
+        tasks=tuple(tasks),
+        methods=tuple(methods),
+        probe=not args.no_probe,
+        probe_C=args.probe_c,
+        cache_dir=args.cache_dir,
+        data_root=args.data_root,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    result = run_bench(cfg)
+    per = f"{args.per_class or 'all'}-{args.test_per_class or 'all'}"
+    prefix = args.out or f"imprint-bench-{args.dataset}-{result.settings['backbone']}-{per}"
+    paths = write_outputs(result, prefix)
+    s = result.seconds
+    print(
+        f"{args.dataset}, {result.settings['backbone']}: "
+        f"{result.embeddings['train']['images']} train / {result.embeddings['test']['images']} "
+        f"test images, seeds {','.join(map(str, cfg.seeds))}; accuracy % (median over seeds), "
+        "mean and rank over the non-merged tasks"
+    )
+    print(result.table())
+    print(
+        f"time: embed {s['embed']:.1f} s (cached: train {result.embeddings['train']['cached']}, "
+        f"test {result.embeddings['test']['cached']}), imprint {s['imprint']:.1f} s, "
+        f"total {s['total']:.1f} s"
+    )
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
