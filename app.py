@@ -1,0 +1,783 @@
+"""IMPRINT: teach an image classifier with a few images per class, try it, export it.
+
+The Gradio layer only: layout and events. Everything else lives in ``imprint_core`` (project.py:
+classes, images, embedding, imprinting, evidence, export; evaluation.py; examples.py).
+Run ``python app.py``; on Hugging Face Spaces GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Quiet offline: set before gradio is imported (gradio reads them at import time).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from functools import partial  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from imprint_core import examples as ex  # noqa: E402
+from imprint_core import project as pj  # noqa: E402
+from imprint_core.presets import PRESET_INFO, PRESETS  # noqa: E402
+
+DEFAULT_BACKBONE = pj.default_backbone_name()
+SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
+MAX_THUMBS = 40
+
+PRESET_LABELS = {
+    "ours": "IMPRINT k-means (ours)",
+    "qi": "Qi et al. 2018: mean",
+    "hosoda": "Hosoda et al. 2024: quantile",
+    "janson": "Janson et al. 2022: nearest mean",
+    "oracle": "Least-squares oracle",
+}
+OPTION_WIDGETS = {  # option -> (factory, one-line explanation)
+    "norm_pre": (
+        partial(gr.Radio, ["none", "l2"]),
+        "NORMpre: scale training embeddings to unit length before proxies are made (l2) or not.",
+    ),
+    "gen": (
+        partial(
+            gr.Dropdown,
+            ["mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls"],
+        ),
+        "GEN: how each class's proxies are made: mean = classic imprinting, kmeans = IMPRINT.",
+    ),
+    "k": (
+        partial(gr.Slider, 1, 50, step=1),
+        "Proxies per class for the k-methods; a class with fewer images keeps every image.",
+    ),
+    "norm_post": (
+        partial(gr.Radio, ["none", "l2", "quantile"]),
+        "NORMpost: normalise proxies: l2 = unit length; quantile = match earlier classes' values.",
+    ),
+    "norm_inf": (
+        partial(gr.Radio, ["none", "l2"]),
+        "NORMinf: scale the embedding of the image to classify to unit length (l2) or not.",
+    ),
+    "agg": (
+        partial(gr.Radio, ["max", "mnn"]),
+        "AGG: max = the class of the best-matching proxy; mnn = the m nearest proxies vote.",
+    ),
+    "distance": (
+        partial(gr.Dropdown, ["inner_product", "cosine", "euclidean", "manhattan", "mahalanobis"]),
+        "How an image is compared with proxies (inner product = cosine once both are l2).",
+    ),
+    "m": (partial(gr.Slider, 1, 25, step=1), "mnn only: how many nearest proxies vote."),
+    "weighting": (
+        partial(gr.Radio, ["uniform", "distance"]),
+        "mnn only: one vote per proxy, or closer proxies weigh more (1 / distance).",
+    ),
+    "seed": (
+        partial(gr.Number, precision=0),
+        "Seeds k-means, random and fps proxies, so the same images give the same head.",
+    ),
+}
+OPTIONS = list(OPTION_WIDGETS)
+
+CSS = """
+.class-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px;}
+.drop-zone {min-height: 90px;}
+#status {min-height: 1.5em;}
+"""
+
+
+# ---- session helpers -----------------------------------------------------------------------------
+def _project(project: pj.Project | None) -> pj.Project:
+    return project if project is not None else pj.Project()
+
+
+def _close(project: pj.Project | None) -> None:
+    if project is not None:
+        project.close()
+
+
+def _fail(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), print_exception=False)
+
+
+def _cards(project: pj.Project) -> dict:
+    return project.view(MAX_THUMBS)
+
+
+def _remove_uploads(files) -> None:
+    """Our copies are stored; delete the server's upload copies at once."""
+    for f in files or []:
+        try:
+            Path(f).unlink(missing_ok=True)
+        except (OSError, TypeError):
+            pass
+
+
+# ---- views of results (presentation only) --------------------------------------------------------
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def result_views(project: pj.Project):
+    """(status line, summary markdown, accuracy markdown, per-class table, confusion figure)."""
+    s = project.summary()
+    if not s["classes"]:
+        empty = "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
+        return empty, empty, "", None, None
+    secs = s["seconds"]
+    rows = [
+        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
+        for c in s["classes"]
+    ]
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in secs.items())
+    summary = "\n".join(
+        [
+            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
+            f"({', '.join(f'{k}={v}' for k, v in s['settings'].items())}).",
+            "",
+            "| class | images | proxies |",
+            "|---|---|---|",
+            *rows,
+            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
+            "",
+            f"Time: {timing}." if timing else "",
+        ]
+    )
+    acc = s["accuracy"]
+    table = fig = None
+    if acc is None:
+        acc_md = "No accuracy estimate (a loaded head has no training images)."
+        status = f"Loaded head '{s['head']}': {len(s['classes'])} classes."
+    elif acc["accuracy"] is None:
+        acc_md = acc["description"]
+        status = f"Imprinted {len(s['classes'])} classes from {s['images']} images. {acc_md}"
+    else:
+        acc_md = (
+            f"### Accuracy on your own images: {_pct(acc['accuracy'])} ({acc['method']})\n\n"
+            f"{acc['description']}"
+        )
+        table = [
+            [c, acc["support"].get(c, 0), _pct(acc["per_class"].get(c))] for c in acc["labels"]
+        ]
+        fig = _confusion_figure(acc["confusion"], acc["labels"])
+        status = (
+            f"Imprinted {len(s['classes'])} classes from {s['images']} images "
+            f"({s['proxies']} proxies) in {sum(secs.values()):.1f} s. "
+            f"Accuracy {_pct(acc['accuracy'])} ({acc['method']}). See **Result** and **Try it**."
+        )
+    return status, summary, acc_md, table, fig
+
+
+def _confusion_figure(cm, labels):
+    from imprint_core.figures import confusion_matrix_figure
+
+    return confusion_matrix_figure(cm, labels)
+
+
+def evidence_views(result: dict):
+    """(label value, evidence table, neighbour thumbnails) for one prediction."""
+    table = [
+        [
+            r["class"],
+            _pct(r["confidence"]),
+            f"{r['nearest_proxy']} of {r['proxies']}",
+            f"{r['similarity']:.3f}",
+        ]
+        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
+    ]
+    thumbs = [
+        (n["path"], f"{n['class']} · {n['file']} · cos {n['similarity']:.2f}")
+        for n in result["neighbours"]
+    ]
+    return result["confidences"], table, thumbs
+
+
+# ---- event handlers ------------------------------------------------------------------------------
+def on_load():
+    project = pj.Project()
+    return project, _cards(project)
+
+
+def on_add_class(project):
+    project = _project(project)
+    try:
+        project.add_class()
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project)
+
+
+def on_rename(uid: int, project, name: str):
+    project = _project(project)
+    try:
+        entry = project.get(uid)
+        if name.strip() != entry.name:
+            project.rename_class(uid, name)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project)
+
+
+def on_remove(uid: int, project):
+    project = _project(project)
+    try:
+        project.remove_class(uid)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project)
+
+
+def on_clear(uid: int, project):
+    project = _project(project)
+    try:
+        project.clear_images(uid)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project)
+
+
+def on_add_images(uid: int, project, files):
+    project = _project(project)
+    if not files:
+        return gr.skip(), gr.skip()
+    files = files if isinstance(files, list) else [files]
+    try:
+        project.add_images(uid, files)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    finally:
+        _remove_uploads(files)
+    return project, _cards(project)
+
+
+def on_refresh(project):
+    project = _project(project)
+    return project, _cards(project)
+
+
+def on_import_zip(project, file):
+    project = _project(project)
+    if not file:
+        return gr.skip(), gr.skip(), gr.skip(), None
+    try:
+        message = project.import_zip(file, Path(file).name)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    finally:
+        _remove_uploads([file])
+    return project, _cards(project), message, None
+
+
+def on_example(key: str, project):
+    project = _project(project)
+    try:
+        message = ex.load_example(project, key)
+    except (pj.ProjectError, FileNotFoundError) as exc:
+        raise _fail(exc) from None
+    return project, _cards(project), message
+
+
+def on_imprint(project, backbone_name, progress=gr.Progress()):
+    project = _project(project)
+    backbone, warning = pj.backbone_or_default(backbone_name)
+    if warning:
+        gr.Warning(warning)
+
+    def report(done: int, total: int) -> None:
+        progress((done, total), desc="Embedding images", unit="images")
+
+    try:
+        project.train(backbone, progress=report)
+    except (pj.ProjectError, ValueError) as exc:
+        raise _fail(exc) from None
+    return (project, backbone.name, *result_views(project))
+
+
+def on_settings(project, backbone_name, preset, *values):
+    """A preset or an Advanced option changed: validate, and re-imprint from cached embeddings."""
+    project = _project(project)
+    options = dict(zip(OPTIONS, values, strict=True))
+    options["k"], options["m"], options["seed"] = (
+        int(options["k"]),
+        int(options["m"]),
+        int(options["seed"] or 0),
+    )
+    try:
+        if preset in PRESETS and preset != project.preset:
+            settings = project.set_settings(preset)
+        else:
+            settings = project.set_settings(None, **options)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    widgets = [settings[o] for o in OPTIONS]
+    views = result_views(project)
+    if project.head_source == "imprinted" and project.is_embedded(backbone_name):
+        try:
+            project.imprint()
+        except pj.ProjectError as exc:
+            raise _fail(exc) from None
+        views = result_views(project)
+    return (project, project.preset or "custom", *widgets, *views)
+
+
+def on_predict(project, image):
+    if not image:
+        return None, None, None, ""
+    project = _project(project)
+    try:
+        backbone = pj.load_backbone(project.backbone_name)
+        result = project.predict(backbone, image, Path(image).name)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    label, table, thumbs = evidence_views(result)
+    note = "" if thumbs else "No training images to compare with (a loaded head)."
+    return label, table, thumbs, note
+
+
+def on_predict_many(project, files):
+    if not files:
+        return None
+    project = _project(project)
+    rows = []
+    try:
+        backbone = pj.load_backbone(project.backbone_name)
+        for f in files:
+            r = project.predict(backbone, f, Path(f).name, n_neighbors=0)
+            rows.append([Path(f).name, r["label"], _pct(r["confidences"][r["label"]])])
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return rows
+
+
+def on_export(project):
+    project = _project(project)
+    try:
+        path = project.export_head()
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return str(path), pj.python_snippet(path.name, project.backbone_name)
+
+
+def _load_head_file(project: pj.Project, path: str) -> None:
+    from imprint_core.backbones import BACKBONES
+
+    try:
+        project.load_head(path, pj.backbone_names(), {n: b.dim for n, b in BACKBONES.items()})
+    finally:
+        _remove_uploads([path])
+
+
+def on_load_head(project, file):
+    project = _project(project)
+    if not file:
+        return (gr.skip(),) * 6
+    try:
+        _load_head_file(project, file)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return (project, *result_views(project))
+
+
+# ---- API endpoints (fixed, outside gr.render) ----------------------------------------------------
+def api_imprint(files, labels, preset="ours", backbone=DEFAULT_BACKBONE, project=None):
+    """Imprint from files and one class name per file; returns the JSON summary."""
+    project = _project(project)
+    try:
+        bb = pj.load_backbone(backbone or DEFAULT_BACKBONE)
+        project.set_settings(preset or pj.DEFAULT_PRESET)
+        records = pj.records_from_labels(files or [], labels)
+        project.reset()
+        project.import_images(records, "the request")
+        project.train(bb)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project.summary(), project
+
+
+def api_predict(image, project=None):
+    """Classify one image file: {label, confidences} as gr.Label gives it."""
+    project = _project(project)
+    if not image:
+        raise gr.Error("Send one image file as 'image'.", print_exception=False)
+    try:
+        backbone = pj.load_backbone(project.backbone_name)
+        result = project.predict(backbone, image, Path(image).name)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return result["confidences"], project
+
+
+def api_load_head(head, project=None):
+    """Load a saved head (safetensors) into this session; returns the JSON summary."""
+    project = _project(project)
+    if not head:
+        raise gr.Error("Send a saved head file as 'head'.", print_exception=False)
+    try:
+        _load_head_file(project, head)
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project.summary(), project
+
+
+def api_export(project=None):
+    """The imprinted head as a safetensors file (JSON metadata inside)."""
+    project = _project(project)
+    try:
+        return str(project.export_head()), project
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+
+
+# ---- layout --------------------------------------------------------------------------------------
+def build_app() -> gr.Blocks:
+    with gr.Blocks(
+        title="IMPRINT: few-shot image classification", delete_cache=(1800, 3600)
+    ) as demo:
+        project = gr.State(None, time_to_live=SESSION_TTL_S, delete_callback=_close)
+        cards = gr.State(None)
+        gr.Markdown(
+            "# IMPRINT: teach an image classifier with a few examples\n"
+            "Add classes, drop a few images into each, press **Imprint**. A frozen foundation "
+            "model embeds the images and each class is *imprinted* as a handful of proxy vectors "
+            "(k-means, Westerhoff et al., TMLR 2025). No training loop, no GPU."
+        )
+        with gr.Tabs():
+            with gr.Tab("Teach", id="teach"):
+                with gr.Row():
+                    example_buttons = {
+                        key: gr.Button(f"Example: {e.title}", size="sm", elem_id=f"example-{key}")
+                        for key, e in ex.EXAMPLES.items()
+                    }
+                with gr.Accordion("Bulk import: a zip with one folder per class", open=False):
+                    zip_file = gr.File(
+                        label=f"Zip (cat/1.jpg, dog/2.png, ...; at most {pj.MAX_UPLOAD_MB} MB)",
+                        file_types=[".zip"],
+                        elem_id="zip-upload",
+                        height=100,
+                    )
+                teach_msg = gr.Markdown(elem_id="teach-msg")
+
+                @gr.render(inputs=[cards])
+                def render_cards(view):
+                    if not view:
+                        gr.Markdown("Loading...")
+                        return
+                    for i, card in enumerate(view["classes"]):
+                        _card(i, card, project, cards)
+
+                with gr.Row():
+                    add_btn = gr.Button("+ Add a class", elem_id="add-class")
+                    imprint_teach = gr.Button("Imprint", variant="primary", elem_id="imprint")
+                status_teach = gr.Markdown(elem_id="status")
+
+            with gr.Tab("Method", id="method"):
+                with gr.Row():
+                    backbone = gr.Dropdown(
+                        pj.backbone_names(),
+                        value=DEFAULT_BACKBONE,
+                        label="Backbone (frozen foundation model)",
+                        info="The built-in EfficientNet-Lite0 works offline; others download "
+                        "their weights on first use (if they cannot, the built-in one is kept).",
+                        elem_id="backbone",
+                    )
+                    preset = gr.Radio(
+                        [(PRESET_LABELS[k], k) for k in PRESETS] + [("Custom", "custom")],
+                        value=pj.DEFAULT_PRESET,
+                        label="Method preset",
+                        info=" · ".join(PRESET_INFO[k].split(":")[0] for k in PRESETS),
+                        elem_id="preset",
+                    )
+                defaults = dict(PRESETS[pj.DEFAULT_PRESET])
+                with gr.Accordion("Advanced: every option of the IMPRINT framework", open=False):
+                    widgets = []
+                    for name in OPTIONS:
+                        factory, info = OPTION_WIDGETS[name]
+                        widgets.append(
+                            factory(
+                                value=defaults.get(name, 0),
+                                label=name,
+                                info=info,
+                                elem_id=f"opt-{name}",
+                            )
+                        )
+                imprint_method = gr.Button("Imprint", variant="primary")
+                status_method = gr.Markdown()
+
+            with gr.Tab("Result", id="result"):
+                summary_md = gr.Markdown("Nothing imprinted yet.", elem_id="summary")
+                accuracy_md = gr.Markdown(elem_id="accuracy")
+                with gr.Row():
+                    per_class = gr.Dataframe(
+                        headers=["class", "images evaluated", "accuracy"],
+                        label="Per-class accuracy",
+                        interactive=False,
+                        elem_id="per-class",
+                    )
+                    confusion = gr.Plot(label="Confusion matrix", elem_id="confusion")
+
+            with gr.Tab("Try it", id="try"):
+                with gr.Row():
+                    with gr.Column():
+                        try_image = gr.Image(
+                            sources=["upload", "webcam", "clipboard"],
+                            type="filepath",
+                            label="An image to classify",
+                            elem_id="try-image",
+                            height=300,
+                        )
+                        held_out = [[str(p)] for key in ex.EXAMPLES for _, p in _safe_tests(key)]
+                        if held_out:
+                            gr.Examples(
+                                held_out, [try_image], label="Held-out images of the examples"
+                            )
+                    with gr.Column():
+                        label = gr.Label(
+                            num_top_classes=5, label="Prediction", elem_id="prediction"
+                        )
+                        evidence = gr.Dataframe(
+                            headers=["class", "confidence", "nearest proxy", "cosine similarity"],
+                            label="Evidence: the nearest proxy of each class",
+                            interactive=False,
+                            elem_id="evidence",
+                        )
+                        neighbours = gr.Gallery(
+                            label="Nearest training images",
+                            columns=6,
+                            height=180,
+                            elem_id="neighbours",
+                        )
+                        try_note = gr.Markdown()
+                with gr.Accordion("Classify several images", open=False):
+                    many = gr.File(file_count="multiple", file_types=["image"], label="Images")
+                    many_out = gr.Dataframe(
+                        headers=["file", "label", "confidence"], interactive=False
+                    )
+
+            with gr.Tab("Geometry", id="geometry"):
+                gr.Markdown(
+                    "Coming: one map of samples, proxies, class means and test points, with the "
+                    "neural-collapse numbers explained for your task."
+                )
+
+            with gr.Tab("Export", id="export"):
+                with gr.Row():
+                    with gr.Column():
+                        export_btn = gr.Button(
+                            "Download the head", variant="primary", elem_id="export"
+                        )
+                        head_file = gr.File(
+                            label="Head (safetensors + JSON metadata)", elem_id="head-file"
+                        )
+                        snippet = gr.Code(
+                            pj.python_snippet(), language="python", label="Use it from Python"
+                        )
+                    with gr.Column():
+                        head_upload = gr.File(
+                            label="Load a saved head (.safetensors)",
+                            file_types=[".safetensors"],
+                            elem_id="head-upload",
+                        )
+                        load_msg = gr.Markdown()
+
+        # ---- hidden API inputs/outputs: fixed endpoints outside gr.render ----
+        with gr.Row(visible=False):
+            api_files = gr.File(file_count="multiple", label="files")
+            api_labels = gr.JSON(label="labels")
+            api_preset = gr.Textbox(value=pj.DEFAULT_PRESET, label="preset")
+            api_backbone = gr.Textbox(value=DEFAULT_BACKBONE, label="backbone")
+            api_summary = gr.JSON(label="summary")
+            api_image = gr.File(label="image")
+            api_label = gr.Label(label="prediction")
+            api_head = gr.File(label="head")
+            api_head_in = gr.File(label="head")
+            api_load_go = gr.Button("load_head")
+            api_go = gr.Button("imprint")
+            api_predict_go = gr.Button("predict")
+            api_export_go = gr.Button("export")
+
+        # ---- events ----
+        views = [status_teach, summary_md, accuracy_md, per_class, confusion]
+        demo.load(on_load, None, [project, cards], api_visibility="private")
+        add_btn.click(on_add_class, [project], [project, cards], api_visibility="private")
+        for key, button in example_buttons.items():
+            button.click(
+                partial(on_example, key),
+                [project],
+                [project, cards, teach_msg],
+                api_visibility="private",
+            )
+        zip_file.upload(
+            on_import_zip,
+            [project, zip_file],
+            [project, cards, teach_msg, zip_file],
+            api_visibility="private",
+        ).failure(lambda: None, None, [zip_file], api_visibility="private")
+        for button in (imprint_teach, imprint_method):
+            button.click(
+                on_imprint,
+                [project, backbone],
+                [project, backbone, *views],
+                api_visibility="private",
+                concurrency_id="embed",
+            ).then(lambda s: s, [status_teach], [status_method], api_visibility="private")
+        settings_out = [project, preset, *widgets, *views]
+        for trigger in (preset, *widgets):
+            trigger.input(
+                on_settings,
+                [project, backbone, preset, *widgets],
+                settings_out,
+                api_visibility="private",
+            )
+        backbone.input(
+            on_backbone,
+            [project, backbone],
+            [project, backbone, *views],
+            api_visibility="private",
+            concurrency_id="embed",
+        )
+        try_image.change(
+            on_predict,
+            [project, try_image],
+            [label, evidence, neighbours, try_note],
+            api_visibility="private",
+        )
+        many.upload(on_predict_many, [project, many], [many_out], api_visibility="private")
+        export_btn.click(on_export, [project], [head_file, snippet], api_visibility="private")
+        head_upload.upload(
+            on_load_head, [project, head_upload], [project, *views], api_visibility="private"
+        ).success(
+            lambda: "Head loaded: go to **Try it**.", None, [load_msg], api_visibility="private"
+        )
+
+        api_go.click(
+            api_imprint,
+            [api_files, api_labels, api_preset, api_backbone, project],
+            [api_summary, project],
+            api_name="imprint",
+            concurrency_id="embed",
+        )
+        api_predict_go.click(
+            api_predict, [api_image, project], [api_label, project], api_name="predict"
+        )
+        api_export_go.click(api_export, [project], [api_head, project], api_name="export")
+        api_load_go.click(
+            api_load_head, [api_head_in, project], [api_summary, project], api_name="load_head"
+        )
+    return demo
+
+
+def on_backbone(project, backbone_name, progress=gr.Progress()):
+    """Backbone changed: re-embed and re-imprint if a head was imprinted before."""
+    project = _project(project)
+    backbone, warning = pj.backbone_or_default(backbone_name)
+    if warning:
+        gr.Warning(warning)
+    if project.head_source != "imprinted":
+        return (project, backbone.name, *result_views(project))
+    return on_imprint(project, backbone.name, progress)
+
+
+def _safe_tests(key: str):
+    try:
+        return ex.test_images(key)
+    except FileNotFoundError:
+        return []
+
+
+def _card(i: int, card: dict, project, cards) -> None:
+    """One class card: name, remove, drop zone, webcam, thumbnails (created inside gr.render)."""
+    uid = card["uid"]
+    with gr.Column(key=f"card-{uid}", elem_classes="class-card", elem_id=f"card-{i}"):
+        with gr.Row(key=f"head-{uid}"):
+            name = gr.Textbox(
+                card["name"],
+                show_label=False,
+                max_lines=1,
+                key=f"name-{uid}",
+                elem_id=f"name-{i}",
+                interactive=True,
+                preserved_by_key=None,
+                scale=4,
+            )
+            gr.Markdown(f"**{card['n']}** image{'s' if card['n'] != 1 else ''}", key=f"n-{uid}")
+            clear = gr.Button("Clear", size="sm", key=f"clear-{uid}", interactive=True, scale=0)
+            remove = gr.Button(
+                "Remove",
+                size="sm",
+                variant="stop",
+                key=f"rm-{uid}",
+                elem_id=f"remove-{i}",
+                interactive=True,
+                scale=0,
+            )
+        with gr.Row(key=f"inputs-{uid}"):
+            drop = gr.File(
+                file_count="multiple",
+                file_types=["image"],
+                label=f"Drop images of '{card['name']}' here",
+                key=f"drop-{uid}",
+                elem_id=f"drop-{i}",
+                elem_classes="drop-zone",
+                interactive=True,
+                preserved_by_key=None,
+                height=110,
+                scale=3,
+            )
+            cam = gr.Image(
+                sources=["webcam"],
+                type="filepath",
+                label="Webcam",
+                key=f"cam-{uid}",
+                elem_id=f"cam-{i}",
+                interactive=True,
+                preserved_by_key=None,
+                height=110,
+                scale=1,
+            )
+        if card["thumbs"]:
+            gr.Gallery(
+                card["thumbs"],
+                columns=10,
+                height=120,
+                show_label=False,
+                allow_preview=True,
+                interactive=False,
+                key=f"gal-{uid}",
+                elem_id=f"gal-{i}",
+                preserved_by_key=None,
+            )
+    name.submit(partial(on_rename, uid), [project, name], [project, cards]).failure(
+        on_refresh, [project], [project, cards]
+    )
+    name.blur(partial(on_rename, uid), [project, name], [project, cards]).failure(
+        on_refresh, [project], [project, cards]
+    )
+    remove.click(partial(on_remove, uid), [project], [project, cards])
+    clear.click(partial(on_clear, uid), [project], [project, cards])
+    drop.upload(partial(on_add_images, uid), [project, drop], [project, cards]).failure(
+        on_refresh, [project], [project, cards]
+    )
+    cam.input(partial(on_add_images, uid), [project, cam], [project, cards]).failure(
+        on_refresh, [project], [project, cards]
+    )
+
+
+def launch_options() -> dict:
+    """launch() arguments shared by ``python app.py`` and the tests."""
+    port = os.environ.get("GRADIO_SERVER_PORT")
+    return {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+        "server_port": int(port) if port else None,
+        "ssr_mode": False,
+        "share": False,
+        "max_file_size": pj.MAX_UPLOAD_MB * 1024 * 1024,
+        "css": CSS,
+    }
+
+
+def main() -> None:
+    demo = build_app()
+    pj.start_warmup()  # background thread: the first page is served without waiting for it
+    demo.queue(default_concurrency_limit=2, max_size=64).launch(**launch_options())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""One-click example projects from real images shipped in ``assets/examples`` (Fashion-MNIST, MIT).
+
+Each example has ``train/<class>/*.png`` (what the project is taught) and ``test/<class>/*.png``
+(held-out images for "Try it"). ``scripts/make_assets.py`` writes them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS_DIR = Path(
+    os.environ.get("IMPRINT_ASSETS", Path(__file__).resolve().parent.parent / "assets")
+)
+EXAMPLES_DIR = ASSETS_DIR / "examples"
+
+
+@dataclass(frozen=True)
+class Example:
+    key: str
+    title: str
+    description: str
+
+    @property
+    def folder(self) -> Path:
+        return EXAMPLES_DIR / self.key
+
+
+EXAMPLES: dict[str, Example] = {
+    "fashion3": Example(
+        "fashion3",
+        "Fashion-MNIST: sneaker, sandal, ankle boot",
+        "Three footwear classes of Fashion-MNIST, 30 training images each.",
+    ),
+    "merged": Example(
+        "merged",
+        "Tops / footwear / other (multi-modal)",
+        "Each class merges several Fashion-MNIST classes (tops: T-shirt, pullover, coat, shirt; "
+        "footwear: sandal, sneaker, ankle boot; other: trouser, dress, bag). One mean per class "
+        "blurs the sub-groups; k-means proxies keep them apart.",
+    ),
+}
+
+
+def get_example(key: str) -> Example:
+    try:
+        return EXAMPLES[key]
+    except KeyError:
+        raise ValueError(f"unknown example {key!r}; choose one of: {', '.join(EXAMPLES)}") from None
+
+
+def _images(folder: Path) -> list[tuple[str, Path]]:
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"example images missing in {folder}: run `python scripts/make_assets.py`"
+        )
+    return [
+        (cls.name, path)
+        for cls in sorted(p for p in folder.iterdir() if p.is_dir())
+        for path in sorted(cls.glob("*.png"))
+    ]
+
+
+def train_images(key: str) -> list[tuple[str, Path]]:
+    """``(class, path)`` of the example's training images, class by class."""
+    return _images(get_example(key).folder / "train")
+
+
+def test_images(key: str) -> list[tuple[str, Path]]:
+    """``(class, path)`` of the example's held-out images (never part of the project)."""
+    return _images(get_example(key).folder / "test")
+
+
+def load_example(project, key: str) -> str:
+    """Replace the project's classes and images with the example's; returns a summary sentence."""
+    example = get_example(key)
+    records = [(cls, path.name, str(path)) for cls, path in train_images(key)]
+    with project.lock:
+        project.reset()
+        project.import_images(records, example.title)
+    counts = ", ".join(f"{c.name} ({len(c.images)})" for c in project.classes)
+    return f"Loaded the example '{example.title}': {counts}."

@@ -1,0 +1,411 @@
+"""Project logic without Gradio: classes, uploads and their limits, zip import, imprint, evidence,
+export and import of heads. Real images (the shipped Fashion-MNIST examples, scikit-learn's
+sample photos) and the real built-in backbone."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imprint_core import examples as ex
+from imprint_core import project as pj
+from imprint_core.project import Project, ProjectError
+
+SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return pj.load_backbone(None)
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """{class: [paths]} of the fashion3 example (train) and its held-out images."""
+    train, test = {}, {}
+    for cls, path in ex.train_images("fashion3"):
+        train.setdefault(cls, []).append(path)
+    for cls, path in ex.test_images("fashion3"):
+        test.setdefault(cls, []).append(path)
+    return train, test
+
+
+@pytest.fixture
+def project(tmp_path):
+    p = Project(workdir=tmp_path / "work")
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="module")
+def trained(backbone, fashion, tmp_path_factory):
+    train, _ = fashion
+    p = Project(workdir=tmp_path_factory.mktemp("trained"), n_classes=0)
+    for cls, paths in train.items():
+        p.add_images(p.add_class(cls).uid, paths)
+    p.train(backbone)
+    return p
+
+
+# ---- class names -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "others", "message"),
+    [
+        ("", (), "cannot be blank"),
+        ("   \t ", (), "cannot be blank"),
+        ("x" * (pj.MAX_NAME_CHARS + 1), (), f"use at most {pj.MAX_NAME_CHARS}"),
+        (" Cats ", ("cats",), "already a class named 'cats'"),
+        ("DOG", ("cat", "dog"), "already a class named 'dog'"),
+        ("a\x07b", (), "control characters"),
+        (None, (), "must be text"),
+    ],
+)
+def test_bad_class_names_are_refused_with_a_reason(name, others, message):
+    with pytest.raises(ProjectError, match=message):
+        pj.validate_class_name(name, others)
+
+
+def test_names_are_trimmed_and_inner_spaces_collapsed():
+    assert pj.validate_class_name("  red   apple ", ["apple"]) == "red apple"
+
+
+def test_add_rename_remove_classes_keep_stable_ids(project):
+    assert project.names == ["Class 1", "Class 2"]
+    first = project.classes[0].uid
+    project.rename_class(first, "cat")
+    third = project.add_class("dog")
+    assert project.names == ["cat", "Class 2", "dog"]
+    with pytest.raises(ProjectError, match="already a class named 'cat'"):
+        project.rename_class(third.uid, "CAT")
+    project.rename_class(first, "Cat")  # a class may change its own case
+    project.remove_class(project.classes[1].uid)
+    assert project.names == ["Cat", "dog"]
+    assert project.get(first).name == "Cat"
+    with pytest.raises(ProjectError, match="no longer exists"):
+        project.get(12345)
+
+
+def test_at_most_max_classes(project):
+    while len(project.classes) < pj.MAX_CLASSES:
+        project.add_class()
+    with pytest.raises(ProjectError, match=f"at most {pj.MAX_CLASSES} classes"):
+        project.add_class()
+
+
+def test_default_names_do_not_collide(project):
+    project.rename_class(project.classes[0].uid, "Class 3")
+    assert project.add_class().name == "Class 4"
+
+
+# ---- images and their limits -----------------------------------------------------------------------
+def test_add_images_stores_normalised_copies_and_skips_duplicates(project, fashion, tmp_path):
+    train, _ = fashion
+    uid = project.classes[0].uid
+    assert project.add_images(uid, train["Trouser"][:3]) == 3
+    assert project.add_images(uid, train["Trouser"][:2]) == 0  # same files again
+    big = tmp_path / "china.jpg"
+    big.write_bytes((SKLEARN_IMAGES / "china.jpg").read_bytes())
+    assert project.add_images(uid, [big]) == 1
+    items = project.classes[0].images
+    assert [i.name for i in items][-1] == "china.jpg"
+    for item in items:
+        assert item.path.parent == project.workdir and item.path.suffix == ".png"
+        with Image.open(item.path) as im:
+            assert max(im.size) <= pj.STORE_MAX_SIDE and im.mode == "RGB"
+
+
+def test_a_corrupt_file_names_class_and_file_and_adds_nothing(project, fashion, tmp_path):
+    train, _ = fashion
+    project.rename_class(project.classes[0].uid, "shoes")
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"definitely not the rest of a png")
+    with pytest.raises(ProjectError) as err:
+        project.add_images(project.classes[0].uid, [*train["Sneaker"][:2], bad])
+    assert "'holiday.png'" in str(err.value) and "'shoes'" in str(err.value)
+    assert project.classes[0].images == []
+
+
+def test_a_text_file_is_not_an_image(project, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(ProjectError, match=r"'notes.txt' in class 'Class 1' is not an image"):
+        project.add_images(project.classes[0].uid, [notes])
+
+
+def test_file_size_limit(project, tmp_path):
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as fh:
+        fh.truncate(pj.MAX_IMAGE_BYTES + 1)
+    with pytest.raises(ProjectError, match=f"at most {pj.MAX_IMAGE_MB} MB"):
+        project.add_images(project.classes[0].uid, [huge])
+
+
+def test_pixel_limit_is_checked_before_decoding(project, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (8000, 6000)).save(bomb)  # 48 MP of one colour: a tiny file
+    assert bomb.stat().st_size < pj.MAX_IMAGE_BYTES
+    with pytest.raises(ProjectError, match="megapixels"):
+        project.add_images(project.classes[0].uid, [bomb])
+
+
+def test_images_per_class_and_total_limits(project, fashion, monkeypatch):
+    train, _ = fashion
+    monkeypatch.setattr(pj, "MAX_IMAGES_PER_CLASS", 3)
+    with pytest.raises(ProjectError, match="would have 4 images; a class may have at most 3"):
+        project.add_images(project.classes[0].uid, train["Trouser"][:4])
+    monkeypatch.setattr(pj, "MAX_IMAGES_TOTAL", 5)
+    project.add_images(project.classes[0].uid, train["Trouser"][:3])
+    with pytest.raises(ProjectError, match="would have 6 images; at most 5"):
+        project.add_images(project.classes[1].uid, train["Sneaker"][:3])
+
+
+# ---- bulk import -----------------------------------------------------------------------------------
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_zip_import_one_folder_per_class(project, fashion, tmp_path):
+    train, _ = fashion
+    members = {f"my data/trousers/{p.name}": p.read_bytes() for p in train["Trouser"][:4]}
+    members |= {f"my data/sneakers/{p.name}": p.read_bytes() for p in train["Sneaker"][:3]}
+    members |= {
+        "my data/sneakers/readme.txt": b"ignored: not an image",
+        "__MACOSX/my data/sneakers/._x.png": b"resource fork",
+        "my data/.DS_Store": b"finder",
+        "my data/trousers/.hidden.png": b"dotfile",
+    }
+    message = project.import_zip(_zip(tmp_path / "set.zip", members))
+    assert message == "Imported 7 images into 2 classes from 'set.zip'."
+    assert project.names == ["trousers", "sneakers"]  # the empty default classes were dropped
+    assert [len(c.images) for c in project.classes] == [4, 3]
+
+
+def test_zip_import_merges_into_an_existing_class(project, fashion, tmp_path):
+    train, _ = fashion
+    project.rename_class(project.classes[0].uid, "Trousers")
+    project.add_images(project.classes[0].uid, train["Trouser"][:2])
+    members = {f"trousers/{p.name}": p.read_bytes() for p in train["Trouser"][2:4]}
+    project.import_zip(_zip(tmp_path / "more.zip", members))
+    assert project.names == ["Trousers"] and len(project.classes[0].images) == 4
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({"../evil/x.png": b"x"}, "unsafe path"),
+        ({"/abs/x.png": b"x"}, "unsafe path"),
+        ({"x.png": b"x"}, "not inside a class folder"),
+        ({"docs/readme.txt": b"x"}, "holds no images"),
+        ({"cats/broken.png": b"\x89PNG broken"}, "'broken.png' in class 'cats'"),
+    ],
+)
+def test_zip_import_errors(project, tmp_path, members, message):
+    with pytest.raises(ProjectError, match=message):
+        project.import_zip(_zip(tmp_path / "bad.zip", members))
+    assert project.n_images == 0
+
+
+def test_zip_bomb_is_capped_while_reading(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(pj, "ZIP_MAX_UNCOMPRESSED_BYTES", 2 * 2**20)
+    path = _zip(tmp_path / "bomb.zip", {f"c/{i}.png": bytes(1536 * 1024) for i in range(3)})
+    assert path.stat().st_size < 100_000  # 4.5 MB of zeros compress to almost nothing
+    with pytest.raises(ProjectError, match="unpacks to more than 2 MB"):
+        project.import_zip(path)
+
+
+def test_zip_member_count_is_capped(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(pj, "ZIP_MAX_MEMBERS", 5)
+    path = _zip(tmp_path / "many.zip", {f"c/{i}.png": b"x" for i in range(6)})
+    with pytest.raises(ProjectError, match="holds 6 entries; a zip may hold at most 5"):
+        project.import_zip(path)
+
+
+def test_not_a_zip(project, tmp_path):
+    fake = tmp_path / "photos.zip"
+    fake.write_bytes(b"not a zip at all")
+    with pytest.raises(ProjectError, match="'photos.zip' is not a readable zip file"):
+        project.import_zip(fake)
+
+
+def test_folder_import(project, fashion, tmp_path):
+    train, _ = fashion
+    for cls in ("Trouser", "Sneaker"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for p in train[cls][:2]:
+            (tmp_path / "data" / cls / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "data" / ".git").mkdir()
+    (tmp_path / "data" / ".git" / "x.png").write_bytes(b"ignored")
+    assert "4 images into 2 classes" in project.import_folder(tmp_path / "data")
+    assert sorted(project.names) == ["Sneaker", "Trouser"]
+
+
+def test_close_deletes_the_stored_copies(fashion):
+    train, _ = fashion
+    p = Project()
+    p.add_images(p.classes[0].uid, train["Trouser"][:1])
+    assert p.workdir.exists()
+    p.close()
+    assert not p.workdir.exists()
+
+
+# ---- imprinting ------------------------------------------------------------------------------------
+def test_imprint_needs_two_classes_with_images(project, fashion, backbone):
+    train, _ = fashion
+    project.remove_class(project.classes[1].uid)
+    with pytest.raises(ProjectError, match="at least 2 classes"):
+        project.train(backbone)
+    project.add_class("empty one")
+    project.add_images(project.classes[0].uid, train["Trouser"][:2])
+    with pytest.raises(ProjectError, match="Class 'empty one' has no images"):
+        project.train(backbone)
+
+
+def test_summary_after_training(trained):
+    s = trained.summary()
+    assert s["classes"] == ["Sneaker", "T-shirt", "Trouser"]
+    assert s["images_per_class"] == {"Sneaker": 30, "T-shirt": 30, "Trouser": 30}
+    assert s["proxies_per_class"] == {"Sneaker": 20, "T-shirt": 20, "Trouser": 20}  # k = 20
+    assert s["backbone"] == "efficientnet_lite0" and s["preset"] == "ours"
+    assert s["accuracy"]["method"] == "leave-one-out"
+    assert s["accuracy"]["accuracy"] >= 0.9
+    assert set(s["seconds"]) == {"embed", "imprint", "evaluate"}
+
+
+def test_changing_settings_reimprints_without_embedding(trained, backbone):
+    calls = []
+
+    class Counting:  # the real backbone, counting embed calls
+        name = backbone.name
+
+        def embed(self, *args, **kwargs):
+            calls.append(1)
+            return backbone.embed(*args, **kwargs)
+
+    trained.set_settings("qi")
+    s = trained.imprint()
+    assert s["preset"] == "qi" and set(s["proxies_per_class"].values()) == {1}
+    trained.set_settings(None, gen="kmeans", k=3)
+    assert trained.preset is None and trained.imprint()["proxies_per_class"]["Trouser"] == 3
+    assert trained.embed(Counting()) >= 0 and calls == []  # everything was cached
+    trained.set_settings("ours")
+    trained.imprint()
+
+
+def test_bad_settings_are_refused(project):
+    with pytest.raises(ProjectError, match="Unknown preset 'best'"):
+        project.set_settings("best")
+    with pytest.raises(ProjectError, match="gen"):
+        project.set_settings(None, gen="magic")
+    assert project.settings["gen"] == "kmeans"  # unchanged
+
+
+def test_predict_with_evidence(trained, backbone, fashion):
+    _, test = fashion
+    correct = 0
+    for cls, paths in test.items():
+        for path in paths:
+            r = trained.predict(backbone, str(path), path.name)
+            correct += r["label"] == cls
+            assert abs(sum(r["confidences"].values()) - 1) < 1e-6
+            assert r["label"] == max(r["confidences"], key=r["confidences"].get)
+            assert {c["class"] for c in r["classes"]} == {"Sneaker", "T-shirt", "Trouser"}
+            for c in r["classes"]:
+                assert 1 <= c["nearest_proxy"] <= c["proxies"] == 20
+                assert -1 <= c["similarity"] <= 1
+            # with max aggregation over l2 proxies the winner owns the most similar proxy
+            best = max(r["classes"], key=lambda c: c["similarity"])
+            assert best["class"] == r["label"]
+            sims = [n["similarity"] for n in r["neighbours"]]
+            assert len(sims) == 6 and sims == sorted(sims, reverse=True)
+            assert all(Path(n["path"]).exists() for n in r["neighbours"])
+    assert correct >= 11  # of 12 held-out images
+
+
+def test_predict_refuses_a_corrupt_image(trained, backbone, tmp_path):
+    bad = tmp_path / "test.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ProjectError, match="'test.jpg'"):
+        trained.predict(backbone, str(bad), "test.jpg")
+
+
+def test_export_load_gives_the_same_prediction(trained, backbone, fashion, tmp_path):
+    _, test = fashion
+    path = trained.export_head(tmp_path)
+    fresh = Project(workdir=tmp_path / "fresh")
+    s = fresh.load_head(path, pj.backbone_names(), {"efficientnet_lite0": 1280})
+    assert s["classes"] == ["Sneaker", "T-shirt", "Trouser"] and s["backbone"] == backbone.name
+    image = test["Sneaker"][0]
+    a = trained.predict(backbone, str(image), image.name)
+    b = fresh.predict(backbone, str(image), image.name)
+    assert a["label"] == b["label"] == "Sneaker"
+    assert a["confidences"] == pytest.approx(b["confidences"], abs=1e-6)
+    assert b["neighbours"] == []  # a loaded head has no training images
+
+
+def test_python_snippet_runs(trained, fashion, tmp_path, capsys):
+    _, test = fashion
+    path = trained.export_head(tmp_path)
+    code = pj.python_snippet(str(path), trained.backbone_name)
+    exec(code.replace("my_image.jpg", str(test["Trouser"][0])), {})
+    assert capsys.readouterr().out.splitlines()[0] == "Trouser"
+
+
+def test_load_head_errors(trained, tmp_path):
+    fresh = Project(workdir=tmp_path / "f")
+    fake = tmp_path / "head.safetensors"
+    fake.write_bytes(b"not safetensors")
+    with pytest.raises(ProjectError, match="'head.safetensors' is not a saved IMPRINT head"):
+        fresh.load_head(fake)
+    path = trained.export_head(tmp_path / "h")
+    with pytest.raises(ProjectError, match="which this app does not offer"):
+        fresh.load_head(path, ["resnet18"])
+    with pytest.raises(ProjectError, match="1280-dimensional proxies but the backbone"):
+        fresh.load_head(path, None, {"efficientnet_lite0": 512})
+    assert fresh.head is None
+
+
+def test_export_before_imprint(project):
+    with pytest.raises(ProjectError, match="press Imprint first"):
+        project.export_head()
+
+
+# ---- the /imprint API's records ------------------------------------------------------------------
+def test_records_from_labels_errors():
+    with pytest.raises(ProjectError, match="2 files but 1 labels"):
+        pj.records_from_labels(["a.png", "b.png"], ["x"])
+    with pytest.raises(
+        ProjectError, match=r"Label 2 \(for 'b.png'\): A class name cannot be blank"
+    ):
+        pj.records_from_labels(["a.png", "b.png"], ["x", " "])
+    with pytest.raises(ProjectError, match="'cat' and 'Cat' differ only in case"):
+        pj.records_from_labels(["a.png", "b.png"], ["cat", "Cat"])
+    with pytest.raises(ProjectError, match="list of class names"):
+        pj.records_from_labels(["a.png"], "cat")
+    assert pj.records_from_labels([{"path": "/x/a.png"}], [" cat "]) == [
+        ("cat", "a.png", "/x/a.png")
+    ]
+
+
+def test_view_lists_cards_with_thumbnails(project, fashion):
+    train, _ = fashion
+    project.add_images(project.classes[0].uid, train["Trouser"][:3])
+    v1, v2 = project.view(max_thumbs=2), project.view(max_thumbs=2)
+    assert v2["version"] > v1["version"]
+    card = v1["classes"][0]
+    assert card["n"] == 3 and len(card["thumbs"]) == 2 and Path(card["thumbs"][0]).exists()
+
+
+def test_png_roundtrip_keeps_pixels(fashion):
+    train, _ = fashion
+    src = train["Trouser"][0]
+    img = pj.prepare_image(str(src), src.name)
+    back = Image.open(io.BytesIO(pj._png_bytes(img)))
+    assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
