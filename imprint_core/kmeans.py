@@ -87,13 +87,16 @@ def _validate_init(init: Any, k: int, X: np.ndarray) -> np.ndarray:
 
 
 def _sq_dist(X: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Squared distances (n, k) = ||x||^2 - 2 x.c + ||c||^2, clamped at 0; the GEMM in torch."""
+    """Squared distances (k, n) = ||x||^2 - 2 x.c + ||c||^2, clamped at 0; the GEMM in torch."""
     import torch
 
     c_sq = np.einsum("ij,ij->i", C, C)
-    G = torch.mm(torch.from_numpy(X), torch.from_numpy(C).T).numpy()  # (n, k): X streamed once
-    D = c_sq - 2 * G
-    D += x_sq[:, None]
+    Xt, Ct = torch.from_numpy(X), torch.from_numpy(C)
+    # MKL is fastest with the long side as the streamed operand: X @ C.T for a few centres
+    # (k-means++ candidates), C @ X.T for a full set of centres
+    G = torch.mm(Xt, Ct.T).numpy().T if len(C) <= 8 else torch.mm(Ct, Xt.T).numpy()
+    D = c_sq[:, None] - 2 * G
+    D += x_sq
     return np.maximum(D, 0, out=D)
 
 
@@ -101,11 +104,12 @@ class _Lloyd:
     """Lloyd's algorithm on centred data with Elkan's bounds; all state lives here.
 
     labels/sums/counts describe the current partition (sums in float64, updated only by the
-    points that change cluster); upper[i] >= d(x_i, own centre), lower[i, j] <= d(x_i, c_j)
-    (own column = inf). A point whose upper bound is below every other centre's lower bound
-    and half the distance between its centre and that centre provably keeps its label.
-    Only the distance GEMMs run in torch (multi-threaded BLAS); the O(n k) bookkeeping is
-    plain numpy, which stays single-threaded and so never pays a thread fork/join.
+    points that change cluster). upper[i] >= d(x_i, own centre) and lower[j, i] <= d(x_i, c_j)
+    (own centre: inf); after the centres move, upper grows and lower shrinks by the shifts.
+    A point whose upper bound is below all its lower bounds provably keeps its label, so each
+    E-step only computes distances for the other points. Only the distance GEMMs run in torch
+    (multi-threaded BLAS); the O(n k) bookkeeping is plain numpy, single-threaded, so it never
+    pays a thread fork/join, which is costly on a busy machine.
     """
 
     def __init__(self, Xc: np.ndarray, x_sq: np.ndarray, slack: float):
@@ -116,74 +120,65 @@ class _Lloyd:
     def seed(self, k: int, rng: np.random.Generator) -> np.ndarray:
         """Greedy k-means++ (sklearn's rule); also sets labels and exact bounds for the seeds.
 
-        The chosen candidate's distance column is computed anyway, so the first Lloyd
-        assignment comes for free from those columns.
+        The chosen candidate's distance row is computed anyway, so the first Lloyd assignment
+        comes for free from those rows.
         """
         X, x_sq, n = self.X, self.x_sq, self.X.shape[0]
         n_trials = 2 + int(math.log(k))
         idx = [int(rng.integers(n))]
-        closest = _sq_dist(X, x_sq, X[idx])[:, 0]
-        cols = [closest]
+        closest = _sq_dist(X, x_sq, X[idx])[0]
+        rows = [closest]
         labels = np.zeros(n, dtype=np.int64)
         for c in range(1, k):
             cum = np.cumsum(closest, dtype=np.float64)
             cand = np.searchsorted(cum, rng.uniform(size=n_trials) * cum[-1])
             cand = np.minimum(cand, n - 1)
             D = _sq_dist(X, x_sq, X[cand])
-            best = int(np.argmin(np.minimum(D, closest[:, None]).sum(0, dtype=np.float64)))
-            col = D[:, best]
-            labels[col < closest] = c  # strict: ties keep the earlier seed, like argmin
-            closest = np.minimum(closest, col)
-            cols.append(col)
+            best = int(np.argmin(np.minimum(D, closest).sum(1, dtype=np.float64)))
+            row = D[best]
+            labels[row < closest] = c  # strict: ties keep the earlier seed, like argmin
+            closest = np.minimum(closest, row)
+            rows.append(row)
             idx.append(int(cand[best]))
         C = X[idx]
-        self._start(C, np.stack(cols, 1), labels)
+        self._start(C, np.stack(rows), labels)
         return C
 
     def start_from(self, C: np.ndarray) -> None:
         """First assignment for given initial centres (one full GEMM)."""
         D = _sq_dist(self.X, self.x_sq, C)
-        self._start(C, D, D.argmin(1))
+        self._start(C, D, D.argmin(0))
 
     def _start(self, C: np.ndarray, D: np.ndarray, labels: np.ndarray) -> None:
-        """Exact bounds from the full (n, k) squared distances D and the labels."""
-        import torch
-
-        n, k = D.shape
-        rows = np.arange(n)
+        """Exact bounds from the full (k, n) squared distances D and the labels."""
+        k, n = D.shape
+        cols = np.arange(n)
         D = D.astype(np.float64)
         self.labels = labels
-        self.upper = np.sqrt(D[rows, labels] + self.margin)
-        self.lower = np.sqrt(np.maximum(D - self.margin[:, None], 0))
-        self.lower[rows, labels] = np.inf
+        self.upper = np.sqrt(D[labels, cols] + self.margin)
+        D -= self.margin
+        self.lower = np.sqrt(np.maximum(D, 0, out=D), out=D)
+        self.lower[labels, cols] = np.inf
         self.counts = np.bincount(labels, minlength=k)
-        # one-hot GEMM: the cluster sums in one BLAS call (float32 like sklearn's own sums)
-        onehot = np.zeros((k, n), dtype=self.X.dtype)
-        onehot[labels, rows] = 1
-        sums = torch.mm(torch.from_numpy(onehot), torch.from_numpy(self.X)).numpy()
-        self.sums = sums.astype(np.float64)
+        # accumulated in X's dtype like sklearn's own centre sums; float64 from here on
+        self.sums = np.stack([self.X[labels == j].sum(0) for j in range(k)]).astype(np.float64)
 
     def assign(self, C: np.ndarray) -> int:
         """E-step restricted to points whose bounds allow a change; returns #label changes."""
         if C.shape[0] == 1:
             return 0
-        Cd = C.astype(np.float64)
-        cc_sq = np.einsum("ij,ij->i", Cd, Cd)
-        half = 0.5 * np.sqrt(np.maximum(cc_sq[:, None] + cc_sq[None, :] - 2 * Cd @ Cd.T, 0))
-        np.fill_diagonal(half, np.inf)
-        # Elkan: c_j can only win if u > l_ij and u > d(c_own, c_j) / 2
-        bound = np.maximum(self.lower, half[self.labels]).min(1)
-        active = np.flatnonzero(self.upper > bound)
+        active = np.flatnonzero(self.upper > self.lower.min(0))
         if len(active) == 0:
             return 0
         D = _sq_dist(self.X[active], self.x_sq[active], C).astype(np.float64)
-        j1 = D.argmin(1)  # first minimum on ties, like sklearn
-        rows = np.arange(len(active))
+        j1 = D.argmin(0)  # first minimum on ties, like sklearn
+        cols = np.arange(len(active))
         margin = self.margin[active]
-        self.upper[active] = np.sqrt(D[rows, j1] + margin)
-        low = np.sqrt(np.maximum(D - margin[:, None], 0))
-        low[rows, j1] = np.inf
-        self.lower[active] = low
+        self.upper[active] = np.sqrt(D[j1, cols] + margin)
+        D -= margin
+        low = np.sqrt(np.maximum(D, 0, out=D), out=D)
+        low[j1, cols] = np.inf
+        self.lower[:, active] = low
         moved = j1 != self.labels[active]
         if moved.any():
             self._move(active[moved], j1[moved])
@@ -217,7 +212,7 @@ class _Lloyd:
         # sklearn leaves the labels and lets the next E-step move them; we move them now (so
         # the sums stay a function of the labels) and force that E-step to look at them again
         self.upper[far] = np.inf
-        self.lower[far] = 0.0
+        self.lower[:, far] = 0.0
         return len(far)
 
     def centres(self, C_old: np.ndarray) -> np.ndarray:
@@ -231,8 +226,7 @@ class _Lloyd:
     def loosen(self, shift: np.ndarray) -> None:
         """The centres moved by `shift`: widen the bounds so they stay valid."""
         self.upper += shift[self.labels]
-        self.lower -= shift
-        np.maximum(self.lower, 0, out=self.lower)
+        self.lower -= shift[:, None]  # a negative lower bound is still a valid one
 
     def inertia(self, C: np.ndarray, chunk: int = 256) -> float:
         """Sum of squared distances to the assigned centres, computed directly (no cancellation).
