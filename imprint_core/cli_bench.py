@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from .datasets import DATASETS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = __doc__.split("Example::", 1)[1]
+    p.epilog = "example:" + __doc__.split("Example::", 1)[1]
     p.add_argument("--dataset", default="fashion-mnist", help=f"one of: {', '.join(DATASETS)}")
     p.add_argument(
         "--data-root", help="folder with the local dataset copy (mnist, cifar10, folder)"
