@@ -34,7 +34,8 @@ class KMeansResult:
 def _validate(X: Any, k: Any, tol: Any = 0.0, max_iter: Any = 1) -> np.ndarray:
     """Return X as a C-contiguous float32/float64 2-D array, or raise a clear ValueError."""
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor, possibly on a GPU
-        X = X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        X = (X.float() if str(X.dtype) == "torch.bfloat16" else X).numpy()
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(
@@ -113,7 +114,7 @@ class _Lloyd:
     """
 
     def __init__(self, Xc: np.ndarray, x_sq: np.ndarray, slack: float):
-        self.X, self.x_sq = Xc, x_sq
+        self.X, self.x_sq, self.slack = Xc, x_sq, slack
         # squared-distance rounding allowance; valid for any centre (a mean of points)
         self.margin = (x_sq.astype(np.float64) + float(x_sq.max())) * slack
 
@@ -146,6 +147,9 @@ class _Lloyd:
 
     def start_from(self, C: np.ndarray) -> None:
         """First assignment for given initial centres (one full GEMM)."""
+        # given centres need not be means of points: widen the allowance to their norms too
+        c_max = float(np.einsum("ij,ij->i", C, C).max())
+        self.margin = np.maximum(self.margin, (self.x_sq + c_max) * self.slack)
         D = _sq_dist(self.X, self.x_sq, C)
         self._start(C, D, D.argmin(0))
 
@@ -170,7 +174,12 @@ class _Lloyd:
         active = np.flatnonzero(self.upper > self.lower.min(0))
         if len(active) == 0:
             return 0
-        D = _sq_dist(self.X[active], self.x_sq[active], C).astype(np.float64)
+        if 4 * len(active) > 3 * len(self.X):  # nearly everyone: skip the gather copy
+            active = np.arange(len(self.X))
+            Xa = self.X
+        else:
+            Xa = self.X[active]
+        D = _sq_dist(Xa, self.x_sq[active], C).astype(np.float64)
         j1 = D.argmin(0)  # first minimum on ties, like sklearn
         cols = np.arange(len(active))
         margin = self.margin[active]
@@ -231,11 +240,11 @@ class _Lloyd:
     def inertia(self, C: np.ndarray, chunk: int = 256) -> float:
         """Sum of squared distances to the assigned centres, computed directly (no cancellation).
 
-        Chunked so the differences stay in cache."""
+        Chunked so the differences stay in cache; chunk totals are summed in float64."""
         total = 0.0
         for s in range(0, self.X.shape[0], chunk):
             diff = self.X[s : s + chunk] - C[self.labels[s : s + chunk]]
-            total += float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+            total += float(np.einsum("ij,ij->", diff, diff))
         return total
 
 
