@@ -55,6 +55,10 @@ def _variants(use_compile: bool) -> dict:
         assert bb.runtime == "onnxruntime", bb.runtime
         return lambda x: bb._engine.features(x.numpy())
 
+    def ort_spin():  # ONNX Runtime's own default: threads busy-wait between ops
+        session = B._ort_session(B._lite0_onnx_bytes(B.load_lite0_timm()), spin=True)
+        return lambda x: session.run(["features"], {"images": x.numpy()})[0]
+
     def bf16_cl():
         m = B.load_lite0_timm()
         m.reset_classifier(0)
@@ -80,6 +84,7 @@ def _variants(use_compile: bool) -> dict:
         "channels_last": channels_last,
         "torch fold-BN + channels_last": folded_cl,
         "onnxruntime (IMPRINT default)": ort,
+        "onnxruntime, spinning threads": ort_spin,
         "bf16 autocast + channels_last": bf16_cl,
     }
     if use_compile:
@@ -91,17 +96,19 @@ def _cos_min(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
 
 
-def _sample_jpegs(n: int) -> list[bytes]:
-    """n distinct 640 x 480 JPEGs made from scikit-learn's two sample photos."""
+def _sample_jpegs(n: int, size: tuple[int, int] = (640, 427)) -> list[bytes]:
+    """n distinct JPEGs of ``size`` made from scikit-learn's two sample photos (640 x 427)."""
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
     photos = [load_sample_image(f) for f in ("china.jpg", "flower.jpg")]
     out = []
     for i in range(n):
-        arr = np.roll(photos[i % 2], shift=7 * i, axis=1)
+        image = Image.fromarray(np.roll(photos[i % 2], shift=7 * i, axis=1))
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.BICUBIC)
         buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="JPEG", quality=90)
+        image.save(buf, format="JPEG", quality=90)
         out.append(buf.getvalue())
     return out
 
@@ -160,14 +167,14 @@ def bench_forward(repeats: int, use_compile: bool) -> dict:
     return rows
 
 
-def bench_end_to_end(repeats: int) -> dict:
-    """Backbone.embed (ORT) vs the same decode+preprocess with the eager timm forward."""
+def bench_end_to_end(repeats: int, size: tuple[int, int]) -> dict:
+    """Backbone.embed vs the obvious pipeline: full decode, timm's transform, eager timm forward."""
     import torch
 
     from imprint_core import backbones as B
     from imprint_core.images import load_image
 
-    jpegs = _sample_jpegs(BATCH)
+    jpegs = _sample_jpegs(BATCH, size)
     bb = B.get_backbone()
     m = B.load_lite0_timm()
     m.reset_classifier(0)
@@ -265,13 +272,17 @@ def main() -> None:
             f"{name:38s} {r['images_per_s']:7.1f} {r['ratio_to_eager']:8.2f} "
             f"{r['min_cosine_to_eager']:9.6f} {r['setup_s']:8.1f}"
         )
-    e2e = bench_end_to_end(args.repeats)
-    print("\nEnd to end, 32 JPEGs of 640 x 480 (decode + preprocess + forward, cache off):")
-    for name, r in e2e.items():
-        extra = ""
-        if "ratio_to_eager" in r:
-            extra = f"  x{r['ratio_to_eager']:.2f}  min cos {r['min_cosine_to_eager']:.6f}"
-        print(f"{name:38s} {r['images_per_s']:7.1f} img/s{extra}")
+    for size in ((640, 427), (4032, 3024)):
+        e2e = bench_end_to_end(args.repeats if size[0] < 1000 else max(3, args.repeats // 2), size)
+        print(
+            f"\nEnd to end, {BATCH} JPEGs of {size[0]} x {size[1]} "
+            "(decode + preprocess + forward, cache off):"
+        )
+        for name, r in e2e.items():
+            extra = ""
+            if "ratio_to_eager" in r:
+                extra = f"  x{r['ratio_to_eager']:.2f}  min cos {r['min_cosine_to_eager']:.6f}"
+            print(f"{name:38s} {r['images_per_s']:7.1f} img/s{extra}")
     if not args.no_memory:
         mem = bench_memory(list(fwd), args.threads)
         print("\nPeak memory (max RSS of a fresh process: load + 3 batches of 32):")

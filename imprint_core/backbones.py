@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 RUNTIMES = ("auto", "onnxruntime", "torch")
+# Big JPEGs are decoded at a reduced scale that keeps both sides >= this (twice every model's
+# resize target): 3x faster on phone photos, embeddings within cosine 0.9998 of a full decode.
+DECODE_MIN_SIDE = 512
 _PROBE_TIMEOUT_S = 4.0  # how long a network check may take before we call the hub unreachable
 
 
@@ -289,7 +292,7 @@ def _lite0_onnx_bytes(model: torch.nn.Module) -> bytes | str:
         return data
 
 
-def _ort_session(model_source: bytes | str):
+def _ort_session(model_source: bytes | str, spin: bool = False):
     import onnxruntime as ort
     import torch
 
@@ -297,6 +300,9 @@ def _ort_session(model_source: bytes | str):
     opts.intra_op_num_threads = max(1, torch.get_num_threads())
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No busy-waiting between ops: on a shared CPU spinning threads steal the cores the other
+    # thread needs (measured ~1.2x faster with several processes busy) and burn CPU when idle.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return ort.InferenceSession(model_source, opts, providers=["CPUExecutionProvider"])
 
 
@@ -361,6 +367,19 @@ def _unavailable(spec: BackboneSpec, where: str, cache: str, reason: str) -> Bac
     )
 
 
+def torchvision_features(arch: str, weights: Any) -> torch.nn.Module:
+    """A torchvision classifier with its head replaced by identity (pooled features out)."""
+    import torch
+    import torchvision
+
+    model = torchvision.models.get_model(arch, weights=weights)
+    for attr in ("fc", "heads", "head"):  # resnet / vit / swin classifier heads
+        if hasattr(model, attr):
+            setattr(model, attr, torch.nn.Identity())
+            return model.eval()
+    raise RuntimeError(f"torchvision {arch}: no classifier head found to remove")
+
+
 def _build_torchvision(spec: BackboneSpec, device: torch.device, runtime: str) -> _Engine:
     import torch
     import torchvision
@@ -372,13 +391,9 @@ def _build_torchvision(spec: BackboneSpec, device: torch.device, runtime: str) -
         if reason:
             raise _unavailable(spec, weights.url, str(folder), reason)
     try:
-        model = torchvision.models.get_model(spec.arch, weights=weights)
+        model = torchvision_features(spec.arch, weights)
     except OSError as exc:  # URLError and friends: a download that failed half-way
         raise _unavailable(spec, weights.url, str(folder), str(exc)) from exc
-    for attr in ("fc", "heads", "head"):  # resnet / vit / swin classifier heads
-        if hasattr(model, attr):
-            setattr(model, attr, torch.nn.Identity())
-            break
     convnet = spec.arch.startswith("resnet")
     return _TorchEngine(weights.transforms(), model, device, channels_last=convnet)
 
@@ -601,7 +616,10 @@ class Backbone:
         items = _as_list(images)
         names = list(names) if names is not None else [None] * len(items)
         return self._engine.batch(
-            [load_image(im, name=nm) for im, nm in zip(items, names, strict=True)]
+            [
+                load_image(im, name=nm, min_side=DECODE_MIN_SIDE)
+                for im, nm in zip(items, names, strict=True)
+            ]
         )
 
     def embed(
@@ -655,7 +673,9 @@ class Backbone:
         if not todo:
             return
         keys = list(todo)
-        batch = self._engine.batch([load_image(*payloads[k]) for k in keys])
+        batch = self._engine.batch(
+            [load_image(*payloads[k], min_side=DECODE_MIN_SIDE) for k in keys]
+        )
         feats = self._engine.features(batch)
         for key, vec in zip(keys, feats, strict=True):
             out[todo[key]] = vec

@@ -137,11 +137,14 @@ def load_image(
     name: str | None = None,
     max_pixels: int = MAX_PIXELS,
     context: str | None = None,
+    min_side: int | None = None,
 ) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file or PIL image) into an RGB PIL image.
 
     ``name`` names the input in error messages (defaults to the path); ``context`` adds the class,
-    e.g. ``"Image 'x.png' in class 'cats' is not an image ..."``. Raises ``ImageError``.
+    e.g. ``"Image 'x.png' in class 'cats' is not an image ..."``. ``min_side``: a JPEG may be
+    decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay >= ``min_side`` (DCT scaling:
+    a 12-megapixel photo decodes about 3x faster). Raises ``ImageError``.
     """
     name = source_name(source, name)
     if isinstance(source, Image.Image):
@@ -163,6 +166,8 @@ def load_image(
             if image.width * image.height > max_pixels:
                 raise _fail(name, context, _too_big(image.size), max_pixels)
             image.seek(0)  # animated GIF/WebP/APNG/TIFF: first frame
+            if min_side and image.format == "JPEG":
+                image.draft(image.mode, (min_side, min_side))
             image.load()
     except ImageError:
         raise

@@ -135,6 +135,15 @@ def test_inputs_pil_path_bytes_give_the_same_rows(backbone, tmp_path):
     assert backbone.embed([], cache=False).shape == (0, 1280)
 
 
+def test_big_photo_reduced_decode_keeps_the_embedding(backbone):
+    photo = Image.fromarray(load_sample_image("china.jpg")).resize((3200, 2400), Image.BICUBIC)
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=90)
+    fast = backbone.embed(buf.getvalue(), cache=False)  # decoded at 1/4 scale (800 x 600)
+    full = backbone.embed(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), cache=False)
+    assert _cos(fast, full)[0] > 0.999
+
+
 def test_batches_and_progress(backbone):
     jpegs = _photos(7, seed=4)
     calls = []
@@ -249,6 +258,23 @@ def test_hub_backbone_fails_fast_without_network(monkeypatch, tmp_path):
     with pytest.raises(BackboneUnavailable, match="cannot be reached"):
         get_backbone("resnet18")
     assert time.perf_counter() - t < 15
+
+
+@pytest.mark.parametrize("name", [n for n in BACKBONES if not BACKBONES[n].offline])
+def test_registry_dims_match_the_architectures(name):
+    """Without weights (none download here), the architectures' feature sizes match the registry."""
+    import torch
+
+    spec = BACKBONES[name]
+    if spec.family == "torchvision":
+        with torch.device("meta"), torch.inference_mode():  # shapes only: no memory, no init cost
+            out = B.torchvision_features(spec.arch, weights=None)(torch.zeros(1, 3, 224, 224))
+        assert tuple(out.shape) == (1, spec.dim)
+    else:
+        import open_clip
+
+        assert open_clip.get_model_config(spec.arch)["embed_dim"] == spec.dim  # image projection
+        assert spec.tag in open_clip.list_pretrained_tags_by_model(spec.arch)
 
 
 @pytest.mark.parametrize("name", [n for n in BACKBONES if not BACKBONES[n].offline])

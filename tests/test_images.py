@@ -215,3 +215,14 @@ def test_hashes_follow_content():
     h2, _ = hash_image_source(Image.new("RGB", (5, 5), (1, 2, 3)))
     h3, _ = hash_image_source(Image.new("RGB", (5, 6), (1, 2, 3)))
     assert h1 == h2 != h3
+
+
+def test_big_jpeg_may_decode_at_reduced_scale():
+    image = Image.new("RGB", (2400, 1800), (200, 100, 50))
+    jpeg, png = _encode(image, "JPEG"), _encode(image, "PNG")
+    assert load_image(jpeg).size == (2400, 1800)
+    assert load_image(jpeg, min_side=512).size == (1200, 900)  # 1/4 would make 450 < 512
+    assert load_image(jpeg, min_side=200).size == (300, 225)  # 1/8
+    assert load_image(png, min_side=512).size == (2400, 1800)  # JPEG only
+    r, g, b = _px(load_image(jpeg, min_side=200), (10, 10))
+    assert abs(r - 200) < 8 and abs(g - 100) < 8 and abs(b - 50) < 8
