@@ -83,6 +83,19 @@ def test_bad_input():
         pj.project(np.zeros((0, 4)))
 
 
+def test_exact_neighbours_match_sklearn():
+    from sklearn.neighbors import NearestNeighbors
+
+    X = data(120, 30, seed=6)
+    T = data(7, 30, seed=7)
+    idx, dist = pj._knn(T, X, 5, self_first=False)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(T)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)
+    idx, dist = pj._knn(X, X, 4, self_first=True)
+    assert np.all(idx[:, 0] == np.arange(len(X))) and np.all(dist[:, 0] == 0)
+
+
 @pytest.mark.slow
 def test_umap_warm_up_fallback_and_map():
     X = data(80, 30, seed=2)
