@@ -20,7 +20,7 @@ import gradio as gr  # noqa: E402
 
 from imprint_core import examples as ex  # noqa: E402
 from imprint_core import project as pj  # noqa: E402
-from imprint_core.presets import PRESET_INFO, PRESETS  # noqa: E402
+from imprint_core.presets import PRESETS  # noqa: E402
 
 DEFAULT_BACKBONE = pj.default_backbone_name()
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
@@ -111,83 +111,23 @@ def _remove_uploads(files) -> None:
             pass
 
 
-# ---- views of results (presentation only) --------------------------------------------------------
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f} %"
-
-
+# ---- views of results --------------------------------------------------------------------------
 def result_views(project: pj.Project):
-    """(status line, summary markdown, accuracy markdown, per-class table, confusion figure)."""
+    """(status line, summary markdown, accuracy markdown, per-class rows, confusion figure)."""
     s = project.summary()
-    if not s["classes"]:
-        empty = "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
-        return empty, empty, "", None, None
-    secs = s["seconds"]
-    rows = [
-        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
-        for c in s["classes"]
-    ]
-    timing = ", ".join(f"{k} {v:.2f} s" for k, v in secs.items())
-    summary = "\n".join(
-        [
-            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
-            f"({', '.join(f'{k}={v}' for k, v in s['settings'].items())}).",
-            "",
-            "| class | images | proxies |",
-            "|---|---|---|",
-            *rows,
-            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
-            "",
-            f"Time: {timing}." if timing else "",
-        ]
+    acc = s["accuracy"] or {}
+    fig = None
+    if acc.get("confusion") is not None:
+        from imprint_core.figures import confusion_matrix_figure
+
+        fig = confusion_matrix_figure(acc["confusion"], acc["labels"])
+    return (
+        pj.status_line(s),
+        pj.summary_markdown(s),
+        pj.accuracy_markdown(s),
+        pj.per_class_rows(s),
+        fig,
     )
-    acc = s["accuracy"]
-    table = fig = None
-    if acc is None:
-        acc_md = "No accuracy estimate (a loaded head has no training images)."
-        status = f"Loaded head '{s['head']}': {len(s['classes'])} classes."
-    elif acc["accuracy"] is None:
-        acc_md = acc["description"]
-        status = f"Imprinted {len(s['classes'])} classes from {s['images']} images. {acc_md}"
-    else:
-        acc_md = (
-            f"### Accuracy on your own images: {_pct(acc['accuracy'])} ({acc['method']})\n\n"
-            f"{acc['description']}"
-        )
-        table = [
-            [c, acc["support"].get(c, 0), _pct(acc["per_class"].get(c))] for c in acc["labels"]
-        ]
-        fig = _confusion_figure(acc["confusion"], acc["labels"])
-        status = (
-            f"Imprinted {len(s['classes'])} classes from {s['images']} images "
-            f"({s['proxies']} proxies) in {sum(secs.values()):.1f} s. "
-            f"Accuracy {_pct(acc['accuracy'])} ({acc['method']}). See **Result** and **Try it**."
-        )
-    return status, summary, acc_md, table, fig
-
-
-def _confusion_figure(cm, labels):
-    from imprint_core.figures import confusion_matrix_figure
-
-    return confusion_matrix_figure(cm, labels)
-
-
-def evidence_views(result: dict):
-    """(label value, evidence table, neighbour thumbnails) for one prediction."""
-    table = [
-        [
-            r["class"],
-            _pct(r["confidence"]),
-            f"{r['nearest_proxy']} of {r['proxies']}",
-            f"{r['similarity']:.3f}",
-        ]
-        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
-    ]
-    thumbs = [
-        (n["path"], f"{n['class']} · {n['file']} · cos {n['similarity']:.2f}")
-        for n in result["neighbours"]
-    ]
-    return result["confidences"], table, thumbs
 
 
 # ---- event handlers ------------------------------------------------------------------------------
@@ -237,7 +177,7 @@ def on_clear(uid: int, project):
 def on_add_images(uid: int, project, files):
     project = _project(project)
     if not files:
-        return gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip()
     files = files if isinstance(files, list) else [files]
     try:
         project.add_images(uid, files)
@@ -245,7 +185,13 @@ def on_add_images(uid: int, project, files):
         raise _fail(exc) from None
     finally:
         _remove_uploads(files)
-    return project, _cards(project)
+    return project, _cards(project), None
+
+
+def on_upload_failed(project):
+    """After a refused upload: empty the drop zone, show the cards as they are."""
+    project = _project(project)
+    return project, _cards(project), None
 
 
 def on_refresh(project):
@@ -315,7 +261,8 @@ def on_settings(project, backbone_name, preset, *values):
         except pj.ProjectError as exc:
             raise _fail(exc) from None
         views = result_views(project)
-    return (project, project.preset or "custom", *widgets, *views)
+    name = project.preset or "custom"
+    return (project, name, pj.preset_description(name), *widgets, *views)
 
 
 def on_predict(project, image):
@@ -327,9 +274,21 @@ def on_predict(project, image):
         result = project.predict(backbone, image, Path(image).name)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    label, table, thumbs = evidence_views(result)
+    thumbs = [
+        (n["path"], f"{n['class']} · {n['file']} · cos {n['similarity']:.2f}")
+        for n in result["neighbours"]
+    ]
     note = "" if thumbs else "No training images to compare with (a loaded head)."
-    return label, table, thumbs, note
+    return result["confidences"], pj.evidence_rows(result), thumbs, note
+
+
+def on_geometry(project, method, dim):
+    project = _project(project)
+    try:
+        g = project.geometry(method, int(dim))
+    except pj.ProjectError as exc:
+        return None, str(exc)
+    return g["figure"], pj.geometry_markdown(g)
 
 
 def on_predict_many(project, files):
@@ -341,7 +300,7 @@ def on_predict_many(project, files):
         backbone = pj.load_backbone(project.backbone_name)
         for f in files:
             r = project.predict(backbone, f, Path(f).name, n_neighbors=0)
-            rows.append([Path(f).name, r["label"], _pct(r["confidences"][r["label"]])])
+            rows.append([Path(f).name, r["label"], pj.percent(r["confidences"][r["label"]])])
     except pj.ProjectError as exc:
         raise _fail(exc) from None
     return rows
@@ -353,7 +312,8 @@ def on_export(project):
         path = project.export_head()
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return str(path), pj.python_snippet(path.name, project.backbone_name)
+    files = [str(path), str(pj.export_metadata(path))]
+    return files, pj.python_snippet(path.name, project.backbone_name)
 
 
 def _load_head_file(project: pj.Project, path: str) -> None:
@@ -482,22 +442,24 @@ def build_app() -> gr.Blocks:
                         [(PRESET_LABELS[k], k) for k in PRESETS] + [("Custom", "custom")],
                         value=pj.DEFAULT_PRESET,
                         label="Method preset",
-                        info=" · ".join(PRESET_INFO[k].split(":")[0] for k in PRESETS),
                         elem_id="preset",
                     )
+                preset_md = gr.Markdown(pj.preset_description(pj.DEFAULT_PRESET))
                 defaults = dict(PRESETS[pj.DEFAULT_PRESET])
                 with gr.Accordion("Advanced: every option of the IMPRINT framework", open=False):
                     widgets = []
-                    for name in OPTIONS:
-                        factory, info = OPTION_WIDGETS[name]
-                        widgets.append(
-                            factory(
-                                value=defaults.get(name, 0),
-                                label=name,
-                                info=info,
-                                elem_id=f"opt-{name}",
-                            )
-                        )
+                    for pair in range(0, len(OPTIONS), 2):
+                        with gr.Row():
+                            for name in OPTIONS[pair : pair + 2]:
+                                factory, info = OPTION_WIDGETS[name]
+                                widgets.append(
+                                    factory(
+                                        value=defaults.get(name, 0),
+                                        label=name,
+                                        info=info,
+                                        elem_id=f"opt-{name}",
+                                    )
+                                )
                 imprint_method = gr.Button("Imprint", variant="primary")
                 status_method = gr.Markdown()
 
@@ -523,11 +485,15 @@ def build_app() -> gr.Blocks:
                             elem_id="try-image",
                             height=300,
                         )
-                        held_out = [[str(p)] for key in ex.EXAMPLES for _, p in _safe_tests(key)]
-                        if held_out:
-                            gr.Examples(
-                                held_out, [try_image], label="Held-out images of the examples"
-                            )
+                        for key, example in ex.EXAMPLES.items():
+                            held_out = [[str(p)] for _, p in _safe_tests(key)]
+                            if held_out:
+                                gr.Examples(
+                                    held_out,
+                                    [try_image],
+                                    label=f"Held-out images: {example.title}",
+                                    examples_per_page=12,
+                                )
                     with gr.Column():
                         label = gr.Label(
                             num_top_classes=5, label="Prediction", elem_id="prediction"
@@ -540,8 +506,8 @@ def build_app() -> gr.Blocks:
                         )
                         neighbours = gr.Gallery(
                             label="Nearest training images",
-                            columns=6,
-                            height=180,
+                            columns=3,
+                            height=300,
                             elem_id="neighbours",
                         )
                         try_note = gr.Markdown()
@@ -551,11 +517,20 @@ def build_app() -> gr.Blocks:
                         headers=["file", "label", "confidence"], interactive=False
                     )
 
-            with gr.Tab("Geometry", id="geometry"):
+            with gr.Tab("Geometry", id="geometry") as geometry_tab:
                 gr.Markdown(
-                    "Coming: one map of samples, proxies, class means and test points, with the "
-                    "neural-collapse numbers explained for your task."
+                    "Each dot is one training image (its embedding, L2-normalised and projected "
+                    "to 2-D or 3-D); diamonds are the proxies, crosses the class means, the star "
+                    "the last image you tried. A class whose dots form several groups is "
+                    "multi-modal: one mean falls between the groups, several proxies do not."
                 )
+                with gr.Row():
+                    map_method = gr.Radio(
+                        [("PCA", "pca"), ("UMAP", "umap")], value="pca", label="Map"
+                    )
+                    map_dim = gr.Radio([("2-D", 2), ("3-D", 3)], value=2, label="Dimensions")
+                geometry_plot = gr.Plot(label="Embedding map", elem_id="geometry-map")
+                geometry_md = gr.Markdown(elem_id="geometry-text")
 
             with gr.Tab("Export", id="export"):
                 with gr.Row():
@@ -564,7 +539,10 @@ def build_app() -> gr.Blocks:
                             "Download the head", variant="primary", elem_id="export"
                         )
                         head_file = gr.File(
-                            label="Head (safetensors + JSON metadata)", elem_id="head-file"
+                            label="Head: safetensors (JSON metadata in its header) and the "
+                            "same metadata as a readable .json",
+                            file_count="multiple",
+                            elem_id="head-file",
                         )
                         snippet = gr.Code(
                             pj.python_snippet(), language="python", label="Use it from Python"
@@ -618,7 +596,7 @@ def build_app() -> gr.Blocks:
                 api_visibility="private",
                 concurrency_id="embed",
             ).then(lambda s: s, [status_teach], [status_method], api_visibility="private")
-        settings_out = [project, preset, *widgets, *views]
+        settings_out = [project, preset, preset_md, *widgets, *views]
         for trigger in (preset, *widgets):
             trigger.input(
                 on_settings,
@@ -639,6 +617,13 @@ def build_app() -> gr.Blocks:
             [label, evidence, neighbours, try_note],
             api_visibility="private",
         )
+        for trigger in (geometry_tab.select, map_method.input, map_dim.input):
+            trigger(
+                on_geometry,
+                [project, map_method, map_dim],
+                [geometry_plot, geometry_md],
+                api_visibility="private",
+            )
         many.upload(on_predict_many, [project, many], [many_out], api_visibility="private")
         export_btn.click(on_export, [project], [head_file, snippet], api_visibility="private")
         head_upload.upload(
@@ -718,7 +703,7 @@ def _card(i: int, card: dict, project, cards) -> None:
                 elem_classes="drop-zone",
                 interactive=True,
                 preserved_by_key=None,
-                height=110,
+                height=140,
                 scale=3,
             )
             cam = gr.Image(
@@ -729,7 +714,7 @@ def _card(i: int, card: dict, project, cards) -> None:
                 elem_id=f"cam-{i}",
                 interactive=True,
                 preserved_by_key=None,
-                height=110,
+                height=140,
                 scale=1,
             )
         if card["thumbs"]:
@@ -752,11 +737,11 @@ def _card(i: int, card: dict, project, cards) -> None:
     )
     remove.click(partial(on_remove, uid), [project], [project, cards])
     clear.click(partial(on_clear, uid), [project], [project, cards])
-    drop.upload(partial(on_add_images, uid), [project, drop], [project, cards]).failure(
-        on_refresh, [project], [project, cards]
+    drop.upload(partial(on_add_images, uid), [project, drop], [project, cards, drop]).failure(
+        on_upload_failed, [project], [project, cards, drop]
     )
-    cam.input(partial(on_add_images, uid), [project, cam], [project, cards]).failure(
-        on_refresh, [project], [project, cards]
+    cam.input(partial(on_add_images, uid), [project, cam], [project, cards, cam]).failure(
+        on_upload_failed, [project], [project, cards, cam]
     )
 
 

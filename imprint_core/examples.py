@@ -30,8 +30,8 @@ class Example:
 EXAMPLES: dict[str, Example] = {
     "fashion3": Example(
         "fashion3",
-        "Fashion-MNIST: sneaker, sandal, ankle boot",
-        "Three footwear classes of Fashion-MNIST, 30 training images each.",
+        "Fashion-MNIST: T-shirt, trouser, sneaker",
+        "Three Fashion-MNIST classes, 30 training images each.",
     ),
     "merged": Example(
         "merged",

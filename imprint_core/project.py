@@ -47,7 +47,7 @@ class ProjectError(ValueError):
     """A user mistake (bad name, bad file, a limit): the message is meant for the user."""
 
 
-# ---- names ----------------------------------------------------------------------------------------
+# ---- names ---------------------------------------------------------------------------------------
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -74,7 +74,7 @@ def validate_class_name(name: Any, others: Iterable[str] = ()) -> str:
     return clean
 
 
-# ---- images ---------------------------------------------------------------------------------------
+# ---- images --------------------------------------------------------------------------------------
 @dataclass
 class ImageItem:
     """A validated image of a class: its display name, stored copy and content hash."""
@@ -226,7 +226,7 @@ def iter_folder_images(root: str | os.PathLike) -> Iterator[tuple[str, str, str]
         yield parts[0], "/".join(parts[1:]), str(path)
 
 
-# ---- the project ----------------------------------------------------------------------------------
+# ---- the project ---------------------------------------------------------------------------------
 class Project:
     """A session's classes, images, cached embeddings and imprinted head."""
 
@@ -245,6 +245,7 @@ class Project:
         self.head_source = ""  # "imprinted" or the loaded file's name
         self.evaluation = None
         self.seconds: dict[str, float] = {}
+        self.last_test: tuple[np.ndarray, str] | None = None
         self.set_settings(DEFAULT_PRESET)
         for _ in range(n_classes):
             self.add_class()
@@ -590,6 +591,7 @@ class Project:
                 )
             picture = prepare_image(image, name)
             z = np.asarray(backbone.embed([picture]), dtype=np.float32)
+            self.last_test = (z[0], name)  # shown as a star on the Geometry map
             return self.explain(z[0], n_neighbors=n_neighbors)
 
     def explain(self, z: np.ndarray, n_neighbors: int = 6) -> dict[str, Any]:
@@ -635,6 +637,49 @@ class Project:
                     }
                 )
         return out
+
+    # -- geometry ----------------------------------------------------------------------------------
+    def geometry(self, method: str = "pca", dim: int = 2) -> dict[str, Any]:
+        """The map (samples, proxies, class means, the last test image), neural-collapse readings
+        and a proxies-per-class recommendation, for the imprinted head."""
+        from .collapse import describe_metrics, nc_metrics
+        from .figures import embedding_map
+        from .modes import recommend_k_per_class
+        from .projections import project
+
+        with self.lock:
+            if self.head is None or self.head_source != "imprinted":
+                raise ProjectError("Imprint a classifier first: the map shows its training images.")
+            X, y, items = self.dataset()
+            head = self.head
+            means = np.stack([X[y == c].mean(axis=0) for c in head.classes_])
+            extra = {"proxies": head.proxies_, "means": means}
+            test = self.last_test
+            if test is not None:
+                extra["test"] = test[0][None, :]
+            p = project(X, method, dim=dim, extra=extra, normalize=True, blocking=False)
+            figure = embedding_map(
+                p.coords,
+                y,
+                proxies=p.extra["proxies"],
+                proxy_labels=head.proxy_labels_,
+                means=p.extra["means"],
+                mean_labels=head.classes_,
+                test_points=p.extra.get("test"),
+                test_labels=head.predict(test[0][None, :]) if test is not None else None,
+                names=[i.name for i in items],
+                test_names=[test[1]] if test is not None else None,
+                classes=head.classes_,
+            )
+            metrics = nc_metrics(X, y, head)
+            advice = recommend_k_per_class(X, y)
+            return {
+                "figure": figure,
+                "map_note": p.note,
+                "readings": describe_metrics(metrics),
+                "advice": {str(c): reason for c, (_, reason) in advice.items()},
+                "recommended_k": {str(c): int(k) for c, (k, _) in advice.items()},
+            }
 
     # -- export and import -------------------------------------------------------------------------
     def export_head(self, folder: str | os.PathLike | None = None) -> Path:
@@ -777,7 +822,127 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
     return records
 
 
-# ---- helpers --------------------------------------------------------------------------------------
+# ---- text for the app: sentences and tables built from summaries (tested without Gradio) ---------
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def status_line(s: dict[str, Any]) -> str:
+    """One sentence under the Imprint button."""
+    if not s["classes"]:
+        return "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
+    acc = s["accuracy"]
+    if acc is None:
+        return f"Loaded the head '{s['head']}': {len(s['classes'])} classes. Go to **Try it**."
+    total = sum(s["seconds"].values())
+    built = (
+        f"Imprinted {len(s['classes'])} classes from {s['images']} images "
+        f"({s['proxies']} proxies) in {_duration(total)}."
+    )
+    if acc["accuracy"] is None:
+        return f"{built} {acc['description']}"
+    return (
+        f"{built} Accuracy {percent(acc['accuracy'])} ({acc['method']}). "
+        "See **Result** and **Try it**."
+    )
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    """What was built: head, settings, images and proxies per class, time."""
+    if not s["classes"]:
+        return status_line(s)
+    options = ", ".join(f"{k}={v}" for k, v in s["settings"].items())
+    rows = [
+        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
+        for c in s["classes"]
+    ]
+    timing = ", ".join(f"{k} {_duration(v)}" for k, v in s["seconds"].items())
+    return "\n".join(
+        [
+            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
+            f"({options}).",
+            "",
+            "| class | images | proxies |",
+            "|---|---|---|",
+            *rows,
+            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
+            "",
+            f"Time: {timing}." if timing else "",
+        ]
+    )
+
+
+def accuracy_markdown(s: dict[str, Any]) -> str:
+    """The accuracy estimate and how it was made."""
+    acc = s["accuracy"]
+    if not s["classes"]:
+        return ""
+    if acc is None:
+        return "No accuracy estimate: a loaded head comes without its training images."
+    if acc["accuracy"] is None:
+        return acc["description"]
+    return (
+        f"### Accuracy on your own images: {percent(acc['accuracy'])} ({acc['method']})\n\n"
+        f"{acc['description']}"
+    )
+
+
+def per_class_rows(s: dict[str, Any]) -> list[list] | None:
+    """[class, images evaluated, accuracy] per class, or None without an estimate."""
+    acc = s["accuracy"]
+    if not acc or acc["accuracy"] is None:
+        return None
+    return [[c, acc["support"].get(c, 0), percent(acc["per_class"].get(c))] for c in acc["labels"]]
+
+
+def evidence_rows(result: dict[str, Any]) -> list[list]:
+    """[class, confidence, nearest proxy, cosine] per class, most confident first."""
+    return [
+        [
+            r["class"],
+            percent(r["confidence"]),
+            f"{r['nearest_proxy']} of {r['proxies']}",
+            f"{r['similarity']:.3f}",
+        ]
+        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
+    ]
+
+
+def preset_description(name: str) -> str:
+    """One line on a preset (or on custom settings) for the Method tab."""
+    from .presets import PRESET_INFO
+
+    if name in PRESET_INFO:
+        return f"**{name}**: {PRESET_INFO[name]}."
+    return "**custom**: your own combination of the options below."
+
+
+def export_metadata(head_path: str | os.PathLike) -> Path:
+    """Write the head's JSON metadata (what its safetensors header holds) beside it."""
+    import json
+
+    from .head_io import read_head_metadata
+
+    path = Path(head_path)
+    meta = read_head_metadata(path)
+    out = path.with_suffix(".json")
+    out.write_text(json.dumps(meta, indent=1) + "\n")
+    return out
+
+
+def geometry_markdown(g: dict[str, Any]) -> str:
+    """Neural-collapse readings and the proxies advice as Markdown."""
+    lines = [f"*{g['map_note']}*", ""] if g["map_note"] else []
+    lines += ["### What the numbers say", *[f"- {r}" for r in g["readings"]], ""]
+    lines += ["### How many proxies per class?", *[f"- {a}" for a in g["advice"].values()]]
+    return "\n".join(lines)
+
+
+# ---- helpers -------------------------------------------------------------------------------------
 def _unit(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,168 @@
+"""A real browser (Playwright + Debian's Chromium) drives the real app, started as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from imprint_core import examples as ex
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 120_000  # a shared 2-core machine can be slow; the happy path takes seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio-tmp")),
+    }
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    address = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(address, timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the app did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.3)
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("#drop-1 input[type=file]", state="attached")
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def images():
+    train, test = {}, {}
+    for cls, path in ex.train_images("fashion3"):
+        train.setdefault(cls, []).append(str(path))
+    for cls, path in ex.test_images("fashion3"):
+        test.setdefault(cls, []).append(str(path))
+    return train, test
+
+
+def rename(page, index: int, name: str) -> None:
+    box = page.locator(f"#name-{index} input")
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_selector(f"#drop-{index} :text(\"Drop images of '{name}' here\")")
+
+
+def upload(page, index: int, files: list[str]) -> None:
+    page.locator(f"#drop-{index} input[type=file]").set_input_files(files)
+    page.wait_for_selector(f"#card-{index} :text('{len(files)} images')")
+
+
+def test_teach_two_classes_imprint_and_predict(page, images, tmp_path):
+    train, test = images
+    rename(page, 0, "trousers")
+    upload(page, 0, train["Trouser"][:6])
+    rename(page, 1, "sneakers")
+    upload(page, 1, train["Sneaker"][:6])
+    assert page.locator("#gal-0 img").count() == 6  # thumbnails
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 2 classes from 12 images')")
+    assert "leave-one-out" in page.locator("#status").inner_text()
+
+    page.get_by_role("tab", name="Result").click()
+    page.wait_for_selector("#confusion .js-plotly-plot")
+    assert "Accuracy on your own images" in page.locator("#accuracy").inner_text()
+
+    page.get_by_role("tab", name="Try it").click()
+    page.locator("#try-image input[type=file]").set_input_files(test["Sneaker"][0])
+    label = page.locator("[data-testid=label-output-value]")
+    label.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=label-output-value]')"
+        ".innerText.includes('sneakers')"
+    )
+    assert "sneakers" in label.inner_text()
+    page.wait_for_selector("#neighbours img")
+    assert "trousers" in page.locator("#evidence").inner_text()
+    page.screenshot(path=str(tmp_path / "try-it.png"))
+
+
+def test_a_bad_file_shows_an_error_toast(page, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    rename(page, 0, "beach")
+    page.locator("#drop-0 input[type=file]").set_input_files(str(bad))
+    toast = page.locator("[data-testid=toast-body]").first
+    toast.wait_for()
+    text = toast.inner_text()
+    assert "'holiday.png'" in text and "'beach'" in text
+    assert page.locator("#card-0 :text('0 images')").count() == 1
+
+
+def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
+    box = page.locator("#name-0 input")
+    box.fill("   ")
+    box.press("Enter")
+    toast = page.locator("[data-testid=toast-body]").first
+    toast.wait_for()
+    assert "cannot be blank" in toast.inner_text()
+    page.wait_for_function("() => document.querySelector('#name-0 input').value === 'Class 1'")
