@@ -87,6 +87,9 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
     kmeans_impl : {"fast", "sklearn"}
         ``fast`` (default) is our torch k-means (same algorithm as scikit-learn, several times
         faster); ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
+    whiten_shrinkage : float
+        Only for ``norm_pre="whiten"`` (an extension beyond the paper, with ``norm_inf="whiten"``):
+        shrinkage of the within-class covariance towards the identity, in (0, 1].
     backbone : str or None
         Name of the backbone that made the embeddings; stored in saved heads.
     """
@@ -106,6 +109,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         lambda_reg: float | None = None,
         temperature: float = 0.05,
         kmeans_impl: str = "fast",
+        whiten_shrinkage: float = 0.3,
         backbone: str | None = None,
     ):
         self.norm_pre = norm_pre
@@ -121,6 +125,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         self.lambda_reg = lambda_reg
         self.temperature = temperature
         self.kmeans_impl = kmeans_impl
+        self.whiten_shrinkage = whiten_shrinkage
         self.backbone = backbone
 
     # ------------------------------------------------------------------ construction
@@ -145,6 +150,14 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if not (isinstance(self.temperature, numbers.Real) and self.temperature > 0):
             raise ValueError(f"temperature must be a number > 0, got {self.temperature!r}")
+        if ("whiten" in (self.norm_pre, self.norm_inf)) and self.norm_pre != self.norm_inf:
+            raise ValueError(
+                "norm_pre='whiten' and norm_inf='whiten' go together: the whitening learned "
+                f"from the training embeddings must also apply to inputs (got norm_pre="
+                f"{self.norm_pre!r}, norm_inf={self.norm_inf!r})"
+            )
+        if not (isinstance(self.whiten_shrinkage, numbers.Real) and 0 < self.whiten_shrinkage <= 1):
+            raise ValueError(f"whiten_shrinkage must be in (0, 1], got {self.whiten_shrinkage!r}")
         if self.lambda_reg is not None and not (
             isinstance(self.lambda_reg, numbers.Real) and self.lambda_reg >= 0
         ):
@@ -163,13 +176,17 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         _check_finite(X, "training embeddings", y)
         return X, y
 
-    def _normalise_pre(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _normalise_pre(self, X: np.ndarray, y: np.ndarray, y_idx: np.ndarray) -> np.ndarray:
         try:
+            if self.norm_pre == "whiten":
+                self.whitener_ = normalisation.fit_whitener(X, y_idx, float(self.whiten_shrinkage))
+                return self.whitener_.transform(X)
+            self.whitener_ = None
             return normalisation.NORM_PRE[self.norm_pre](X)
         except ValueError:
             row = int(np.flatnonzero(np.linalg.norm(X, axis=1) == 0)[0])
             raise ValueError(
-                f"training embedding {row} (class {label_repr(y[row])}) is a zero vector: norm_pre='l2' "
+                f"training embedding {row} (class {label_repr(y[row])}) is a zero vector: norm_pre={self.norm_pre!r} "
                 "cannot normalise it; remove it or use norm_pre='none'"
             ) from None
 
@@ -183,7 +200,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
                 f"ImprintClassifier needs at least 2 classes to tell apart; y has only one "
                 f"class: {label_repr(classes[0])}"
             )
-        Xn = self._normalise_pre(X, y)
+        Xn = self._normalise_pre(X, y, y_idx)
         class_data = [Xn[y_idx == c] for c in range(len(classes))]
         ctx = self._context()
         proxies = generation.generate(class_data, self.gen, ctx, classes)
@@ -223,11 +240,16 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
             self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
         )
         _check_finite(X, f"embeddings of class {label_repr(label)}")
+        if self.norm_pre == "whiten":
+            raise ValueError(
+                "norm_pre='whiten' learns its transform from every class, so a class cannot be "
+                "added without refitting; refit with all training embeddings"
+            )
         try:
             Xn = normalisation.NORM_PRE[self.norm_pre](X)
         except ValueError:
             raise ValueError(
-                f"class {label_repr(label)} holds a zero vector: norm_pre='l2' cannot normalise it"
+                f"class {label_repr(label)} holds a zero vector: norm_pre={self.norm_pre!r} cannot normalise it"
             ) from None
         try:
             classes = np.sort(np.append(self.classes_, np.asarray([label], dtype=object)))
@@ -303,6 +325,8 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         )
         _check_finite(X, "embeddings to classify")
         try:
+            if self.norm_inf == "whiten":
+                return self.whitener_.transform(X, "input")
             return normalisation.NORM_INF[self.norm_inf](X)
         except ValueError as exc:
             raise ValueError(f"{exc} (norm_inf='l2')") from None

@@ -29,6 +29,7 @@ PARAMS = (
     "lambda_reg",
     "temperature",
     "kmeans_impl",
+    "whiten_shrinkage",
     "backbone",
 )
 
@@ -41,6 +42,13 @@ def _digest(proxies: np.ndarray, counts: np.ndarray) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(proxies, dtype="<f4").tobytes())
     h.update(np.ascontiguousarray(counts, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def _digest_bytes(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
 
 
@@ -81,6 +89,11 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
         "proxies": np.ascontiguousarray(clf.proxies_, dtype=np.float32),
         "proxy_counts": np.ascontiguousarray(clf.proxy_counts_, dtype=np.int64),
     }
+    whitener = getattr(clf, "whitener_", None)
+    if whitener is not None:  # float64: the whitening matrix is what inputs go through
+        tensors["whiten_mean"] = np.ascontiguousarray(whitener.mean, dtype=np.float64)
+        tensors["whiten_matrix"] = np.ascontiguousarray(whitener.matrix, dtype=np.float64)
+        meta["sha256_whiten"] = _digest_bytes(tensors["whiten_mean"], tensors["whiten_matrix"])
     save_file(tensors, str(path), metadata={"imprint": json.dumps(meta)})
 
 
@@ -146,5 +159,16 @@ def load_head(cls, path: str | os.PathLike):
     clf.proxy_counts_ = counts.astype(np.int64)
     clf.proxy_labels_ = labels[np.repeat(np.arange(len(labels)), clf.proxy_counts_)]
     clf._mahalanobis_vi = None
+    clf.whitener_ = None
+    if clf.norm_pre == "whiten":
+        from .normalisation import Whitener
+
+        try:
+            mean, matrix = tensors["whiten_mean"], tensors["whiten_matrix"]
+        except KeyError:
+            raise HeadFileError(f"'{name}' uses whitening but lacks its tensors") from None
+        if _digest_bytes(mean, matrix) != meta.get("sha256_whiten"):
+            raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
+        clf.whitener_ = Whitener(mean, matrix, float(clf.whiten_shrinkage))
     clf.metadata_ = {k: v for k, v in meta.items() if k not in ("params", "classes")}
     return clf

@@ -26,8 +26,12 @@ class ImprintHead(nn.Module):
         m: int = 1,
         weighting: str = "uniform",
         temperature: float = 0.05,
+        whitener=None,
     ):
         super().__init__()
+        if whitener is not None:
+            self.register_buffer("w_mean", torch.as_tensor(whitener.mean, dtype=torch.float32))
+            self.register_buffer("w_matrix", torch.as_tensor(whitener.matrix, dtype=torch.float32))
         self.register_buffer("proxies", proxies.float())
         self.register_buffer("proxy_class", proxy_class.long())
         self.classes = list(classes)
@@ -52,6 +56,7 @@ class ImprintHead(nn.Module):
             m=clf.m,
             weighting=clf.weighting,
             temperature=clf.temperature,
+            whitener=getattr(clf, "whitener_", None),
         )
 
     def _distances(self, z: torch.Tensor) -> torch.Tensor:
@@ -75,7 +80,11 @@ class ImprintHead(nn.Module):
         return out.scatter_reduce(1, idx, values, reduce="amax", include_self=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = nn.functional.normalize(x, dim=1, eps=1e-12) if self.norm_inf == "l2" else x
+        if self.norm_inf == "whiten":
+            z = nn.functional.normalize(x, dim=1, eps=1e-12) - self.w_mean.to(x.dtype)
+            z = nn.functional.normalize(z @ self.w_matrix.to(x.dtype), dim=1, eps=1e-12)
+        else:
+            z = nn.functional.normalize(x, dim=1, eps=1e-12) if self.norm_inf == "l2" else x
         if self.agg == "max" and self.distance == "inner_product":
             return self._per_class_best(z @ self.proxies.to(z.dtype).T)
         D = self._distances(z)
