@@ -102,15 +102,6 @@ def _cards(project: pj.Project) -> dict:
     return project.view(MAX_THUMBS)
 
 
-def _remove_uploads(files) -> None:
-    """Our copies are stored; delete the server's upload copies at once."""
-    for f in files or []:
-        try:
-            Path(f).unlink(missing_ok=True)
-        except (OSError, TypeError):
-            pass
-
-
 # ---- views of results --------------------------------------------------------------------------
 def result_views(project: pj.Project):
     """(status line, summary markdown, accuracy markdown, per-class rows, confusion figure)."""
@@ -149,11 +140,21 @@ def on_rename(uid: int, project, name: str):
     project = _project(project)
     try:
         entry = project.get(uid)
-        if name.strip() != entry.name:
-            project.rename_class(uid, name)
+        if " ".join(str(name).split()) == entry.name:
+            return project, gr.skip(), entry.name  # no re-render: it would wipe other typing
+        project.rename_class(uid, name)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project)
+    return project, _cards(project), project.get(uid).name
+
+
+def on_rename_failed(uid: int, project):
+    """Put the class's current name back into its box."""
+    project = _project(project)
+    try:
+        return project, gr.skip(), project.get(uid).name
+    except pj.ProjectError:
+        return project, _cards(project), gr.skip()
 
 
 def on_remove(uid: int, project):
@@ -183,8 +184,6 @@ def on_add_images(uid: int, project, files):
         project.add_images(uid, files)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    finally:
-        _remove_uploads(files)
     return project, _cards(project), None
 
 
@@ -192,11 +191,6 @@ def on_upload_failed(project):
     """After a refused upload: empty the drop zone, show the cards as they are."""
     project = _project(project)
     return project, _cards(project), None
-
-
-def on_refresh(project):
-    project = _project(project)
-    return project, _cards(project)
 
 
 def on_import_zip(project, file):
@@ -207,8 +201,6 @@ def on_import_zip(project, file):
         message = project.import_zip(file, Path(file).name)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    finally:
-        _remove_uploads([file])
     return project, _cards(project), message, None
 
 
@@ -319,10 +311,7 @@ def on_export(project):
 def _load_head_file(project: pj.Project, path: str) -> None:
     from imprint_core.backbones import BACKBONES
 
-    try:
-        project.load_head(path, pj.backbone_names(), {n: b.dim for n, b in BACKBONES.items()})
-    finally:
-        _remove_uploads([path])
+    project.load_head(path, pj.backbone_names(), {n: b.dim for n, b in BACKBONES.items()})
 
 
 def on_load_head(project, file):
@@ -508,6 +497,7 @@ def build_app() -> gr.Blocks:
                             label="Nearest training images",
                             columns=3,
                             height=300,
+                            fit_columns=False,
                             elem_id="neighbours",
                         )
                         try_note = gr.Markdown()
@@ -679,7 +669,6 @@ def _card(i: int, card: dict, project, cards) -> None:
                 key=f"name-{uid}",
                 elem_id=f"name-{i}",
                 interactive=True,
-                preserved_by_key=None,
                 scale=4,
             )
             gr.Markdown(f"**{card['n']}** image{'s' if card['n'] != 1 else ''}", key=f"n-{uid}")
@@ -721,7 +710,8 @@ def _card(i: int, card: dict, project, cards) -> None:
             gr.Gallery(
                 card["thumbs"],
                 columns=10,
-                height=120,
+                height=140,
+                fit_columns=False,
                 show_label=False,
                 allow_preview=True,
                 interactive=False,
@@ -729,12 +719,10 @@ def _card(i: int, card: dict, project, cards) -> None:
                 elem_id=f"gal-{i}",
                 preserved_by_key=None,
             )
-    name.submit(partial(on_rename, uid), [project, name], [project, cards]).failure(
-        on_refresh, [project], [project, cards]
-    )
-    name.blur(partial(on_rename, uid), [project, name], [project, cards]).failure(
-        on_refresh, [project], [project, cards]
-    )
+    for trigger in (name.submit, name.blur):
+        trigger(partial(on_rename, uid), [project, name], [project, cards, name]).failure(
+            partial(on_rename_failed, uid), [project], [project, cards, name]
+        )
     remove.click(partial(on_remove, uid), [project], [project, cards])
     clear.click(partial(on_clear, uid), [project], [project, cards])
     drop.upload(partial(on_add_images, uid), [project, drop], [project, cards, drop]).failure(

@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--use-fake-device-for-media-stream",  # a synthetic camera for the webcam test
+    "--use-fake-ui-for-media-stream",
 ]
 TIMEOUT_MS = 120_000  # a shared 2-core machine can be slow; the happy path takes seconds
 
@@ -87,12 +89,13 @@ def browser():
 
 @pytest.fixture
 def page(browser, url):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+    page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#drop-1 input[type=file]", state="attached")
     yield page
-    page.close()
+    context.close()
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +169,10 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
     toast.wait_for()
     assert "cannot be blank" in toast.inner_text()
     page.wait_for_function("() => document.querySelector('#name-0 input').value === 'Class 1'")
+
+
+def test_webcam_capture_adds_an_image(page):
+    page.locator("#cam-1").click()  # "Click to Access Webcam" (Chromium's synthetic camera)
+    page.locator("#cam-1 button[aria-label='capture photo']").click()
+    page.wait_for_selector("#card-1 :text('1 image')")
+    assert page.locator("#gal-1 img").count() == 1
