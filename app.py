@@ -33,41 +33,41 @@ PRESET_LABELS = {
     "janson": "Janson et al. 2022: nearest mean",
     "oracle": "Least-squares oracle",
 }
+CHOICES = pj.option_choices()  # option -> allowed values, from the classifier's registry
 OPTION_WIDGETS = {  # option -> (factory, one-line explanation)
     "norm_pre": (
-        partial(gr.Radio, ["none", "l2"]),
-        "NORMpre: scale training embeddings to unit length before proxies are made (l2) or not.",
+        partial(gr.Radio, CHOICES["norm_pre"]),
+        "NORMpre: l2 = scale training embeddings to unit length before proxies are made; "
+        "whiten (beyond the paper, with NORMinf whiten) = damp directions classes vary in.",
     ),
     "gen": (
-        partial(
-            gr.Dropdown,
-            ["mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls"],
-        ),
-        "GEN: how each class's proxies are made: mean = classic imprinting, kmeans = IMPRINT.",
+        partial(gr.Dropdown, CHOICES["gen"]),
+        "GEN: how each class's proxies are made: mean = classic imprinting, kmeans = IMPRINT, "
+        "ls = least-squares oracle.",
     ),
     "k": (
         partial(gr.Slider, 1, 50, step=1),
         "Proxies per class for the k-methods; a class with fewer images keeps every image.",
     ),
     "norm_post": (
-        partial(gr.Radio, ["none", "l2", "quantile"]),
+        partial(gr.Radio, CHOICES["norm_post"]),
         "NORMpost: normalise proxies: l2 = unit length; quantile = match earlier classes' values.",
     ),
     "norm_inf": (
-        partial(gr.Radio, ["none", "l2"]),
-        "NORMinf: scale the embedding of the image to classify to unit length (l2) or not.",
+        partial(gr.Radio, CHOICES["norm_inf"]),
+        "NORMinf: how the embedding of the image to classify is normalised (l2 = unit length).",
     ),
     "agg": (
-        partial(gr.Radio, ["max", "mnn"]),
+        partial(gr.Radio, CHOICES["agg"]),
         "AGG: max = the class of the best-matching proxy; mnn = the m nearest proxies vote.",
     ),
     "distance": (
-        partial(gr.Dropdown, ["inner_product", "cosine", "euclidean", "manhattan", "mahalanobis"]),
+        partial(gr.Dropdown, CHOICES["distance"]),
         "How an image is compared with proxies (inner product = cosine once both are l2).",
     ),
     "m": (partial(gr.Slider, 1, 25, step=1), "mnn only: how many nearest proxies vote."),
     "weighting": (
-        partial(gr.Radio, ["uniform", "distance"]),
+        partial(gr.Radio, CHOICES["weighting"]),
         "mnn only: one vote per proxy, or closer proxies weigh more (1 / distance).",
     ),
     "seed": (

@@ -7,7 +7,8 @@ Leave-one-out is exact and fast for the order-independent settings (a per-class 
 class with its own random stream, and NORMpost ``none``/``l2``): leaving image i out changes only
 the proxies of i's own class, so only that class is regenerated while the others keep the proxies
 of the full fit. Other settings (least squares, quantile NORMpost, Mahalanobis distance, which
-look at every class) are refitted from scratch for each split.
+look at every class, and fitted normalisations such as whitening) are refitted from scratch for
+each split.
 """
 
 from __future__ import annotations
@@ -59,9 +60,13 @@ class Evaluation:
 def fast_loo_applies(settings: dict[str, Any]) -> bool:
     """Whether leaving one image out only changes its own class's proxies (exactly)."""
     from .generation import PER_CLASS_ONLY
+    from .normalisation import NORM_INF, NORM_PRE
 
+    fitted = {n for n in (*NORM_PRE, *NORM_INF) if n not in ("none", "l2")}  # e.g. whitening
     return (
         settings.get("gen", "kmeans") in PER_CLASS_ONLY
+        and settings.get("norm_pre", "l2") not in fitted
+        and settings.get("norm_inf", "l2") not in fitted
         and settings.get("norm_post") in FAST_NORM_POST
         and settings.get("distance") != "mahalanobis"  # its covariance spans every proxy
     )

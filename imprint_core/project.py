@@ -948,6 +948,13 @@ def _unit(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
+def option_choices() -> dict[str, list[str]]:
+    """The allowed values of every choice option (the classifier's registry)."""
+    from .classifier import OPTIONS
+
+    return {name: list(values) for name, values in OPTIONS.items()}
+
+
 def make_classifier(settings: dict[str, Any]):
     """An unfitted ImprintClassifier; bad option values become a ProjectError."""
     from .classifier import ImprintClassifier

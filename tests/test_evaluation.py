@@ -60,6 +60,7 @@ def test_settings_that_look_at_every_class_refit_everything():
         PRESETS["hosoda"],
         PRESETS["oracle"],
         {**PRESETS["ours"], "distance": "mahalanobis", "agg": "mnn"},
+        {**PRESETS["ours"], "norm_pre": "whiten", "norm_inf": "whiten"},
     ):
         assert not ev.fast_loo_applies(dict(settings))
         result = ev.evaluate(X, y, dict(settings), scheme="leave-one-out")

@@ -25,7 +25,10 @@ def test_assets_are_small_licensed_pngs():
 
 @pytest.mark.parametrize(
     ("key", "classes", "per_class"),
-    [("fashion3", ["Sneaker", "T-shirt", "Trouser"], 30), ("merged", ["footwear", "other", "tops"], 36)],
+    [
+        ("fashion3", ["Sneaker", "T-shirt", "Trouser"], 30),
+        ("merged", ["footwear", "other", "tops"], 36),
+    ],
 )
 def test_examples_have_train_and_held_out_images(key, classes, per_class):
     train, test = ex.train_images(key), ex.test_images(key)
