@@ -14,7 +14,8 @@ Families (``BACKBONES[name].licence`` says whose terms apply to the weights):
   (exported once, cached on disk, checked against PyTorch) and falls back to PyTorch
   (BatchNorm folded into the convolutions, channels_last); ``IMPRINT_RUNTIME=torch`` forces it.
 - torchvision ``resnet18``, ``resnet50``, ``vit_b_16``, ``swin_b`` with ``IMAGENET1K_V1`` weights
-  (BSD-3-Clause code and weights; trained on ImageNet-1k, whose terms are research-only), heads
+  (torchvision is BSD-3-Clause; its docs warn that weights may carry the terms of their training
+  data, ImageNet-1k, which is for non-commercial research), heads
   replaced by identity, each weight's own transforms. Downloaded into torch's hub cache.
 - open_clip image towers: ``ViT-B-32`` (``laion2b_s34b_b79k``, MIT), ``MobileCLIP-S1``
   (``datacompdr``) and ``MobileCLIP2-S0`` (``dfndr2b``), both under Apple's ML Research Model licence
@@ -450,7 +451,10 @@ class BackboneSpec:
         return self.family == "builtin"
 
 
-_TV_LICENCE = "BSD-3-Clause (torchvision); ImageNet-1k training data terms: research use"
+_TV_LICENCE = (
+    "BSD-3-Clause (torchvision); torchvision notes the weights may carry the terms of their "
+    "training data (ImageNet-1k, non-commercial research)"
+)
 _APPLE = "apple-amlr (Apple ML Research Model licence, research use only; per the HF model card)"
 
 
