@@ -207,6 +207,8 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         proxies = normalisation.normalise_post_sequential(proxies, self.norm_post)
         self.classes_ = classes
         self._ls_state = ctx.state.get("ls")
+        if "auto_k" in ctx.state:
+            self.auto_k_ = ctx.state["auto_k"]
         self._set_proxies([np.asarray(p, dtype=np.float32) for p in proxies])
         return self
 
@@ -216,6 +218,9 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
             seed=int(self.seed),
             lambda_reg=self._lambda(),
             kmeans_impl=self.kmeans_impl,
+            norm_post=self.norm_post,
+            norm_inf=self.norm_inf,
+            distance=self.distance,
         )
 
     # ------------------------------------------------------------------ incremental classes

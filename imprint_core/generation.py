@@ -31,6 +31,10 @@ class GenContext:
     lambda_reg: float = LS_LAMBDA_DEFAULT
     kmeans_impl: str = "fast"
     state: dict = field(default_factory=dict)  # what a generator leaves for later (LS statistics)
+    # what `auto` needs to score candidate proxies the way the head will
+    norm_post: str = "l2"
+    norm_inf: str = "l2"
+    distance: str = "inner_product"
 
 
 def class_rng(seed: int, label: Any) -> np.random.Generator:
@@ -226,6 +230,115 @@ def _joint_kls(class_data, labels, ctx: GenContext) -> list[np.ndarray]:
     return joint_least_squares(class_data, labels, "kls", ctx)
 
 
+AUTO_CANDIDATES = (1, 2, 3, 5, 8, 12, 20, 30, 50, 80)
+AUTO_MIN_PER_PROXY = 10  # a proxy must stand for at least this many images
+AUTO_FOLDS = 3
+
+
+def auto_candidates(n: int, k_max: int) -> list[int]:
+    """The k values `auto` may choose for a class of n samples (always including the mean)."""
+    return [k for k in AUTO_CANDIDATES if k == 1 or (k <= k_max and n >= AUTO_MIN_PER_PROXY * k)]
+
+
+def _proxies_k(X: np.ndarray, k: int, ctx: GenContext) -> np.ndarray:
+    P = X.mean(axis=0, keepdims=True) if k == 1 else _kmeans(X, replace(ctx, k=k))
+    if ctx.norm_post == "l2":
+        P = P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-12)
+    return P
+
+
+def _best_score(Z: np.ndarray, P: np.ndarray, distance: str) -> np.ndarray:
+    from .aggregation import pairwise
+
+    if distance == "inner_product":
+        return (Z @ P.T).max(axis=1)
+    return -pairwise(Z, P, distance).min(axis=1)
+
+
+def choose_k_per_class(
+    class_data: Sequence[np.ndarray], labels: Sequence[Any], ctx: GenContext
+) -> list[int]:
+    """Pick each class's number of k-means proxies by cross-validated accuracy.
+
+    Candidates per class are k = 1 (the mean) and the k of AUTO_CANDIDATES up to ctx.k with at
+    least AUTO_MIN_PER_PROXY samples per proxy, so small classes keep the mean (the paper finds
+    the mean best when samples are few). Out-of-fold class scores are computed for every
+    (class, candidate) once; then coordinate ascent picks, class by class, the k that maximises
+    out-of-fold accuracy given the others (ties go to the smaller k).
+    """
+    cands = [auto_candidates(len(X), ctx.k) for X in class_data]
+    if all(c == [1] for c in cands):
+        return [1] * len(class_data)
+    folds = [
+        class_rng(ctx.seed, lab).permutation(len(X)) % AUTO_FOLDS
+        for X, lab in zip(class_data, labels, strict=True)
+    ]
+    held_Z, held_y = [], []
+    for f in range(AUTO_FOLDS):
+        for c, X in enumerate(class_data):
+            held_Z.append(X[folds[c] == f])
+            held_y.append(np.full(int((folds[c] == f).sum()), c))
+    Z = np.concatenate(held_Z)
+    if ctx.norm_inf == "l2":
+        Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+    y = np.concatenate(held_y)
+    fold_of = np.concatenate(
+        [
+            np.full(len(h), f)
+            for f in range(AUTO_FOLDS)
+            for h in held_Z[f * len(class_data) : (f + 1) * len(class_data)]
+        ]
+    )
+    # scores[c][j]: out-of-fold score of every held-out sample for class c with its j-th candidate
+    scores = []
+    for c, X in enumerate(class_data):
+        per_k = []
+        for k in cands[c]:
+            s = np.empty(len(Z))
+            for f in range(AUTO_FOLDS):
+                train = X[folds[c] != f]
+                kk = min(k, len(train))
+                s[fold_of == f] = _best_score(
+                    Z[fold_of == f], _proxies_k(train, kk, ctx), ctx.distance
+                )
+            per_k.append(s)
+        scores.append(per_k)
+
+    def accuracy(choice: list[int]) -> float:
+        S = np.stack([scores[c][j] for c, j in enumerate(choice)], axis=1)
+        return float((S.argmax(axis=1) == y).mean())
+
+    # Start from the best common k (more proxies for one class alone inflate its max score, so
+    # class-by-class moves from the mean get stuck), then refine class by class.
+    def common(k: int) -> list[int]:
+        return [max(j for j, kc in enumerate(cands[c]) if kc <= k) for c in range(len(cands))]
+
+    all_k = sorted({k for c in cands for k in c})
+    accs = [accuracy(common(k)) for k in all_k]
+    choice = common(all_k[int(np.argmax(accs))])
+    best = max(accs)
+    for _ in range(2):
+        changed = False
+        for c in range(len(class_data)):
+            for j in range(len(cands[c])):
+                trial = choice[:c] + [j] + choice[c + 1 :]
+                acc = accuracy(trial)
+                if acc > best + 1e-12:
+                    best, choice, changed = acc, trial, True
+        if not changed:
+            break
+    return [cands[c][j] for c, j in enumerate(choice)]
+
+
+def _joint_auto(class_data, labels, ctx: GenContext) -> list[np.ndarray]:
+    ks = choose_k_per_class(class_data, labels, ctx)
+    ctx.state["auto_k"] = dict(zip(labels, ks, strict=True))
+    return [
+        X.mean(axis=0, keepdims=True) if k == 1 else _kmeans(X, replace(ctx, k=k))
+        for X, k in zip(class_data, ks, strict=True)
+    ]
+
+
 PerClassGen = Callable[[np.ndarray, GenContext], np.ndarray]
 JointGen = Callable[[Sequence[np.ndarray], Sequence[Any], GenContext], list[np.ndarray]]
 
@@ -238,7 +351,7 @@ PER_CLASS: dict[str, PerClassGen] = {
     "fps": _fps,
     "cov_max": _cov_max,
 }
-JOINT: dict[str, JointGen] = {"ls": _joint_ls, "kls": _joint_kls}
+JOINT: dict[str, JointGen] = {"ls": _joint_ls, "kls": _joint_kls, "auto": _joint_auto}
 GEN_OPTIONS = (*PER_CLASS, *JOINT)
 # Generators whose result does not depend on k (one proxy per class or all samples).
 K_FREE = frozenset({"mean", "all", "ls"})
@@ -255,6 +368,7 @@ GEN_DOC = {
     "cov_max": "the k samples most covariant with the rest of their class",
     "ls": "least-squares (ridge) weights over all classes jointly: an oracle, not imprinting",
     "kls": "least squares over k k-means sub-clusters per class",
+    "auto": "k-means with the number of proxies chosen per class by cross-validation (up to k)",
 }
 
 
