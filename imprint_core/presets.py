@@ -40,6 +40,16 @@ PRESETS = MappingProxyType(
         "oracle": dict(
             norm_pre="none", gen="ls", k=1, norm_post="none", norm_inf="none", agg="max", **_COMMON
         ),
+        # beyond the paper: whitened embeddings, number of k-means proxies chosen per class
+        "auto": dict(
+            norm_pre="whiten",
+            gen="auto",
+            k=20,
+            norm_post="l2",
+            norm_inf="whiten",
+            agg="max",
+            **_COMMON,
+        ),
     }
 )
 
