@@ -32,6 +32,7 @@ PRESET_LABELS = {
     "hosoda": "Hosoda et al. 2024: quantile",
     "janson": "Janson et al. 2022: nearest mean",
     "oracle": "Least-squares oracle",
+    "auto": "Beyond the paper: whitened, k per class",
 }
 CHOICES = pj.option_choices()  # option -> allowed values, from the classifier's registry
 OPTION_WIDGETS = {  # option -> (factory, one-line explanation)
