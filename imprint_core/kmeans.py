@@ -164,8 +164,7 @@ class _Lloyd:
         self.lower = np.sqrt(np.maximum(D, 0, out=D), out=D)
         self.lower[labels, cols] = np.inf
         self.counts = np.bincount(labels, minlength=k)
-        # accumulated in X's dtype like sklearn's own centre sums; float64 from here on
-        self.sums = np.stack([self.X[labels == j].sum(0) for j in range(k)]).astype(np.float64)
+        self.sums = self._sums()  # float64 from here on, updated by the movers only
 
     def assign(self, C: np.ndarray) -> int:
         """E-step restricted to points whose bounds allow a change; returns #label changes."""
@@ -198,13 +197,22 @@ class _Lloyd:
         import torch
 
         old = self.labels[idx]
-        xm = torch.from_numpy(self.X[idx].astype(np.float64))
-        sums = torch.from_numpy(self.sums)  # shares memory; index_put_ accumulates serially
-        sums.index_put_((torch.from_numpy(new),), xm, accumulate=True)
-        sums.index_put_((torch.from_numpy(old),), -xm, accumulate=True)
         self.counts += np.bincount(new, minlength=len(self.counts))
         self.counts -= np.bincount(old, minlength=len(self.counts))
         self.labels[idx] = new
+        if 8 * len(idx) > len(self.X):  # many movers (early iterations): re-add from scratch
+            self.sums = self._sums()
+            return
+        xm = self.X[idx].astype(np.float64)
+        sums = torch.from_numpy(self.sums)  # shares memory
+        # alpha != 1 takes torch's serial loop; alpha == 1 forks threads even for a few rows
+        sums.index_add_(0, torch.from_numpy(new), torch.from_numpy(-xm), alpha=-1)
+        sums.index_add_(0, torch.from_numpy(old), torch.from_numpy(xm), alpha=-1)
+
+    def _sums(self) -> np.ndarray:
+        """Cluster sums of the current labels, accumulated in X's dtype like sklearn's."""
+        k = len(self.counts)
+        return np.stack([self.X[self.labels == j].sum(0) for j in range(k)]).astype(np.float64)
 
     def relocate_empty(self, C: np.ndarray) -> int:
         """sklearn's rule: each empty cluster takes a point farthest from its own centre."""
