@@ -221,7 +221,10 @@ def on_imprint(project, backbone_name, progress=gr.Progress()):
         gr.Warning(warning)
 
     def report(done: int, total: int) -> None:
-        progress((done, total), desc="Embedding images", unit="images")
+        if total == 0:
+            progress(1.0, desc="Every image is embedded already")
+        else:
+            progress((done, total), desc=f"Embedded {done} of {total} images", unit="images")
 
     try:
         project.train(backbone, progress=report)
@@ -246,7 +249,7 @@ def on_settings(project, backbone_name, preset, *values):
             settings = project.set_settings(None, **options)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    widgets = [settings[o] for o in OPTIONS]
+    widgets = [settings.get(o, gr.skip()) for o in OPTIONS]
     views = result_views(project)
     if project.head_source == "imprinted" and project.is_embedded(backbone_name):
         try:
@@ -429,7 +432,7 @@ def build_app() -> gr.Blocks:
                         elem_id="backbone",
                     )
                     preset = gr.Radio(
-                        [(PRESET_LABELS[k], k) for k in PRESETS] + [("Custom", "custom")],
+                        [(PRESET_LABELS.get(k, k), k) for k in PRESETS] + [("Custom", "custom")],
                         value=pj.DEFAULT_PRESET,
                         label="Method preset",
                         elem_id="preset",
@@ -497,7 +500,7 @@ def build_app() -> gr.Blocks:
                         neighbours = gr.Gallery(
                             label="Nearest training images",
                             columns=3,
-                            height=300,
+                            height="auto",
                             fit_columns=False,
                             elem_id="neighbours",
                         )

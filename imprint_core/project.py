@@ -450,7 +450,11 @@ class Project:
 
     # -- settings ----------------------------------------------------------------------------------
     def set_settings(self, preset: str | None = None, **options: Any) -> dict[str, Any]:
-        """Choose a preset and/or override options; validated by building a classifier."""
+        """Choose a preset and/or override options; validated by building a classifier.
+
+        Presets leave the seed alone (it is kept, 0 at first). ``preset`` afterwards names the
+        preset whose options all match, or is None ("custom").
+        """
         from .presets import PRESETS
 
         with self.lock:
@@ -458,11 +462,15 @@ class Project:
                 raise ProjectError(
                     f"Unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}."
                 )
-            base = dict(PRESETS[preset]) if preset is not None else dict(self.settings)
+            base = {"seed": self.settings.get("seed", 0)}
+            base.update(dict(PRESETS[preset]) if preset is not None else self.settings)
             base.update({k: v for k, v in options.items() if v is not None})
             make_classifier(base)  # raises ProjectError on a bad combination
             self.settings = base
-            self.preset = next((n for n, p in PRESETS.items() if dict(p) == base), None)
+            self.preset = next(
+                (n for n, p in PRESETS.items() if all(base.get(k) == v for k, v in p.items())),
+                None,
+            )
             return dict(base)
 
     # -- embedding and imprinting ------------------------------------------------------------------

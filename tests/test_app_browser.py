@@ -148,6 +148,15 @@ def test_teach_two_classes_imprint_and_predict(page, images, tmp_path):
     assert "trousers" in page.locator("#evidence").inner_text()
     page.screenshot(path=str(tmp_path / "try-it.png"))
 
+    # a preset change re-imprints from the cached embeddings
+    page.get_by_role("tab", name="Method").click()
+    page.get_by_label("Qi et al. 2018: mean").check()
+    page.get_by_role("tab", name="Result").click()
+    page.wait_for_selector("#summary :text('preset qi')")
+    assert "| 1 |" not in page.locator("#summary").inner_text()  # rendered as a table
+    rows = page.locator("#summary table tr").all_inner_texts()
+    assert any(r.split() == ["sneakers", "6", "1"] for r in rows), rows
+
 
 def test_a_bad_file_shows_an_error_toast(page, tmp_path):
     bad = tmp_path / "holiday.png"

@@ -180,6 +180,8 @@ def test_bad_class_names_and_shapes(url, images, tmp_path):
         )
     with pytest.raises(AppError, match="Unknown preset 'best'"):
         imprint(client, {"shoes": two, "pants": train["Trouser"][:2]}, preset="best")
+    with pytest.raises(AppError, match="The backbone 'no-such-model' cannot be loaded"):
+        imprint(client, {"shoes": two, "pants": train["Trouser"][:2]}, backbone="no-such-model")
     with pytest.raises(AppError, match="press Imprint first"):
         client.predict(api_name="/export")
 

@@ -299,6 +299,19 @@ def test_changing_settings_reimprints_without_embedding(trained, backbone):
     trained.imprint()
 
 
+def test_presets_keep_the_seed_and_are_recognised(project):
+    assert project.preset == "ours" and project.settings["seed"] == 0
+    project.set_settings(None, seed=7)
+    assert project.preset == "ours"  # the seed is not part of a preset
+    s = project.set_settings("qi")
+    assert s["seed"] == 7 and project.preset == "qi"
+    assert set(s) >= {"norm_pre", "gen", "k", "norm_post", "norm_inf", "agg", "distance", "m"}
+    project.set_settings(None, k=3)
+    assert project.preset is None
+    project.set_settings(None, gen="kmeans", k=20)
+    assert project.preset == "ours"
+
+
 def test_bad_settings_are_refused(project):
     with pytest.raises(ProjectError, match="Unknown preset 'best'"):
         project.set_settings("best")
@@ -409,3 +422,23 @@ def test_png_roundtrip_keeps_pixels(fashion):
     img = pj.prepare_image(str(src), src.name)
     back = Image.open(io.BytesIO(pj._png_bytes(img)))
     assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
+
+
+def test_a_backbone_that_cannot_load_falls_back_to_the_built_in_one():
+    backbone, message = pj.backbone_or_default("no-such-model")
+    assert backbone.name == pj.default_backbone_name() == "efficientnet_lite0"
+    assert message.startswith("The backbone 'no-such-model' cannot be loaded: Unknown backbone")
+    assert message.endswith("Keeping the built-in 'efficientnet_lite0'.")
+    assert pj.backbone_names()[0] == "efficientnet_lite0"
+
+
+def test_text_for_the_app(trained):
+    s = trained.summary()
+    assert pj.status_line(s).startswith("Imprinted 3 classes from 90 images (60 proxies) in ")
+    assert "(leave-one-out)" in pj.status_line(s)
+    assert "| **total** | **90** | **60** |" in pj.summary_markdown(s)
+    assert pj.accuracy_markdown(s).startswith("### Accuracy on your own images: ")
+    rows = pj.per_class_rows(s)
+    assert [r[0] for r in rows] == ["Sneaker", "T-shirt", "Trouser"] and rows[0][1] == 30
+    empty = Project(n_classes=2).summary()
+    assert pj.per_class_rows(empty) is None and "press **Imprint**" in pj.status_line(empty)
