@@ -159,7 +159,7 @@ class LSState:
             Xf = np.ascontiguousarray(X, dtype=np.float32)
             self.xxT += (Xf.T @ Xf).astype(np.float64)  # float32 GEMM: the cost is N d^2
             self.n += len(X)
-            self.sums.append(X.astype(np.float64).sum(axis=0))
+            self.sums.append(X.sum(axis=0, dtype=np.float64))
             self.counts.append(len(X))
             self.owner.append(owner)
 
