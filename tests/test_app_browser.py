@@ -182,6 +182,40 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
 
 def test_webcam_capture_adds_an_image(page):
     page.locator("#cam-1").click()  # "Click to Access Webcam" (Chromium's synthetic camera)
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#cam-1 video');"
+        " return v && v.readyState >= 2 && v.videoWidth > 0; }"
+    )
     page.locator("#cam-1 button[aria-label='capture photo']").click()
     page.wait_for_selector("#card-1 :text('1 image')")
     assert page.locator("#gal-1 img").count() == 1
+
+
+def test_zip_import_and_example_buttons(page, images, tmp_path):
+    import zipfile
+
+    train, _ = images
+    archive = tmp_path / "my-set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for cls in ("Trouser", "Sneaker"):
+            for path in train[cls][:3]:
+                zf.write(path, f"my-set/{cls.lower()}s/{Path(path).name}")
+    page.get_by_text("Bulk import: a zip with one folder per class").click()
+    page.locator("#zip-upload input[type=file]").set_input_files(str(archive))
+    page.wait_for_selector("#teach-msg :text('Imported 6 images into 2 classes')")
+    wait_for_names(page, ["trousers", "sneakers"])
+    assert page.locator("#card-1 :text('3 images')").count() == 1
+    page.locator("#example-merged").click()
+    page.wait_for_selector("#teach-msg :text('Loaded the example')")
+    wait_for_names(page, ["footwear", "other", "tops"])
+    page.wait_for_selector("#card-2 :text('36 images')")
+
+
+def wait_for_names(page, names: list[str]) -> None:
+    """The class cards re-render after the message appears: wait for their names."""
+    page.wait_for_function(
+        "names => names.every((n, i) => {"
+        " const box = document.querySelector(`#name-${i} input`);"
+        " return box && box.value === n; })",
+        arg=names,
+    )
