@@ -751,6 +751,12 @@ def launch_options() -> dict:
 
 
 def main() -> None:
+    import signal
+    import sys
+
+    # SIGTERM (how Spaces and tests stop the app) exits normally, so that sessions' stored
+    # images are deleted by their finalizers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     demo = build_app()
     pj.start_warmup()  # background thread: the first page is served without waiting for it
     demo.queue(default_concurrency_limit=2, max_size=64).launch(**launch_options())

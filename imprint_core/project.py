@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -235,9 +236,9 @@ class Project:
     """A session's classes, images, cached embeddings and imprinted head."""
 
     def __init__(self, workdir: str | os.PathLike | None = None, n_classes: int = 2) -> None:
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="imprint-project-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._given_workdir = Path(workdir) if workdir is not None else None
+        self._workdir: Path | None = None  # made on first use: a visit without uploads leaves none
+        self._cleanup: weakref.finalize | None = None
         self.classes: list[ClassEntry] = []
         self._next_uid = 0
         self._embeddings: dict[str, dict[str, np.ndarray]] = {}  # backbone -> key -> vector
@@ -255,10 +256,25 @@ class Project:
             self.add_class()
 
     # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """The folder of the stored image copies (a temporary one unless given)."""
+        if self._workdir is None:
+            if self._given_workdir is not None:
+                self._workdir = self._given_workdir
+                self._workdir.mkdir(parents=True, exist_ok=True)
+            else:
+                self._workdir = Path(tempfile.mkdtemp(prefix="imprint-project-"))
+                # also when the project is garbage-collected or the interpreter exits
+                self._cleanup = weakref.finalize(
+                    self, shutil.rmtree, str(self._workdir), ignore_errors=True
+                )
+        return self._workdir
+
     def close(self) -> None:
         """Delete the stored image copies (the app calls this when the session ends)."""
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()
 
     def __deepcopy__(self, memo):  # gr.State may try; a project is never shared or copied
         return self
@@ -704,7 +720,7 @@ class Project:
         with self.lock:
             if self.head is None:
                 raise ProjectError("There is no classifier to export yet: press Imprint first.")
-            folder = Path(folder or tempfile.mkdtemp(prefix="imprint-export-"))
+            folder = Path(folder) if folder is not None else self.workdir / "export"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "imprint-head.safetensors"
             self.head.save(path, backbone=self.backbone_name)

@@ -256,6 +256,19 @@ def test_close_deletes_the_stored_copies(fashion):
     assert not p.workdir.exists()
 
 
+def test_stored_copies_go_with_the_project(fashion):
+    import gc
+
+    train, _ = fashion
+    p = Project()
+    assert p._workdir is None  # nothing on disk until an image arrives
+    p.add_images(p.classes[0].uid, train["Trouser"][:1])
+    folder = p.workdir
+    del p
+    gc.collect()
+    assert not folder.exists()
+
+
 # ---- imprinting ------------------------------------------------------------------------------------
 def test_imprint_needs_two_classes_with_images(project, fashion, backbone):
     train, _ = fashion
