@@ -278,13 +278,22 @@ def on_predict(project, image):
     return result["confidences"], pj.evidence_rows(result), thumbs, note
 
 
-def on_geometry(project, method, dim):
+def on_geometry(project, method, dim, space):
     project = _project(project)
     try:
-        g = project.geometry(method, int(dim))
+        g = project.geometry(method, int(dim), normalize=space == "l2")
     except pj.ProjectError as exc:
-        return None, str(exc)
-    return g["figure"], pj.geometry_markdown(g)
+        return None, str(exc), None, None
+    return g["figure"], pj.geometry_markdown(g), g["cosines"], g["dispersion"]
+
+
+def on_k_curve(project, progress=gr.Progress()):
+    project = _project(project)
+    try:
+        figure, curve = project.k_curve(progress=lambda f, msg="": progress(f, desc=msg))
+    except pj.ProjectError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return figure, curve.get("cv_description", "")
 
 
 def on_predict_many(project, files):
@@ -523,8 +532,25 @@ def build_app() -> gr.Blocks:
                         [("PCA", "pca"), ("UMAP", "umap")], value="pca", label="Map"
                     )
                     map_dim = gr.Radio([("2-D", 2), ("3-D", 3)], value=2, label="Dimensions")
+                    map_space = gr.Radio(
+                        [("L2-normalised", "l2"), ("raw", "raw")],
+                        value="l2",
+                        label="Embeddings",
+                    )
                 geometry_plot = gr.Plot(label="Embedding map", elem_id="geometry-map")
                 geometry_md = gr.Markdown(elem_id="geometry-text")
+                with gr.Row():
+                    cosine_plot = gr.Plot(
+                        label="Class-mean cosines beside the ideal simplex", elem_id="cosines"
+                    )
+                    dispersion_plot = gr.Plot(label="Spread of each class", elem_id="dispersion")
+                gr.Markdown(
+                    "**Accuracy against the number of proxies** on your own images, "
+                    "cross-validated (the paper's Figure 6 for your project; takes a few seconds)."
+                )
+                k_curve_btn = gr.Button("Compute the accuracy-vs-k curve", elem_id="k-curve-btn")
+                k_curve_plot = gr.Plot(label="Accuracy vs k", elem_id="k-curve")
+                k_curve_md = gr.Markdown()
 
             with gr.Tab("Export", id="export"):
                 with gr.Row():
@@ -611,13 +637,16 @@ def build_app() -> gr.Blocks:
             [label, evidence, neighbours, try_note],
             api_visibility="private",
         )
-        for trigger in (geometry_tab.select, map_method.input, map_dim.input):
+        for trigger in (geometry_tab.select, map_method.input, map_dim.input, map_space.input):
             trigger(
                 on_geometry,
-                [project, map_method, map_dim],
-                [geometry_plot, geometry_md],
+                [project, map_method, map_dim, map_space],
+                [geometry_plot, geometry_md, cosine_plot, dispersion_plot],
                 api_visibility="private",
             )
+        k_curve_btn.click(
+            on_k_curve, [project], [k_curve_plot, k_curve_md], api_visibility="private"
+        )
         many.upload(on_predict_many, [project, many], [many_out], api_visibility="private")
         export_btn.click(on_export, [project], [head_file, snippet], api_visibility="private")
         head_upload.upload(

@@ -672,11 +672,13 @@ class Project:
         return out
 
     # -- geometry ----------------------------------------------------------------------------------
-    def geometry(self, method: str = "pca", dim: int = 2) -> dict[str, Any]:
-        """The map (samples, proxies, class means, the last test image), neural-collapse readings
-        and a proxies-per-class recommendation, for the imprinted head."""
+    def geometry(self, method: str = "pca", dim: int = 2, normalize: bool = True) -> dict[str, Any]:
+        """The map (samples, proxies, class means, the last test image), neural-collapse readings,
+        the class-mean cosines beside the ideal simplex, per-class dispersion and a
+        proxies-per-class recommendation, for the imprinted head. `normalize` maps L2-normalised
+        embeddings (what the head sees with L2 options) or raw ones."""
         from .collapse import describe_metrics, nc_metrics
-        from .figures import embedding_map
+        from .figures import cosine_heatmap, dispersion_bars, embedding_map
         from .modes import recommend_k_per_class
         from .projections import project
 
@@ -690,7 +692,7 @@ class Project:
             test = self.last_test
             if test is not None:
                 extra["test"] = test[0][None, :]
-            p = project(X, method, dim=dim, extra=extra, normalize=True, blocking=False)
+            p = project(X, method, dim=dim, extra=extra, normalize=normalize, blocking=False)
             figure = embedding_map(
                 p.coords,
                 y,
@@ -708,11 +710,28 @@ class Project:
             advice = recommend_k_per_class(X, y)
             return {
                 "figure": figure,
+                "cosines": cosine_heatmap(means, head.classes_),
+                "dispersion": dispersion_bars(metrics),
                 "map_note": p.note,
                 "readings": describe_metrics(metrics),
                 "advice": {str(c): reason for c, (_, reason) in advice.items()},
                 "recommended_k": {str(c): int(k) for c, (k, _) in advice.items()},
             }
+
+    def k_curve(self, progress: Any = None) -> Any:
+        """Cross-validated accuracy against the number of proxies on this project's images
+        (the paper's Figure 6 on your own data), as a Plotly figure with its description."""
+        from .figures import accuracy_vs_k_figure
+        from .kcurve import accuracy_vs_k
+
+        with self.lock:
+            if self.head is None or self.head_source != "imprinted":
+                raise ProjectError(
+                    "Imprint a classifier first: the curve uses its training images."
+                )
+            X, y, _ = self.dataset()
+        curve = accuracy_vs_k(X, y, progress=progress)
+        return accuracy_vs_k_figure(curve), curve
 
     # -- export and import -------------------------------------------------------------------------
     def export_head(self, folder: str | os.PathLike | None = None) -> Path:

@@ -219,3 +219,26 @@ def wait_for_names(page, names: list[str]) -> None:
         " return box && box.value === n; })",
         arg=names,
     )
+
+
+def test_geometry_tab_after_an_example_project(page):
+    page.locator("#example-merged").click()
+    page.wait_for_selector("#teach-msg :text('Loaded the example')")
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 3 classes')", timeout=240_000)
+    page.get_by_role("tab", name="Geometry").click()
+    page.wait_for_selector("#geometry-map .js-plotly-plot", timeout=60_000)
+    page.wait_for_selector("#cosines .js-plotly-plot")
+    page.wait_for_selector("#dispersion .js-plotly-plot")
+    names = page.evaluate(
+        "() => document.querySelector('#geometry-map .js-plotly-plot').data.map(t => t.name)"
+    )
+    assert any("proxies" in (n or "").lower() for n in names), names
+    assert any("tops" in (n or "") for n in names), names
+    assert page.locator("#geometry-text").inner_text().strip()
+    page.locator("#k-curve-btn").click()
+    page.wait_for_selector("#k-curve .js-plotly-plot", timeout=120_000)
+    traces = page.evaluate(
+        "() => document.querySelector('#k-curve .js-plotly-plot').data.map(t => t.name)"
+    )
+    assert "kmeans" in traces, traces

@@ -455,3 +455,16 @@ def test_text_for_the_app(trained):
     assert [r[0] for r in rows] == ["Sneaker", "T-shirt", "Trouser"] and rows[0][1] == 30
     empty = Project(n_classes=2).summary()
     assert pj.per_class_rows(empty) is None and "press **Imprint**" in pj.status_line(empty)
+
+
+def test_geometry_figures_and_k_curve(trained):
+    g = trained.geometry("pca", 2)
+    names = [t.name or "" for t in g["figure"].data]
+    assert any("proxies" in n.lower() for n in names)
+    assert len(g["cosines"].data) == 2  # the classes' cosines beside the ideal simplex
+    assert g["dispersion"].data
+    raw = trained.geometry("pca", 2, normalize=False)
+    assert raw["figure"].data[0].x.tolist() != g["figure"].data[0].x.tolist()
+    figure, curve = trained.k_curve()
+    assert {t.name for t in figure.data} >= {"kmeans", "kmedoids", "random", "fps"}
+    assert curve["cv_description"]
