@@ -287,6 +287,13 @@ def on_geometry(project, method, dim, space):
     return g["figure"], pj.geometry_markdown(g), g["cosines"], g["dispersion"]
 
 
+def on_use_auto(project, backbone_name, preset, *values):
+    """The Geometry tab's advice applied: k-means proxies, their number chosen per class."""
+    values = list(values)
+    values[OPTIONS.index("gen")] = "auto"
+    return on_settings(project, backbone_name, "custom", *values)
+
+
 def on_k_curve(project, progress=gr.Progress()):
     project = _project(project)
     try:
@@ -548,6 +555,10 @@ def build_app() -> gr.Blocks:
                     "**Accuracy against the number of proxies** on your own images, "
                     "cross-validated (the paper's Figure 6 for your project; takes a few seconds)."
                 )
+                use_auto_btn = gr.Button(
+                    "Apply: let IMPRINT choose the number of proxies per class (gen = auto)",
+                    elem_id="use-auto",
+                )
                 k_curve_btn = gr.Button("Compute the accuracy-vs-k curve", elem_id="k-curve-btn")
                 k_curve_plot = gr.Plot(label="Accuracy vs k", elem_id="k-curve")
                 k_curve_md = gr.Markdown()
@@ -624,6 +635,12 @@ def build_app() -> gr.Blocks:
                 settings_out,
                 api_visibility="private",
             )
+        use_auto_btn.click(
+            on_use_auto,
+            [project, backbone, preset, *widgets],
+            settings_out,
+            api_visibility="private",
+        )
         backbone.input(
             on_backbone,
             [project, backbone],

@@ -242,3 +242,6 @@ def test_geometry_tab_after_an_example_project(page):
         "() => document.querySelector('#k-curve .js-plotly-plot').data.map(t => t.name)"
     )
     assert "kmeans" in traces, traces
+    page.locator("#use-auto").click()
+    page.get_by_role("tab", name="Result").click()
+    page.wait_for_selector("#summary :text('gen=auto')", timeout=120_000)
