@@ -4,3 +4,19 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fashion3():
+    """{class: [paths]} of the shipped fashion3 example: (train, held-out test)."""
+    from imprint_core import examples as ex
+
+    train, test = {}, {}
+    for cls, path in ex.train_images("fashion3"):
+        train.setdefault(cls, []).append(path)
+    for cls, path in ex.test_images("fashion3"):
+        test.setdefault(cls, []).append(path)
+    return train, test

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from imprint_core import examples as ex
-
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [
@@ -99,13 +97,8 @@ def page(browser, url):
 
 
 @pytest.fixture(scope="module")
-def images():
-    train, test = {}, {}
-    for cls, path in ex.train_images("fashion3"):
-        train.setdefault(cls, []).append(str(path))
-    for cls, path in ex.test_images("fashion3"):
-        test.setdefault(cls, []).append(str(path))
-    return train, test
+def images(fashion3):
+    return fashion3
 
 
 def rename(page, index: int, name: str) -> None:

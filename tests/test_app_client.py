@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imprint_core import examples as ex
-
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -34,13 +32,8 @@ def url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def images():
-    train, test = {}, {}
-    for cls, path in ex.train_images("fashion3"):
-        train.setdefault(cls, []).append(path)
-    for cls, path in ex.test_images("fashion3"):
-        test.setdefault(cls, []).append(path)
-    return train, test
+def images(fashion3):
+    return fashion3
 
 
 def connect(url: str, tmp_path: Path) -> Client:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imprint_core import examples as ex
 from imprint_core import project as pj
 from imprint_core.project import Project, ProjectError
 
@@ -25,14 +24,8 @@ def backbone():
 
 
 @pytest.fixture(scope="module")
-def fashion():
-    """{class: [paths]} of the fashion3 example (train) and its held-out images."""
-    train, test = {}, {}
-    for cls, path in ex.train_images("fashion3"):
-        train.setdefault(cls, []).append(path)
-    for cls, path in ex.test_images("fashion3"):
-        test.setdefault(cls, []).append(path)
-    return train, test
+def fashion(fashion3):
+    return fashion3
 
 
 @pytest.fixture
