@@ -551,13 +551,13 @@ def build_app() -> gr.Blocks:
                         label="Class-mean cosines beside the ideal simplex", elem_id="cosines"
                     )
                     dispersion_plot = gr.Plot(label="Spread of each class", elem_id="dispersion")
-                gr.Markdown(
-                    "**Accuracy against the number of proxies** on your own images, "
-                    "cross-validated (the paper's Figure 6 for your project; takes a few seconds)."
-                )
                 use_auto_btn = gr.Button(
                     "Apply: let IMPRINT choose the number of proxies per class (gen = auto)",
                     elem_id="use-auto",
+                )
+                gr.Markdown(
+                    "**Accuracy against the number of proxies** on your own images, "
+                    "cross-validated (the paper's Figure 6 for your project; takes a few seconds)."
                 )
                 k_curve_btn = gr.Button("Compute the accuracy-vs-k curve", elem_id="k-curve-btn")
                 k_curve_plot = gr.Plot(label="Accuracy vs k", elem_id="k-curve")

@@ -246,8 +246,11 @@ def cosine_heatmap(means: Any, labels: Sequence[Any] | None = None):
 
 
 DISPERSION_KINDS = {
-    "variance": ("variance", "Within-class variance (mean squared distance to the class mean)"),
-    "cdnv": ("cdnv_mean", "CDNV: class spread / distance to the other classes (mean)"),
+    "variance": (
+        "variance",
+        "Within-class variance<br><sup>mean squared distance to the class mean</sup>",
+    ),
+    "cdnv": ("cdnv_mean", "CDNV<br><sup>class spread / distance to the other classes</sup>"),
 }
 
 
