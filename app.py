@@ -424,7 +424,9 @@ def build_app() -> gr.Blocks:
                     )
                 teach_msg = gr.Markdown(elem_id="teach-msg")
 
-                @gr.render(inputs=[cards])
+                # Only cards.change: the default triggers add page load, and two renders racing at
+                # load leave the browser with event ids the server has already replaced.
+                @gr.render(inputs=[cards], triggers=[cards.change])
                 def render_cards(view):
                     if not view:
                         gr.Markdown("Loading...")

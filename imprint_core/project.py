@@ -322,22 +322,42 @@ class Project:
         with self.lock:
             entry = self.get(uid)
             self.classes.remove(entry)
-            for item in entry.images:
-                item.path.unlink(missing_ok=True)
+            self._release(entry.images)
 
     def clear_images(self, uid: int) -> None:
         with self.lock:
             entry = self.get(uid)
-            for item in entry.images:
-                item.path.unlink(missing_ok=True)
-            entry.images.clear()
+            dropped, entry.images = entry.images, []
+            self._release(dropped)
 
     def remove_image(self, uid: int, index: int) -> None:
         with self.lock:
             entry = self.get(uid)
             if not 0 <= index < len(entry.images):
                 raise ProjectError(f"Class '{entry.name}' has no image number {index + 1}.")
-            entry.images.pop(index).path.unlink(missing_ok=True)
+            self._release([entry.images.pop(index)])
+
+    def remove_image_file(self, uid: int, file_name: str) -> str:
+        """Remove the image whose stored copy (as shown in the card) is named ``file_name``.
+
+        The app gets back a copy of a thumbnail with the same base name, so a deletion names
+        its image even when the card changed meanwhile. Returns the image's display name.
+        """
+        with self.lock:
+            entry = self.get(uid)
+            base = Path(str(file_name)).name
+            for index, item in enumerate(entry.images):
+                if item.path.name == base:
+                    self._release([entry.images.pop(index)])
+                    return item.name
+            raise ProjectError(f"Class '{entry.name}' has no image stored as '{base}'.")
+
+    def _release(self, items: Iterable[ImageItem]) -> None:
+        """Delete stored copies no class uses any more (one file serves identical uploads)."""
+        used = {i.path for c in self.classes for i in c.images}
+        for item in items:
+            if item.path not in used:
+                item.path.unlink(missing_ok=True)
 
     def reset(self, n_classes: int = 0) -> None:
         """Remove every class and image (keeps cached embeddings: re-adding a file is free)."""

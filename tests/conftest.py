@@ -20,3 +20,11 @@ def fashion3():
     for cls, path in ex.test_images("fashion3"):
         test.setdefault(cls, []).append(path)
     return train, test
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

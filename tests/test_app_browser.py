@@ -52,6 +52,7 @@ def url(tmp_path_factory):
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio-tmp")),
+        "PYTHONUNBUFFERED": "1",
     }
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -68,7 +69,7 @@ def url(tmp_path_factory):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the app did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.3)
-        yield address
+        yield {"address": address, "log": log}
     finally:
         proc.terminate()
         try:
@@ -86,14 +87,26 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, url):
+def page(browser, url, request, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
     page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url, wait_until="domcontentloaded")
+    start = url["log"].stat().st_size
+    page.goto(url["address"], wait_until="domcontentloaded")
     page.wait_for_selector("#drop-1 input[type=file]", state="attached")
     yield page
+    server = url["log"].read_text(errors="replace")[start:]
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        # What the server and the browser said: a browser test's failure is otherwise opaque.
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print(f"--- app log during the test ---\n{server[-5000:]}")
+        print("--- browser console errors ---\n" + "\n".join(console[-20:]))
+        print(f"--- screenshot: {tmp_path / 'failure.png'}")
     context.close()
+    assert "Traceback" not in server, f"the server raised during the test:\n{server[-5000:]}"
 
 
 @pytest.fixture(scope="module")

@@ -112,6 +112,37 @@ def test_add_images_stores_normalised_copies_and_skips_duplicates(project, fashi
             assert max(im.size) <= pj.STORE_MAX_SIDE and im.mode == "RGB"
 
 
+def test_an_image_in_two_classes_survives_clearing_one(project, fashion):
+    """Identical uploads share one stored file: clearing, removing or deleting in one class must
+    not break the other class's copy."""
+    train, _ = fashion
+    a, b = project.classes[0].uid, project.classes[1].uid
+    shared = train["Trouser"][:2]
+    project.add_images(a, shared)
+    project.add_images(b, [*shared, train["Sneaker"][0]])
+    paths = [i.path for i in project.get(b).images]
+    project.clear_images(a)
+    project.remove_image(b, 2)  # the Sneaker: only b used it
+    assert all(p.exists() for p in paths[:2]) and not paths[2].exists()
+    project.add_images(a, shared[:1])
+    project.remove_class(b)
+    assert paths[0].exists() and not paths[1].exists()
+
+
+def test_remove_an_image_by_its_stored_file_name(project, fashion):
+    train, _ = fashion
+    uid = project.classes[0].uid
+    project.add_images(uid, train["Trouser"][:3])
+    first, second, third = project.get(uid).images
+    # the app gets back a copy in Gradio's cache: same base name, other folder
+    assert project.remove_image_file(uid, f"/tmp/gradio/abc123/{second.path.name}") == second.name
+    assert project.get(uid).images == [first, third] and not second.path.exists()
+    with pytest.raises(ProjectError, match="has no image stored as 'nope.png'"):
+        project.remove_image_file(uid, "nope.png")
+    with pytest.raises(ProjectError, match="no image number 3"):
+        project.remove_image(uid, 2)
+
+
 def test_a_corrupt_file_names_class_and_file_and_adds_nothing(project, fashion, tmp_path):
     train, _ = fashion
     project.rename_class(project.classes[0].uid, "shoes")
