@@ -91,7 +91,9 @@ def page(browser, url, request, tmp_path):
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
     page = context.new_page()
     console: list[str] = []
-    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console", lambda m: console.append(f"{m.type}: {m.text}") if m.type == "error" else None
+    )
     page.set_default_timeout(TIMEOUT_MS)
     start = url["log"].stat().st_size
     page.goto(url["address"], wait_until="domcontentloaded")
