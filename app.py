@@ -82,6 +82,7 @@ CSS = """
 .class-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px;}
 .drop-zone {min-height: 90px;}
 #status {min-height: 1.5em;}
+.thumbs button[aria-label='Clear'] {display: none;}  /* no event to learn of it: the card has Clear */
 """
 
 
@@ -186,6 +187,46 @@ def on_add_images(uid: int, project, files):
     except pj.ProjectError as exc:
         raise _fail(exc) from None
     return project, _cards(project), None
+
+
+def on_delete_image(uid: int):
+    """A thumbnail's delete button removes that image from class ``uid``.
+
+    A closure, not a partial: Gradio finds the event-data argument by its type hint, which it
+    cannot read through ``functools.partial``. Gradio 6's Gallery sends ``{"file": {...},
+    "index": i}``, which ``gr.DeletedFileData`` fails to parse, so the raw payload is read.
+    """
+
+    def delete(project, evt: gr.EventData):
+        project = _project(project)
+        data = getattr(evt, "_data", None) or {}
+        file = data.get("file", data) if isinstance(data, dict) else {}
+        path = file.get("path") if isinstance(file, dict) else None
+        try:
+            if not path:
+                raise pj.ProjectError("The deleted thumbnail did not say which image it was.")
+            project.remove_image_file(uid, path)
+        except pj.ProjectError as exc:
+            raise _fail(exc) from None
+        return project, _cards(project)
+
+    return delete
+
+
+def on_gallery_upload(uid: int, project, value):
+    """Images dropped onto a class's thumbnails join that class."""
+    project = _project(project)
+    try:
+        project.add_gallery_images(uid, [item[0] for item in value or []])
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project)
+
+
+def on_show_cards(project):
+    """After a refused change: show the cards as they are (the browser may have changed one)."""
+    project = _project(project)
+    return project, _cards(project)
 
 
 def on_upload_failed(project):
@@ -759,18 +800,26 @@ def _card(i: int, card: dict, project, cards) -> None:
                 scale=1,
             )
         if card["thumbs"]:
-            gr.Gallery(
+            gallery = gr.Gallery(
                 card["thumbs"],
                 columns=10,
                 height=140,
                 fit_columns=False,
                 show_label=False,
                 allow_preview=True,
-                interactive=False,
+                interactive=True,  # per-image delete buttons; dropping images here adds them
+                file_types=["image"],
+                elem_classes="thumbs",
                 key=f"gal-{uid}",
                 elem_id=f"gal-{i}",
                 preserved_by_key=None,
             )
+            gallery.delete(on_delete_image(uid), [project], [project, cards]).failure(
+                on_show_cards, [project], [project, cards]
+            )
+            gallery.upload(
+                partial(on_gallery_upload, uid), [project, gallery], [project, cards]
+            ).failure(on_show_cards, [project], [project, cards])
     for trigger in (name.submit, name.blur):
         trigger(partial(on_rename, uid), [project, name], [project, cards, name]).failure(
             partial(on_rename_failed, uid), [project], [project, cards, name]

@@ -427,6 +427,17 @@ class Project:
             items = [self._store(entry.name, name, str(path)) for path, name in pairs]
             return self._append(entry, items)
 
+    def add_gallery_images(self, uid: int, files: Iterable[str | os.PathLike]) -> int:
+        """Add what was dropped onto a class's thumbnails.
+
+        A thumbnail gallery hands back all its files: copies of this class's stored images (same
+        base name) plus the new ones. Only the new ones are added (and counted against limits).
+        """
+        with self.lock:
+            stored = {i.path.name for i in self.get(uid).images}
+            new = [f for f in files if f and Path(str(f)).name not in stored]
+            return self.add_images(uid, new) if new else 0
+
     def _append(self, entry: ClassEntry, items: list[ImageItem]) -> int:
         seen = {i.key for i in entry.images}
         added = 0

@@ -188,6 +188,21 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
     page.wait_for_function("() => document.querySelector('#name-0 input').value === 'Class 1'")
 
 
+def test_delete_one_thumbnail_and_drop_more_onto_the_thumbnails(page, images):
+    train, _ = images
+    upload(page, 0, train["Trouser"][:5])
+    second = page.locator("#gal-0 .gallery-item img").nth(1).get_attribute("src")
+    page.locator("#gal-0 button[aria-label='Delete image']").nth(1).click()
+    page.wait_for_selector("#card-0 :text('4 images')")
+    srcs = page.locator("#gal-0 .gallery-item img").evaluate_all("els => els.map(e => e.src)")
+    assert len(srcs) == 4 and second.rsplit("/", 1)[-1] not in " ".join(srcs)
+    assert not page.locator("#gal-0 button[aria-label='Clear']").is_visible()
+    # the thumbnails are a drop zone too: the new images join the class, the shown ones stay
+    page.locator("#gal-0 input[type=file]").set_input_files(train["Trouser"][5:7])
+    page.wait_for_selector("#card-0 :text('6 images')")
+    assert page.locator("#gal-0 .gallery-item img").count() == 6
+
+
 def test_webcam_capture_adds_an_image(page):
     page.locator("#cam-1").click()  # "Click to Access Webcam" (Chromium's synthetic camera)
     page.wait_for_function(
