@@ -312,6 +312,25 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return np.repeat(np.arange(len(self.classes_)), self.proxy_counts_)
 
+    def imprint_class(self, X: Any, label: Any) -> np.ndarray:
+        """The proxies a fit would imprint for class ``label`` from the embeddings ``X`` alone.
+
+        Only for per-class generators, whose proxies depend on nothing but the class's own
+        embeddings and its own seeded stream; NORMpost is applied without a reference, which is
+        exact for ``none`` and ``l2``. Does not change the head (leave-one-out uses it).
+        """
+        self._check_params()
+        if self.gen not in generation.PER_CLASS_ONLY:
+            raise ValueError(
+                f"imprint_class needs a per-class generator; gen={self.gen!r} imprints all "
+                "classes jointly"
+            )
+        Xn = normalisation.NORM_PRE[self.norm_pre](np.asarray(X))
+        ctx = self._context()
+        ctx.rng = generation.class_rng(ctx.seed, label)
+        proxies = generation.generate_class(Xn, self.gen, ctx)
+        return np.asarray(normalisation.NORM_POST[self.norm_post](proxies, None), np.float32)
+
     def proxies_of(self, label: Any) -> np.ndarray:
         """The proxy rows of one class."""
         check_is_fitted(self)

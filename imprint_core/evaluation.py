@@ -134,30 +134,21 @@ def _loo(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, An
 def _loo_per_class(X, y, y_idx, settings: dict[str, Any]) -> np.ndarray:
     """Exact leave-one-out that regenerates only the held-out image's class.
 
-    Mirrors ``ImprintClassifier.fit`` for per-class generators: NORMpre, the class's proxies from
-    its own seeded stream (``generation.class_rng``), then the per-proxy NORMpost.
+    ``ImprintClassifier.imprint_class`` gives the held-out image's class exactly the proxies a
+    fit without that image would; every other class keeps its proxies.
     """
-    from dataclasses import replace
-
-    from . import aggregation, generation, normalisation
+    from . import aggregation, normalisation
 
     clf = _classifier(settings).fit(X, y)
     labels = clf.classes_
-    Xn = normalisation.NORM_PRE[clf.norm_pre](X)
     Z = normalisation.NORM_INF[clf.norm_inf](X)
-    post = normalisation.NORM_POST[clf.norm_post]
-    ctx = clf._context()
     per_class = [clf.proxies_of(c) for c in labels]
     n_classes = len(labels)
     pred = np.empty(len(y_idx), dtype=np.int64)
     for i in range(len(y_idx)):
         c = int(y_idx[i])
         own = np.flatnonzero(y_idx == c)
-        rest = Xn[own[own != i]]
-        P = generation.generate_class(
-            rest, clf.gen, replace(ctx, rng=generation.class_rng(ctx.seed, labels[c]))
-        )
-        P = np.asarray(post(P, None), dtype=np.float32)
+        P = clf.imprint_class(X[own[own != i]], labels[c])
         blocks = per_class[:c] + [P] + per_class[c + 1 :]
         W = np.concatenate(blocks, axis=0)
         owner = np.repeat(np.arange(n_classes), [len(b) for b in blocks])

@@ -344,3 +344,22 @@ def test_torch_head_matches_class_scores(data, params):
     np.testing.assert_array_equal(out.argmax(1), clf.class_scores(Xt32).argmax(1))
     np.testing.assert_allclose(out, clf.class_scores(Xt32), rtol=1e-3, atol=1e-3)
     assert head.classes == list(clf.classes_)
+
+
+@pytest.mark.parametrize("gen", ["mean", "kmeans", "random", "fps"])
+@pytest.mark.parametrize("norm_post", ["none", "l2"])
+def test_imprint_class_gives_a_fit_s_proxies(data, gen, norm_post):
+    X, y, _, _ = data
+    clf = ic.ImprintClassifier(gen=gen, k=3, norm_post=norm_post, seed=5).fit(X, y)
+    for c in np.unique(y):
+        np.testing.assert_allclose(clf.imprint_class(X[y == c], c), clf.proxies_of(c), atol=1e-6)
+    before = clf.proxies_.copy()
+    clf.imprint_class(X[y == "class0"][:-1], "class0")
+    np.testing.assert_array_equal(clf.proxies_, before)  # the head is untouched
+
+
+def test_imprint_class_refuses_joint_generators(data):
+    X, y, _, _ = data
+    clf = ic.ImprintClassifier(gen="ls").fit(X, y)
+    with pytest.raises(ValueError, match="needs a per-class generator; gen='ls'"):
+        clf.imprint_class(X[y == "class0"], "class0")
