@@ -138,25 +138,31 @@ def on_add_class(project):
     return project, _cards(project)
 
 
+def _drop_label(name: str) -> str:
+    return f"Drop images of '{name}' here"
+
+
 def on_rename(uid: int, project, name: str):
+    """Rename in place (the name box and the drop zone's label): no re-render of the cards,
+    which would wipe typing elsewhere and replace every card's event handlers."""
     project = _project(project)
     try:
         entry = project.get(uid)
-        if " ".join(str(name).split()) == entry.name:
-            return project, gr.skip(), entry.name  # no re-render: it would wipe other typing
-        project.rename_class(uid, name)
+        if " ".join(str(name).split()) != entry.name:
+            project.rename_class(uid, name)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project), project.get(uid).name
+    name = project.get(uid).name
+    return project, gr.skip(), name, gr.update(label=_drop_label(name))
 
 
 def on_rename_failed(uid: int, project):
     """Put the class's current name back into its box."""
     project = _project(project)
     try:
-        return project, gr.skip(), project.get(uid).name
-    except pj.ProjectError:
-        return project, _cards(project), gr.skip()
+        return project, gr.skip(), project.get(uid).name, gr.skip()
+    except pj.ProjectError:  # the class is gone (removed meanwhile): show the cards as they are
+        return project, _cards(project), gr.skip(), gr.skip()
 
 
 def on_remove(uid: int, project):
@@ -779,7 +785,7 @@ def _card(i: int, card: dict, project, cards) -> None:
             drop = gr.File(
                 file_count="multiple",
                 file_types=["image"],
-                label=f"Drop images of '{card['name']}' here",
+                label=_drop_label(card["name"]),
                 key=f"drop-{uid}",
                 elem_id=f"drop-{i}",
                 elem_classes="drop-zone",
@@ -821,8 +827,8 @@ def _card(i: int, card: dict, project, cards) -> None:
                 partial(on_gallery_upload, uid), [project, gallery], [project, cards]
             ).failure(on_show_cards, [project], [project, cards])
     for trigger in (name.submit, name.blur):
-        trigger(partial(on_rename, uid), [project, name], [project, cards, name]).failure(
-            partial(on_rename_failed, uid), [project], [project, cards, name]
+        trigger(partial(on_rename, uid), [project, name], [project, cards, name, drop]).failure(
+            partial(on_rename_failed, uid), [project], [project, cards, name, drop]
         )
     remove.click(partial(on_remove, uid), [project], [project, cards])
     clear.click(partial(on_clear, uid), [project], [project, cards])

@@ -188,6 +188,20 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
     page.wait_for_function("() => document.querySelector('#name-0 input').value === 'Class 1'")
 
 
+def test_a_rename_updates_in_place_without_re_rendering_the_cards(page, images):
+    """A re-render is an event of its own (the browser asks for it when the cards change) and
+    replaces every card's handlers; a rename needs none."""
+    train, _ = images
+    joins: list[str] = []
+    page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+    rename(page, 0, "cats")
+    page.wait_for_timeout(500)  # a render request would follow the rename's at once
+    assert len(joins) == 1, joins
+    upload(page, 0, train["Trouser"][:2])  # an upload re-renders: the rename's count can fail
+    page.wait_for_function("() => document.querySelectorAll('#gal-0 img').length === 2")
+    assert len(joins) == 3, joins
+
+
 def test_delete_one_thumbnail_and_drop_more_onto_the_thumbnails(page, images):
     train, _ = images
     upload(page, 0, train["Trouser"][:5])
