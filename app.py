@@ -174,25 +174,43 @@ def on_remove(uid: int, project):
     return project, _cards(project)
 
 
+# Changes inside one card update that card in place ([project, cards, count, gallery, ...]):
+# re-rendering every card would replace all their event handlers, and a click that reaches the
+# server in between would name handlers that no longer exist. Only a class that vanished
+# meanwhile (another tab removed it) makes them re-render the cards.
+def _count_text(n: int) -> str:
+    return f"**{n}** image{'s' if n != 1 else ''}"
+
+
+def _card_update(project: pj.Project, uid: int) -> tuple:
+    """(cards, count, gallery) after a change to class ``uid``."""
+    try:
+        card = project.card(uid, MAX_THUMBS)
+    except pj.ProjectError:
+        return _cards(project), gr.skip(), gr.skip()
+    thumbs = card["thumbs"]
+    return gr.skip(), _count_text(card["n"]), gr.update(value=thumbs or None, visible=bool(thumbs))
+
+
 def on_clear(uid: int, project):
     project = _project(project)
     try:
         project.clear_images(uid)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project)
+    return project, *_card_update(project, uid)
 
 
 def on_add_images(uid: int, project, files):
     project = _project(project)
     if not files:
-        return gr.skip(), gr.skip(), gr.skip()
+        return (gr.skip(),) * 5
     files = files if isinstance(files, list) else [files]
     try:
         project.add_images(uid, files)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project), None
+    return project, *_card_update(project, uid), None
 
 
 def on_delete_image(uid: int):
@@ -214,7 +232,7 @@ def on_delete_image(uid: int):
             project.remove_image_file(uid, path)
         except pj.ProjectError as exc:
             raise _fail(exc) from None
-        return project, _cards(project)
+        return project, *_card_update(project, uid)
 
     return delete
 
@@ -226,19 +244,18 @@ def on_gallery_upload(uid: int, project, value):
         project.add_gallery_images(uid, [item[0] for item in value or []])
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project)
+    return project, *_card_update(project, uid)
 
 
-def on_show_cards(project):
-    """After a refused change: show the cards as they are (the browser may have changed one)."""
+def on_card_refused(uid: int, project):
+    """After a refused change: the card as it is (the browser may have changed its gallery)."""
     project = _project(project)
-    return project, _cards(project)
+    return project, *_card_update(project, uid)
 
 
-def on_upload_failed(project):
-    """After a refused upload: empty the drop zone, show the cards as they are."""
-    project = _project(project)
-    return project, _cards(project), None
+def on_upload_failed(uid: int, project):
+    """After a refused upload: the card as it is, and an empty drop zone."""
+    return *on_card_refused(uid, project), None
 
 
 def on_import_zip(project, file):
@@ -770,7 +787,7 @@ def _card(i: int, card: dict, project, cards) -> None:
                 interactive=True,
                 scale=4,
             )
-            gr.Markdown(f"**{card['n']}** image{'s' if card['n'] != 1 else ''}", key=f"n-{uid}")
+            count = gr.Markdown(_count_text(card["n"]), key=f"n-{uid}")
             clear = gr.Button("Clear", size="sm", key=f"clear-{uid}", interactive=True, scale=0)
             remove = gr.Button(
                 "Remove",
@@ -805,39 +822,37 @@ def _card(i: int, card: dict, project, cards) -> None:
                 height=140,
                 scale=1,
             )
-        if card["thumbs"]:
-            gallery = gr.Gallery(
-                card["thumbs"],
-                columns=10,
-                height=140,
-                fit_columns=False,
-                show_label=False,
-                allow_preview=True,
-                interactive=True,  # per-image delete buttons; dropping images here adds them
-                file_types=["image"],
-                elem_classes="thumbs",
-                key=f"gal-{uid}",
-                elem_id=f"gal-{i}",
-                preserved_by_key=None,
-            )
-            gallery.delete(on_delete_image(uid), [project], [project, cards]).failure(
-                on_show_cards, [project], [project, cards]
-            )
-            gallery.upload(
-                partial(on_gallery_upload, uid), [project, gallery], [project, cards]
-            ).failure(on_show_cards, [project], [project, cards])
+        gallery = gr.Gallery(
+            card["thumbs"] or None,
+            visible=bool(card["thumbs"]),
+            columns=10,
+            height=140,
+            fit_columns=False,
+            show_label=False,
+            allow_preview=True,
+            interactive=True,  # per-image delete buttons; dropping images here adds them
+            file_types=["image"],
+            elem_classes="thumbs",
+            key=f"gal-{uid}",
+            elem_id=f"gal-{i}",
+            preserved_by_key=None,
+        )
+    shown = [project, cards, count, gallery]
+    refused = partial(on_card_refused, uid)
+    gallery.delete(on_delete_image(uid), [project], shown).failure(refused, [project], shown)
+    gallery.upload(partial(on_gallery_upload, uid), [project, gallery], shown).failure(
+        refused, [project], shown
+    )
     for trigger in (name.submit, name.blur):
         trigger(partial(on_rename, uid), [project, name], [project, cards, name, drop]).failure(
             partial(on_rename_failed, uid), [project], [project, cards, name, drop]
         )
     remove.click(partial(on_remove, uid), [project], [project, cards])
-    clear.click(partial(on_clear, uid), [project], [project, cards])
-    drop.upload(partial(on_add_images, uid), [project, drop], [project, cards, drop]).failure(
-        on_upload_failed, [project], [project, cards, drop]
-    )
-    cam.input(partial(on_add_images, uid), [project, cam], [project, cards, cam]).failure(
-        on_upload_failed, [project], [project, cards, cam]
-    )
+    clear.click(partial(on_clear, uid), [project], shown)
+    for source, event in ((drop, drop.upload), (cam, cam.input)):
+        event(partial(on_add_images, uid), [project, source], [*shown, source]).failure(
+            partial(on_upload_failed, uid), [project], [*shown, source]
+        )
 
 
 def launch_options() -> dict:

@@ -373,16 +373,14 @@ class Project:
         self._version = getattr(self, "_version", 0) + 1
         return {
             "version": self._version,
-            "classes": [
-                {
-                    "uid": c.uid,
-                    "name": c.name,
-                    "n": len(c.images),
-                    "thumbs": [str(i.path) for i in c.images[-max_thumbs:]],
-                }
-                for c in self.classes
-            ],
+            "classes": [self.card(c.uid, max_thumbs) for c in self.classes],
         }
+
+    def card(self, uid: int, max_thumbs: int = 40) -> dict[str, Any]:
+        """One class card: uid, name, number of images and the latest ``max_thumbs`` thumbnails."""
+        c = self.get(uid)
+        thumbs = [str(i.path) for i in c.images[-max_thumbs:]] if max_thumbs > 0 else []
+        return {"uid": c.uid, "name": c.name, "n": len(c.images), "thumbs": thumbs}
 
     @property
     def n_images(self) -> int:

@@ -188,18 +188,31 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
     page.wait_for_function("() => document.querySelector('#name-0 input').value === 'Class 1'")
 
 
-def test_a_rename_updates_in_place_without_re_rendering_the_cards(page, images):
+def test_card_edits_update_in_place_without_re_rendering_the_cards(page, images):
     """A re-render is an event of its own (the browser asks for it when the cards change) and
-    replaces every card's handlers; a rename needs none."""
+    replaces every card's handlers; renaming, uploading or deleting in one card needs none."""
+    import json
+
     train, _ = images
-    joins: list[str] = []
-    page.on("request", lambda r: joins.append(r.url) if "/queue/join" in r.url else None)
+    triggers: list[int] = []  # the component behind each event the browser sends
+
+    def record(request):
+        if "/queue/join" in request.url:
+            triggers.append(json.loads(request.post_data)["trigger_id"])
+
+    page.on("request", record)
     rename(page, 0, "cats")
-    page.wait_for_timeout(500)  # a render request would follow the rename's at once
-    assert len(joins) == 1, joins
-    upload(page, 0, train["Trouser"][:2])  # an upload re-renders: the rename's count can fail
-    page.wait_for_function("() => document.querySelectorAll('#gal-0 img').length === 2")
-    assert len(joins) == 3, joins
+    upload(page, 0, train["Trouser"][:2])
+    page.locator("#gal-0 button[aria-label='Delete image']").first.click()
+    page.wait_for_selector("#card-0 :text('1 image')")
+    page.wait_for_timeout(500)  # a render request would follow at once
+    edits = list(triggers)
+    page.locator("#add-class").click()  # a new card re-renders: learn the render's trigger
+    page.wait_for_selector("#drop-2 input[type=file]", state="attached")
+    assert len(triggers) == len(edits) + 2, triggers  # the click, then the render it caused
+    assert triggers[-1] not in edits, (edits, triggers[-1])  # no edit caused a render
+    assert page.locator("#name-0 input").input_value() == "cats"
+    assert page.locator("#gal-0 img").count() == 1
 
 
 def test_delete_one_thumbnail_and_drop_more_onto_the_thumbnails(page, images):
