@@ -215,6 +215,18 @@ def test_card_edits_update_in_place_without_re_rendering_the_cards(page, images)
     assert page.locator("#gal-0 img").count() == 1
 
 
+def test_add_and_remove_classes(page, images):
+    train, _ = images
+    page.locator("#add-class").click()
+    page.wait_for_selector("#drop-2 input[type=file]", state="attached")
+    upload(page, 2, train["Sneaker"][:2])
+    page.locator("#remove-1").click()  # the middle card goes; the others keep names and images
+    page.wait_for_selector("#card-2", state="detached")
+    wait_for_names(page, ["Class 1", "Class 3"])
+    assert page.locator("#card-1 :text('2 images')").count() == 1
+    assert page.locator("#gal-1 img").count() == 2
+
+
 def test_delete_one_thumbnail_and_drop_more_onto_the_thumbnails(page, images):
     train, _ = images
     upload(page, 0, train["Trouser"][:5])
