@@ -855,6 +855,27 @@ def _card(i: int, card: dict, project, cards) -> None:
         )
 
 
+STALE_EVENT = "The class cards were being redrawn when you clicked, so the click was lost. Please do it again."
+
+
+def _stale_event(request, exc: KeyError):
+    """Answer an event for a handler that a re-render of the cards replaced.
+
+    Gradio looks the handler up by number and lets the KeyError become a bare 500, which the page
+    shows as "Could not parse server response"; a JSON ``detail`` is shown as it is.
+    """
+    import logging
+
+    from starlette.responses import JSONResponse, PlainTextResponse
+
+    log = logging.getLogger("imprint.app")
+    if request.url.path.rstrip("/").endswith("/queue/join"):
+        log.warning("stale event: no handler %s (the cards were re-rendered)", exc)
+        return JSONResponse({"detail": STALE_EVENT}, status_code=409)
+    log.error("Unhandled error on %s", request.url.path, exc_info=exc)
+    return PlainTextResponse("Internal Server Error", status_code=500)
+
+
 def launch_options() -> dict:
     """launch() arguments shared by ``python app.py`` and the tests."""
     port = os.environ.get("GRADIO_SERVER_PORT")
@@ -865,6 +886,7 @@ def launch_options() -> dict:
         "share": False,
         "max_file_size": pj.MAX_UPLOAD_MB * 1024 * 1024,
         "css": CSS,
+        "app_kwargs": {"exception_handlers": {KeyError: _stale_event}},
     }
 
 

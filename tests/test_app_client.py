@@ -187,3 +187,24 @@ def test_server_refuses_files_over_the_upload_limit(url, tmp_path):
         fh.truncate(app.pj.MAX_UPLOAD_MB * 1024 * 1024 + 1)
     with pytest.raises(ValueError, match="(?i)file size"):
         connect(url, tmp_path / "e").predict(image=handle_file(str(big)), api_name="/predict")
+
+
+def test_an_event_for_a_replaced_handler_gets_a_sentence_not_a_bare_500(url):
+    """What the page sends when it clicks a class card that a re-render has just replaced."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    import app
+
+    body = {"data": [None], "fn_index": 987654, "trigger_id": 1, "session_hash": "stale-test"}
+    request = urllib.request.Request(
+        url.rstrip("/") + "/gradio_api/queue/join",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 409
+    assert json.loads(caught.value.read())["detail"] == app.STALE_EVENT
