@@ -269,6 +269,27 @@ def on_import_zip(project, file):
     return project, _cards(project), message, None
 
 
+def on_import_folder(project, files, relative_paths: str):
+    """A folder picked in the browser; ``relative_paths`` is the page's JSON list of the files'
+    paths inside it (see FOLDER_PATHS_JS)."""
+    import json
+
+    project = _project(project)
+    if not files:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        paths = json.loads(relative_paths or "[]")
+        if not isinstance(paths, list):
+            raise ValueError
+    except ValueError:
+        raise _fail(pj.ProjectError("The folder's file paths did not arrive; zip it.")) from None
+    try:
+        message = project.import_uploaded_folder(files, [str(p) for p in paths])
+    except pj.ProjectError as exc:
+        raise _fail(exc) from None
+    return project, _cards(project), message
+
+
 def on_example(key: str, project):
     project = _project(project)
     try:
@@ -479,13 +500,25 @@ def build_app() -> gr.Blocks:
                         key: gr.Button(f"Example: {e.title}", size="sm", elem_id=f"example-{key}")
                         for key, e in ex.EXAMPLES.items()
                     }
-                with gr.Accordion("Bulk import: a zip with one folder per class", open=False):
-                    zip_file = gr.File(
-                        label=f"Zip (cat/1.jpg, dog/2.png, ...; at most {pj.MAX_UPLOAD_MB} MB)",
-                        file_types=[".zip"],
-                        elem_id="zip-upload",
-                        height=100,
-                    )
+                with gr.Accordion(
+                    "Bulk import: a folder or a zip with one folder per class", open=False
+                ):
+                    with gr.Row():
+                        folder_button = gr.UploadButton(
+                            "Choose a folder (cat/1.jpg, dog/2.png, ...)",
+                            file_count="directory",
+                            elem_id="folder-upload",
+                            size="md",
+                            scale=1,
+                        )
+                        zip_file = gr.File(
+                            label=f"or a zip (at most {pj.MAX_UPLOAD_MB} MB)",
+                            file_types=[".zip"],
+                            elem_id="zip-upload",
+                            height=120,
+                            scale=2,
+                        )
+                    folder_paths = gr.Textbox(visible=False)
                 teach_msg = gr.Markdown(elem_id="teach-msg")
 
                 # Only cards.change: the default triggers add page load, and two renders racing at
@@ -679,6 +712,14 @@ def build_app() -> gr.Blocks:
                 [project, cards, teach_msg],
                 api_visibility="private",
             )
+        folder_button.upload(
+            on_import_folder,
+            [project, folder_button, folder_paths],
+            [project, cards, teach_msg],
+            js="(project, files, paths) => [project, files, JSON.stringify("
+            "window.imprintFolderPaths || [])]",
+            api_visibility="private",
+        )
         zip_file.upload(
             on_import_zip,
             [project, zip_file],
@@ -855,6 +896,18 @@ def _card(i: int, card: dict, project, cards) -> None:
         )
 
 
+# Browsers upload a picked folder's files under their bare names; this records each file's path
+# inside the folder (the class folders) as the folder is picked, for on_import_folder.
+FOLDER_PATHS_JS = """<script>
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (input instanceof HTMLInputElement && input.webkitdirectory && input.files) {
+    window.imprintFolderPaths = Array.from(input.files, (f) => f.webkitRelativePath || f.name);
+  }
+}, true);
+</script>"""
+
+
 STALE_EVENT = "The class cards were being redrawn when you clicked, so the click was lost. Please do it again."
 
 
@@ -886,6 +939,7 @@ def launch_options() -> dict:
         "share": False,
         "max_file_size": pj.MAX_UPLOAD_MB * 1024 * 1024,
         "css": CSS,
+        "head": FOLDER_PATHS_JS,
         "app_kwargs": {"exception_handlers": {KeyError: _stale_event}},
     }
 

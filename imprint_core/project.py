@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -220,15 +220,53 @@ def iter_folder_images(root: str | os.PathLike) -> Iterator[tuple[str, str, str]
     for path in sorted(root.rglob("*")):
         parts = path.relative_to(root).parts
         if path.is_file() and not _ignored(parts) and path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append((parts, path))
+            found.append((parts, str(path)))
         if len(found) > ZIP_MAX_MEMBERS:
             raise ProjectError(f"'{root.name}' holds more than {ZIP_MAX_MEMBERS} images.")
+    yield from _by_class_folder(found, root.name)
+
+
+def iter_uploaded_folder(
+    files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
+) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(class_name, file_name, path)`` from a folder a browser uploaded.
+
+    Browsers upload a picked folder's files under their bare names; the page records each file's
+    path inside the folder (``webkitRelativePath``, in upload order), which gives the classes.
+    """
+    if len(files) != len(relative_paths):
+        raise ProjectError(
+            f"The browser sent {len(files)} files but the paths of {len(relative_paths)}; "
+            "upload the folder again, or zip it and use the zip import."
+        )
+    found = []
+    for path, rel in zip(files, relative_paths, strict=True):
+        parts = tuple(p for p in PurePosixPath(str(rel).replace("\\", "/")).parts if p != "/")
+        if not parts or ".." in parts or _ignored(parts):
+            continue
+        suffix = PurePosixPath(parts[-1]).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            continue
+        if Path(str(path)).suffix.lower() != suffix:
+            raise ProjectError(
+                f"The uploaded files and their folder paths do not match ('{rel}'); upload the "
+                "folder again, or zip it and use the zip import."
+            )
+        found.append((parts, str(path)))
+        if len(found) > ZIP_MAX_MEMBERS:
+            raise ProjectError(f"The folder holds more than {ZIP_MAX_MEMBERS} images.")
+    yield from _by_class_folder(found, found[0][0][0] if found else "the folder")
+
+
+def _by_class_folder(found: list[tuple[tuple[str, ...], str]], label: str):
+    """``(parts, path)`` -> ``(class, name, path)``, below at most one wrapping folder."""
     for parts, (_, path) in zip(_class_folders([p for p, _ in found]), found, strict=True):
         if len(parts) < 2:
             raise ProjectError(
-                f"'{root.name}': the image '{'/'.join(parts)}' is not inside a class folder."
+                f"'{label}': the image '{'/'.join(parts)}' is not inside a class folder; put "
+                "the images of each class in their own folder (cat/1.jpg, dog/1.jpg)."
             )
-        yield parts[0], "/".join(parts[1:]), str(path)
+        yield parts[0], "/".join(parts[1:]), path
 
 
 # ---- the project ---------------------------------------------------------------------------------
@@ -492,6 +530,14 @@ class Project:
     def import_folder(self, root: str | os.PathLike) -> str:
         """Bulk import from a folder with one sub-folder per class."""
         return self.import_images(iter_folder_images(root), Path(root).name)
+
+    def import_uploaded_folder(
+        self, files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
+    ) -> str:
+        """Bulk import from a folder a browser uploaded (see ``iter_uploaded_folder``)."""
+        top = {str(r).replace("\\", "/").split("/", 1)[0] for r in relative_paths}
+        label = top.pop() if len(top) == 1 else "the folder"
+        return self.import_images(iter_uploaded_folder(files, relative_paths), label)
 
     # -- settings ----------------------------------------------------------------------------------
     def set_settings(self, preset: str | None = None, **options: Any) -> dict[str, Any]:

@@ -283,7 +283,7 @@ def test_zip_import_and_example_buttons(page, images, tmp_path):
         for cls in ("Trouser", "Sneaker"):
             for path in train[cls][:3]:
                 zf.write(path, f"my-set/{cls.lower()}s/{Path(path).name}")
-    page.get_by_text("Bulk import: a zip with one folder per class").click()
+    page.get_by_text("Bulk import: a folder or a zip with one folder per class").click()
     page.locator("#zip-upload input[type=file]").set_input_files(str(archive))
     page.wait_for_selector("#teach-msg :text('Imported 6 images into 2 classes')")
     wait_for_names(page, ["trousers", "sneakers"])
@@ -292,6 +292,31 @@ def test_zip_import_and_example_buttons(page, images, tmp_path):
     page.wait_for_selector("#teach-msg :text('Loaded the example')")
     wait_for_names(page, ["footwear", "other", "tops"])
     page.wait_for_selector("#card-2 :text('36 images')")
+
+
+def test_folder_import_keeps_the_class_folders(page, images, tmp_path):
+    """A browser uploads a picked folder's files under bare names; the class comes from each
+    file's path in the folder, which the page records. The same file name in two classes."""
+    train, _ = images
+    for cls, paths in (("Trouser", train["Trouser"][:2]), ("Sneaker", train["Sneaker"][:3])):
+        folder = tmp_path / "my-set" / f"{cls.lower()}s"
+        folder.mkdir(parents=True)
+        for i, path in enumerate(paths):
+            (folder / f"{i}.png").write_bytes(Path(path).read_bytes())
+    (tmp_path / "my-set" / "notes.txt").write_text("not an image: ignored")
+    page.get_by_text("Bulk import: a folder or a zip with one folder per class").click()
+    page.locator("#folder-upload").wait_for()
+    page.locator("input[webkitdirectory]").set_input_files(str(tmp_path / "my-set"))
+    page.wait_for_selector("#teach-msg :text(\"Imported 5 images into 2 classes from 'my-set'\")")
+    page.wait_for_function(  # the browser lists the folder in its own order
+        "() => ['#name-0 input', '#name-1 input'].map(s => document.querySelector(s)?.value)"
+        ".sort().join() === 'sneakers,trousers'"
+    )
+    cards = {
+        page.locator(f"#name-{i} input").input_value(): page.locator(f"#card-{i}").inner_text()
+        for i in range(2)
+    }
+    assert "3 images" in cards["sneakers"] and "2 images" in cards["trousers"], cards
 
 
 def wait_for_names(page, names: list[str]) -> None:

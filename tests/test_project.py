@@ -271,6 +271,46 @@ def test_folder_import(project, fashion, tmp_path):
     assert sorted(project.names) == ["Sneaker", "Trouser"]
 
 
+def test_a_folder_uploaded_by_a_browser(project, fashion, tmp_path):
+    """The browser sends bare files (Gradio stores each under its name) plus each file's path
+    inside the picked folder, in the same order."""
+    train, _ = fashion
+    files, rel = [], []
+    for n, (cls, paths) in enumerate(
+        (("Trouser", train["Trouser"][:2]), ("Sneaker", train["Sneaker"][:3]))
+    ):
+        for i, p in enumerate(paths):
+            copy = tmp_path / f"upload{n}{i}" / "1.png"  # same bare name in both classes
+            copy.parent.mkdir()
+            copy.write_bytes(p.read_bytes())
+            files.append(str(copy))
+            rel.append(f"my-set/{cls.lower()}s/1-{i}.png")
+    files.append(str(tmp_path / "upload00" / "1.png"))
+    rel.append("my-set/.DS_Store/1.png")  # ignored like in a zip
+    message = project.import_uploaded_folder(files, rel)
+    assert message == "Imported 5 images into 2 classes from 'my-set'."
+    assert {c.name: len(c.images) for c in project.classes} == {"trousers": 2, "sneakers": 3}
+
+
+@pytest.mark.parametrize(
+    ("files", "rel", "message"),
+    [
+        (["a.png"], ["set/cat/a.png", "set/dog/b.png"], "sent 1 files but the paths of 2"),
+        (
+            ["a.png", "b.jpg"],
+            ["set/cat/a.png", "set/dog/b.png"],
+            "do not match \\('set/dog/b.png'\\)",
+        ),
+        (["a.png"], ["a.png"], "'a.png' is not inside a class folder"),
+        (["a.txt"], ["set/cat/a.txt"], "holds no images in class folders"),
+    ],
+)
+def test_uploaded_folder_errors(project, files, rel, message):
+    with pytest.raises(ProjectError, match=message):
+        project.import_uploaded_folder(files, rel)
+    assert project.n_images == 0
+
+
 def test_close_deletes_the_stored_copies(fashion):
     train, _ = fashion
     p = Project()
