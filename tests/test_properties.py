@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 import imprint_core as ic
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The number of examples and whether they are random come from the profile (tests/conftest.py):
+# fixed examples by default, `--hypothesis-profile=explore` for many random ones.
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # options whose result does not depend on the order of the classes
 ORDER_FREE = [
@@ -53,22 +55,40 @@ def test_invariant_to_permuting_classes(data, params, rnd):
     idx = np.random.default_rng(0).permutation(len(X))
     if params["gen"] in ("mean", "ls", "all", "cov_max"):
         c = ic.ImprintClassifier(**params).fit(X[idx], y[idx])
-        np.testing.assert_allclose(c.class_scores(Xt), sa, rtol=1e-4, atol=1e-5)
+        # another summation order: float rounding, amplified by an ill-conditioned least
+        # squares (fewer samples than dimensions), so the tolerance follows the scores' scale
+        np.testing.assert_allclose(c.class_scores(Xt), sa, rtol=1e-4, atol=1e-4 * np.abs(sa).max())
+
+
+POWERS_OF_TWO = st.integers(-8, 8).map(lambda e: 2.0**e)
 
 
 @SETTINGS
 @given(
     datasets(),
-    st.floats(0.01, 100),
-    st.floats(0.01, 100),
+    POWERS_OF_TWO,
+    POWERS_OF_TWO,
     st.sampled_from(["mean", "kmeans", "all", "kmedoids", "fps", "random"]),
 )
 def test_scale_invariance_under_l2(data, a, b, gen):
+    """Scaling by a power of two is exact in floating point, so L2 normalisation gives the very
+    same vectors and even the discrete generators (k-means, k-medoids) must agree exactly."""
     X, y, Xt = data
     clf = ic.ImprintClassifier(gen=gen, k=2, seed=1).fit(X, y)
     scaled = ic.ImprintClassifier(gen=gen, k=2, seed=1).fit(X * a, y)
     np.testing.assert_array_equal(clf.predict(Xt), scaled.predict(Xt * b))
-    np.testing.assert_allclose(clf.class_scores(Xt), scaled.class_scores(Xt * b), atol=1e-4)
+    np.testing.assert_array_equal(clf.class_scores(Xt), scaled.class_scores(Xt * b))
+
+
+@SETTINGS
+@given(datasets(), st.floats(0.01, 100), st.floats(0.01, 100), st.sampled_from(["mean", "all"]))
+def test_any_scale_changes_continuous_heads_only_by_rounding(data, a, b, gen):
+    """Other scales change the normalised vectors by rounding, which can flip a near-tie inside
+    a discrete generator; the mean and all-samples heads move only by rounding."""
+    X, y, Xt = data
+    clf = ic.ImprintClassifier(gen=gen, seed=1).fit(X, y)
+    scaled = ic.ImprintClassifier(gen=gen, seed=1).fit(X * a, y)
+    np.testing.assert_allclose(clf.class_scores(Xt), scaled.class_scores(Xt * b), atol=1e-5)
 
 
 @SETTINGS
