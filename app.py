@@ -153,16 +153,16 @@ def on_rename(uid: int, project, name: str):
     except pj.ProjectError as exc:
         raise _fail(exc) from None
     name = project.get(uid).name
-    return project, gr.skip(), name, gr.update(label=_drop_label(name))
+    return project, gr.skip(), name, gr.update(label=_drop_label(name)), _status(project)
 
 
 def on_rename_failed(uid: int, project):
     """Put the class's current name back into its box."""
     project = _project(project)
     try:
-        return project, gr.skip(), project.get(uid).name, gr.skip()
+        return project, gr.skip(), project.get(uid).name, gr.skip(), gr.skip()
     except pj.ProjectError:  # the class is gone (removed meanwhile): show the cards as they are
-        return project, _cards(project), gr.skip(), gr.skip()
+        return project, _cards(project), gr.skip(), gr.skip(), gr.skip()
 
 
 def on_remove(uid: int, project):
@@ -171,7 +171,7 @@ def on_remove(uid: int, project):
         project.remove_class(uid)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project)
+    return project, _cards(project), _status(project)
 
 
 # Changes inside one card update that card in place ([project, cards, count, gallery, ...]):
@@ -182,14 +182,20 @@ def _count_text(n: int) -> str:
     return f"**{n}** image{'s' if n != 1 else ''}"
 
 
+def _status(project: pj.Project) -> str:
+    """The line under Imprint (it says when the images changed since the last imprint)."""
+    return pj.status_line(project.summary())
+
+
 def _card_update(project: pj.Project, uid: int) -> tuple:
-    """(cards, count, gallery) after a change to class ``uid``."""
+    """(cards, count, gallery, status) after a change to class ``uid``."""
     try:
         card = project.card(uid, MAX_THUMBS)
     except pj.ProjectError:
-        return _cards(project), gr.skip(), gr.skip()
+        return _cards(project), gr.skip(), gr.skip(), _status(project)
     thumbs = card["thumbs"]
-    return gr.skip(), _count_text(card["n"]), gr.update(value=thumbs or None, visible=bool(thumbs))
+    gallery = gr.update(value=thumbs or None, visible=bool(thumbs))
+    return gr.skip(), _count_text(card["n"]), gallery, _status(project)
 
 
 def on_clear(uid: int, project):
@@ -204,7 +210,7 @@ def on_clear(uid: int, project):
 def on_add_images(uid: int, project, files):
     project = _project(project)
     if not files:
-        return (gr.skip(),) * 5
+        return (gr.skip(),) * 6
     files = files if isinstance(files, list) else [files]
     try:
         project.add_images(uid, files)
@@ -261,12 +267,12 @@ def on_upload_failed(uid: int, project):
 def on_import_zip(project, file):
     project = _project(project)
     if not file:
-        return gr.skip(), gr.skip(), gr.skip(), None
+        return gr.skip(), gr.skip(), gr.skip(), None, gr.skip()
     try:
         message = project.import_zip(file, Path(file).name)
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project), message, None
+    return project, _cards(project), message, None, _status(project)
 
 
 def on_import_folder(project, files, relative_paths: str):
@@ -276,7 +282,7 @@ def on_import_folder(project, files, relative_paths: str):
 
     project = _project(project)
     if not files:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     try:
         paths = json.loads(relative_paths or "[]")
         if not isinstance(paths, list):
@@ -287,7 +293,7 @@ def on_import_folder(project, files, relative_paths: str):
         message = project.import_uploaded_folder(files, [str(p) for p in paths])
     except pj.ProjectError as exc:
         raise _fail(exc) from None
-    return project, _cards(project), message
+    return project, _cards(project), message, _status(project)
 
 
 def on_example(key: str, project):
@@ -296,7 +302,7 @@ def on_example(key: str, project):
         message = ex.load_example(project, key)
     except (pj.ProjectError, FileNotFoundError) as exc:
         raise _fail(exc) from None
-    return project, _cards(project), message
+    return project, _cards(project), message, _status(project)
 
 
 def on_imprint(project, backbone_name, progress=gr.Progress()):
@@ -529,7 +535,7 @@ def build_app() -> gr.Blocks:
                         gr.Markdown("Loading...")
                         return
                     for i, card in enumerate(view["classes"]):
-                        _card(i, card, project, cards)
+                        _card(i, card, project, cards, status_teach)
 
                 with gr.Row():
                     add_btn = gr.Button("+ Add a class", elem_id="add-class")
@@ -709,13 +715,13 @@ def build_app() -> gr.Blocks:
             button.click(
                 partial(on_example, key),
                 [project],
-                [project, cards, teach_msg],
+                [project, cards, teach_msg, status_teach],
                 api_visibility="private",
             )
         folder_button.upload(
             on_import_folder,
             [project, folder_button, folder_paths],
-            [project, cards, teach_msg],
+            [project, cards, teach_msg, status_teach],
             js="(project, files, paths) => [project, files, JSON.stringify("
             "window.imprintFolderPaths || [])]",
             api_visibility="private",
@@ -723,7 +729,7 @@ def build_app() -> gr.Blocks:
         zip_file.upload(
             on_import_zip,
             [project, zip_file],
-            [project, cards, teach_msg, zip_file],
+            [project, cards, teach_msg, zip_file, status_teach],
             api_visibility="private",
         ).failure(lambda: None, None, [zip_file], api_visibility="private")
         for button in (imprint_teach, imprint_method):
@@ -814,7 +820,7 @@ def _safe_tests(key: str):
         return []
 
 
-def _card(i: int, card: dict, project, cards) -> None:
+def _card(i: int, card: dict, project, cards, status) -> None:
     """One class card: name, remove, drop zone, webcam, thumbnails (created inside gr.render)."""
     uid = card["uid"]
     with gr.Column(key=f"card-{uid}", elem_classes="class-card", elem_id=f"card-{i}"):
@@ -878,17 +884,18 @@ def _card(i: int, card: dict, project, cards) -> None:
             elem_id=f"gal-{i}",
             preserved_by_key=None,
         )
-    shown = [project, cards, count, gallery]
+    shown = [project, cards, count, gallery, status]
     refused = partial(on_card_refused, uid)
     gallery.delete(on_delete_image(uid), [project], shown).failure(refused, [project], shown)
     gallery.upload(partial(on_gallery_upload, uid), [project, gallery], shown).failure(
         refused, [project], shown
     )
     for trigger in (name.submit, name.blur):
-        trigger(partial(on_rename, uid), [project, name], [project, cards, name, drop]).failure(
-            partial(on_rename_failed, uid), [project], [project, cards, name, drop]
+        renamed = [project, cards, name, drop, status]
+        trigger(partial(on_rename, uid), [project, name], renamed).failure(
+            partial(on_rename_failed, uid), [project], renamed
         )
-    remove.click(partial(on_remove, uid), [project], [project, cards])
+    remove.click(partial(on_remove, uid), [project], [project, cards, status])
     clear.click(partial(on_clear, uid), [project], shown)
     for source, event in ((drop, drop.upload), (cam, cam.input)):
         event(partial(on_add_images, uid), [project, source], [*shown, source]).failure(

@@ -287,6 +287,7 @@ class Project:
         self.head = None  # a fitted ImprintClassifier
         self.head_source = ""  # "imprinted" or the loaded file's name
         self.evaluation = None
+        self._imprinted_from: tuple = ()  # fingerprint of the images the head was imprinted from
         self.seconds: dict[str, float] = {}
         self.last_test: tuple[np.ndarray, str] | None = None
         self.set_settings(DEFAULT_PRESET)
@@ -640,6 +641,7 @@ class Project:
                 raise ProjectError(f"These settings cannot imprint this data: {exc}") from None
             self.seconds["imprint"] = time.perf_counter() - start
             self.head, self.head_source = clf, "imprinted"
+            self._imprinted_from = self._fingerprint()
             start = time.perf_counter()
             self.evaluation = run_evaluation(X, y, settings) if evaluate else None
             self.seconds["evaluate"] = time.perf_counter() - start
@@ -650,6 +652,15 @@ class Project:
         with self.lock:
             self.seconds = {"embed": self.embed(backbone, progress)}
             return self.imprint()
+
+    def _fingerprint(self) -> tuple:
+        """The training data as imprinting sees it: class names and image keys, in order."""
+        return tuple((c.name, tuple(i.key for i in c.images)) for c in self.classes if c.images)
+
+    @property
+    def stale(self) -> bool:
+        """Whether images or class names changed since the head was imprinted."""
+        return self.head_source == "imprinted" and self._fingerprint() != self._imprinted_from
 
     # -- reporting ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -667,13 +678,17 @@ class Project:
             "accuracy": None,
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "head": self.head_source or None,
+            "stale": self.stale,
         }
         if head is None:
             return out
         classes = [str(c) for c in head.classes_]
         counts = dict(zip(classes, (int(n) for n in head.proxy_counts_), strict=True))
+        # what the head was imprinted from, not what the cards hold now
         images = (
-            {c.name: len(c.images) for c in self.classes} if self.head_source == "imprinted" else {}
+            {name: len(keys) for name, keys in self._imprinted_from}
+            if self.head_source == "imprinted"
+            else {}
         )
         out.update(
             classes=classes,
@@ -970,6 +985,8 @@ def status_line(s: dict[str, Any]) -> str:
         f"Imprinted {len(s['classes'])} classes from {s['images']} images "
         f"({s['proxies']} proxies) in {_duration(total)}."
     )
+    if s.get("stale"):
+        return f"{built} The images or class names changed since: press **Imprint** to update."
     if acc["accuracy"] is None:
         return f"{built} {acc['description']}"
     return (

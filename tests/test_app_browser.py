@@ -169,6 +169,14 @@ def test_teach_two_classes_imprint_and_predict(page, images, tmp_path):
     rows = page.locator("#summary table tr").all_inner_texts()
     assert any(r.split() == ["sneakers", "6", "1"] for r in rows), rows
 
+    # the status under Imprint says when the images changed since
+    page.get_by_role("tab", name="Teach").click()
+    page.locator("#gal-1 button[aria-label='Delete image']").first.click()
+    page.wait_for_selector("#card-1 :text('5 images')")
+    page.wait_for_selector("#status :text('changed since')")
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 2 classes from 11 images')")
+
 
 def test_a_bad_file_shows_an_error_toast(page, tmp_path):
     bad = tmp_path / "holiday.png"

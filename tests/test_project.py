@@ -356,6 +356,29 @@ def test_summary_after_training(trained):
     assert set(s["seconds"]) == {"embed", "imprint", "evaluate"}
 
 
+def test_the_head_says_when_images_changed_since_imprinting(backbone, fashion, tmp_path):
+    train, _ = fashion
+    p = Project(workdir=tmp_path / "work", n_classes=0)
+    for cls in ("Trouser", "Sneaker"):
+        p.add_images(p.add_class(cls).uid, train[cls][:4])
+    p.train(backbone)
+    assert not p.stale and "changed since" not in pj.status_line(p.summary())
+    trousers = p.find("Trouser").uid
+    p.remove_image(trousers, 0)
+    s = p.summary()
+    assert p.stale and s["stale"]
+    assert s["images_per_class"] == {"Sneaker": 4, "Trouser": 4}  # what the head was built from
+    assert "changed since: press **Imprint**" in pj.status_line(s)
+    p.train(backbone)
+    assert not p.stale and p.summary()["images_per_class"]["Trouser"] == 3
+    p.rename_class(trousers, "pants")
+    assert p.stale  # the head still says 'Trouser'
+    p.add_class()  # an empty class changes nothing the head is imprinted from
+    p.rename_class(trousers, "Trouser")
+    assert not p.stale
+    p.close()
+
+
 def test_changing_settings_reimprints_without_embedding(trained, backbone):
     calls = []
 
