@@ -35,3 +35,18 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``fashion_mnist`` skip, with the way to install it, when it is missing."""
+    from imprint_core.datasets import FASHION_MNIST_DIR
+
+    if FASHION_MNIST_DIR.is_dir():
+        return
+    skip = pytest.mark.skip(
+        reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} "
+        "(apt-get install dataset-fashion-mnist)"
+    )
+    for item in items:
+        if item.get_closest_marker("fashion_mnist"):
+            item.add_marker(skip)

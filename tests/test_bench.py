@@ -26,10 +26,6 @@ from imprint_core.cli import main
 from imprint_core.datasets import FASHION_MNIST_DIR, load_dataset
 from imprint_core.presets import PRESETS
 
-needs_fmnist = pytest.mark.skipif(
-    not FASHION_MNIST_DIR.is_dir(),
-    reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)",
-)
 TINY = dict(per_class=10, test_per_class=5, seeds=(0, 1), tasks=("short", "merged"))
 
 
@@ -190,7 +186,7 @@ def test_subset_is_stratified_seeded_and_sorted():
 
 
 # ------------------------------------------------------------------------ real runs
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_run_has_every_method_task_and_the_probe(first_run):
     result, _ = first_run
     names = [s["method"] for s in result.summary]
@@ -212,7 +208,7 @@ def test_run_has_every_method_task_and_the_probe(first_run):
     assert result.table().splitlines()[0].split()[-3:] == ["merged", "fit", "s"]
 
 
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_rerun_hits_the_cache_and_only_reimprints(first_run, backbone, cache_dir):
     result, images_before = first_run
     assert images_before >= 150 and not result.embeddings["train"]["cached"]
@@ -234,7 +230,7 @@ def test_rerun_hits_the_cache_and_only_reimprints(first_run, backbone, cache_dir
     assert len(list(cache_dir.rglob("*.npz"))) == 3
 
 
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_interrupted_embedding_resumes_from_saved_chunks(backbone, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "CHUNK", 8)
     ds = load_dataset("fashion-mnist", "test")
@@ -258,7 +254,7 @@ def test_interrupted_embedding_resumes_from_saved_chunks(backbone, tmp_path, mon
     np.testing.assert_allclose(Z, direct, rtol=1e-4, atol=1e-4)
 
 
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_cli_end_to_end_writes_json_and_csv(first_run, cache_dir, tmp_path, capsys):
     out = tmp_path / "res" / "fm"
     argv = [

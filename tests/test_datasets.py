@@ -17,13 +17,8 @@ from imprint_core.datasets import (
     load_image_folder,
 )
 
-needs_fmnist = pytest.mark.skipif(
-    not FASHION_MNIST_DIR.is_dir(),
-    reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)",
-)
 
-
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_fashion_mnist_splits():
     test = load_dataset("fashion-mnist", "test")
     assert len(test) == 10_000 and test.arrays.shape == (10_000, 28, 28)
@@ -35,7 +30,7 @@ def test_fashion_mnist_splits():
     assert test.fingerprint([0, 5]) == load_dataset("fashion-mnist", "test").fingerprint([0, 5])
 
 
-@needs_fmnist
+@pytest.mark.fashion_mnist
 def test_fashion_mnist_in_torchvision_layout_under_data_root(tmp_path):
     raw = tmp_path / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
