@@ -240,8 +240,8 @@ def iter_uploaded_folder(
             "upload the folder again, or zip it and use the zip import."
         )
     found = []
-    for path, rel in zip(files, relative_paths, strict=True):
-        parts = tuple(p for p in PurePosixPath(str(rel).replace("\\", "/")).parts if p != "/")
+    for path, rel in zip(files, _posix(relative_paths), strict=True):
+        parts = tuple(p for p in PurePosixPath(rel).parts if p != "/")
         if not parts or ".." in parts or _ignored(parts):
             continue
         suffix = PurePosixPath(parts[-1]).suffix.lower()
@@ -255,7 +255,17 @@ def iter_uploaded_folder(
         found.append((parts, str(path)))
         if len(found) > ZIP_MAX_MEMBERS:
             raise ProjectError(f"The folder holds more than {ZIP_MAX_MEMBERS} images.")
-    yield from _by_class_folder(found, found[0][0][0] if found else "the folder")
+    yield from _by_class_folder(found, uploaded_folder_name(relative_paths))
+
+
+def _posix(paths: Sequence[str]) -> list[str]:
+    return [str(p).replace("\\", "/") for p in paths]
+
+
+def uploaded_folder_name(relative_paths: Sequence[str]) -> str:
+    """The picked folder's name (the first part every path shares), for messages."""
+    top = {p.split("/", 1)[0] for p in _posix(relative_paths)}
+    return top.pop() if len(top) == 1 else "the folder"
 
 
 def _by_class_folder(found: list[tuple[tuple[str, ...], str]], label: str):
@@ -536,9 +546,8 @@ class Project:
         self, files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
     ) -> str:
         """Bulk import from a folder a browser uploaded (see ``iter_uploaded_folder``)."""
-        top = {str(r).replace("\\", "/").split("/", 1)[0] for r in relative_paths}
-        label = top.pop() if len(top) == 1 else "the folder"
-        return self.import_images(iter_uploaded_folder(files, relative_paths), label)
+        records = iter_uploaded_folder(files, relative_paths)
+        return self.import_images(records, uploaded_folder_name(relative_paths))
 
     # -- settings ----------------------------------------------------------------------------------
     def set_settings(self, preset: str | None = None, **options: Any) -> dict[str, Any]:
