@@ -575,7 +575,7 @@ def build_app() -> gr.Blocks:
                                     )
                                 )
                 imprint_method = gr.Button("Imprint", variant="primary")
-                status_method = gr.Markdown()
+                status_method = gr.Markdown(elem_id="status-method")
 
             with gr.Tab("Result", id="result"):
                 summary_md = gr.Markdown("Nothing imprinted yet.", elem_id="summary")
@@ -739,7 +739,10 @@ def build_app() -> gr.Blocks:
                 [project, backbone, *views],
                 api_visibility="private",
                 concurrency_id="embed",
-            ).then(lambda s: s, [status_teach], [status_method], api_visibility="private")
+            )
+        # the Method tab repeats the line under Imprint, whatever changed it (imprint, settings,
+        # card edits)
+        status_teach.change(lambda s: s, [status_teach], [status_method], api_visibility="private")
         settings_out = [project, preset, preset_md, *widgets, *views]
         for trigger in (preset, *widgets):
             trigger.input(

@@ -163,6 +163,7 @@ def test_teach_two_classes_imprint_and_predict(page, images, tmp_path):
     # a preset change re-imprints from the cached embeddings
     page.get_by_role("tab", name="Method").click()
     page.get_by_label("Qi et al. 2018: mean").check()
+    page.wait_for_selector("#status-method :text('from 12 images (2 proxies)')")  # 1 per class
     page.get_by_role("tab", name="Result").click()
     page.wait_for_selector("#summary :text('preset qi')")
     assert "| 1 |" not in page.locator("#summary").inner_text()  # rendered as a table
