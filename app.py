@@ -18,9 +18,9 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from imprint_core import examples as ex  # noqa: E402
-from imprint_core import project as pj  # noqa: E402
+from imprint_core import session as pj  # noqa: E402
 from imprint_core.presets import PRESETS  # noqa: E402
+from imprint_core.session import examples as ex  # noqa: E402
 
 DEFAULT_BACKBONE = pj.default_backbone_name()
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours

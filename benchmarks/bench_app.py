@@ -87,8 +87,8 @@ def reimprint(repeats: int) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
-    from imprint_core import examples as ex
-    from imprint_core import project as pj
+    from imprint_core import session as pj
+    from imprint_core.session import examples as ex
 
     backbone = pj.load_backbone(None)
     project = pj.Project(n_classes=0)
@@ -163,7 +163,7 @@ def reimprint(repeats: int) -> dict:
 def peak_memory() -> dict:
     from gradio_client import Client, handle_file
 
-    from imprint_core import examples as ex
+    from imprint_core.session import examples as ex
 
     port = free_port()
     proc, _ = start_app(port)

@@ -250,10 +250,9 @@ def _timm_parts(model):
 def cache_dir() -> Path:
     """Where IMPRINT keeps derived files (the exported ONNX model): ``IMPRINT_CACHE_DIR`` or
     ``$XDG_CACHE_HOME/imprint`` (``~/.cache/imprint``)."""
-    base = os.environ.get("IMPRINT_CACHE_DIR")
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imprint"
+    from .config import cache_dir as configured
+
+    return configured()
 
 
 def _lite0_onnx_bytes(model: torch.nn.Module) -> bytes | str:
@@ -336,7 +335,9 @@ def _build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> _Eng
 
 # ------------------------------------------------------------------------------- hub models
 def _offline_reason() -> str | None:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    from .config import hub_offline
+
+    if hub_offline():
         return "HF_HUB_OFFLINE=1 is set"
     return None
 
@@ -532,7 +533,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` -> ``IMPRINT_DEVICE`` or CUDA when present, else CPU; strings are validated."""
     import torch
 
-    wanted = device if device is not None else os.environ.get("IMPRINT_DEVICE") or None
+    from .config import env
+
+    wanted = device if device is not None else env("IMPRINT_DEVICE")
     if wanted is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -547,7 +550,9 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def _resolve_runtime(runtime: str | None) -> str:
-    value = (runtime or os.environ.get("IMPRINT_RUNTIME") or "auto").lower()
+    from .config import env
+
+    value = (runtime or env("IMPRINT_RUNTIME") or "auto").lower()
     if value not in RUNTIMES:
         raise ValueError(f"Unknown runtime {value!r}: use one of {', '.join(RUNTIMES)}.")
     return value

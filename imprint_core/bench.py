@@ -199,10 +199,9 @@ def unique_methods(methods: Iterable[Method]) -> list[Method]:
 # ------------------------------------------------------------------------ embeddings cache
 def default_cache_dir() -> Path:
     """``IMPRINT_CACHE_DIR``/embeddings, else ``~/.cache/imprint/embeddings``."""
-    base = os.environ.get("IMPRINT_CACHE_DIR")
-    if base:
-        return Path(base) / "embeddings"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "imprint/embeddings"
+    from .config import cache_dir
+
+    return cache_dir() / "embeddings"
 
 
 def subset_rows(labels: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ same images again, never recomputes an embedding.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -108,7 +107,9 @@ def default_cache() -> EmbeddingCache:
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            raw = os.environ.get("IMPRINT_CACHE_MB", "")
+            from .config import env
+
+            raw = env("IMPRINT_CACHE_MB", "")
             try:
                 mb = float(raw) if raw else DEFAULT_MAX_BYTES / 2**20
             except ValueError:

@@ -19,7 +19,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 @pytest.fixture(scope="session")
 def fashion3():
     """{class: [paths]} of the shipped fashion3 example: (train, held-out test)."""
-    from imprint_core import examples as ex
+    from imprint_core.session import examples as ex
 
     train, test = {}, {}
     for cls, path in ex.train_images("fashion3"):

@@ -8,8 +8,8 @@ import json
 import pytest
 from PIL import Image
 
-from imprint_core import examples as ex
-from imprint_core import project as pj
+from imprint_core import session as pj
+from imprint_core.session import examples as ex
 
 
 def test_assets_are_small_licensed_pngs():

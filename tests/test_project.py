@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imprint_core import project as pj
-from imprint_core.project import Project, ProjectError
+from imprint_core import session as pj
+from imprint_core.session import Project, ProjectError
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
 
@@ -179,10 +179,10 @@ def test_pixel_limit_is_checked_before_decoding(project, tmp_path):
 
 def test_images_per_class_and_total_limits(project, fashion, monkeypatch):
     train, _ = fashion
-    monkeypatch.setattr(pj, "MAX_IMAGES_PER_CLASS", 3)
+    monkeypatch.setattr(pj.project, "MAX_IMAGES_PER_CLASS", 3)
     with pytest.raises(ProjectError, match="would have 4 images; a class may have at most 3"):
         project.add_images(project.classes[0].uid, train["Trouser"][:4])
-    monkeypatch.setattr(pj, "MAX_IMAGES_TOTAL", 5)
+    monkeypatch.setattr(pj.project, "MAX_IMAGES_TOTAL", 5)
     project.add_images(project.classes[0].uid, train["Trouser"][:3])
     with pytest.raises(ProjectError, match="would have 6 images; at most 5"):
         project.add_images(project.classes[1].uid, train["Sneaker"][:3])
@@ -238,7 +238,7 @@ def test_zip_import_errors(project, tmp_path, members, message):
 
 
 def test_zip_bomb_is_capped_while_reading(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(pj, "ZIP_MAX_UNCOMPRESSED_BYTES", 2 * 2**20)
+    monkeypatch.setattr(pj.intake, "ZIP_MAX_UNCOMPRESSED_BYTES", 2 * 2**20)
     path = _zip(tmp_path / "bomb.zip", {f"c/{i}.png": bytes(1536 * 1024) for i in range(3)})
     assert path.stat().st_size < 100_000  # 4.5 MB of zeros compress to almost nothing
     with pytest.raises(ProjectError, match="unpacks to more than 2 MB"):
@@ -246,7 +246,7 @@ def test_zip_bomb_is_capped_while_reading(project, tmp_path, monkeypatch):
 
 
 def test_zip_member_count_is_capped(project, tmp_path, monkeypatch):
-    monkeypatch.setattr(pj, "ZIP_MAX_MEMBERS", 5)
+    monkeypatch.setattr(pj.intake, "ZIP_MAX_MEMBERS", 5)
     path = _zip(tmp_path / "many.zip", {f"c/{i}.png": b"x" for i in range(6)})
     with pytest.raises(ProjectError, match="holds 6 entries; a zip may hold at most 5"):
         project.import_zip(path)
@@ -520,7 +520,7 @@ def test_png_roundtrip_keeps_pixels(fashion):
     train, _ = fashion
     src = train["Trouser"][0]
     img = pj.prepare_image(str(src), src.name)
-    back = Image.open(io.BytesIO(pj._png_bytes(img)))
+    back = Image.open(io.BytesIO(pj.intake._png_bytes(img)))
     assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(img))
 
 

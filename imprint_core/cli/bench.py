@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .tasks import PAPER_TASKS
+from ..tasks import PAPER_TASKS
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -38,8 +38,8 @@ def _count(text: str) -> int | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .bench import DEFAULT_PRESETS, PROBE_C
-    from .datasets import DATASETS
+    from ..bench import DEFAULT_PRESETS, PROBE_C
+    from ..datasets import DATASETS
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "example:" + __doc__.split("Example::", 1)[1]
@@ -82,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .bench import (
+    from ..bench import (
         BenchConfig,
         load_config,
         parse_grid,
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         run_bench,
         write_outputs,
     )
-    from .datasets import DATASETS
+    from ..datasets import DATASETS
 
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")

@@ -9,74 +9,40 @@ never embeds again, and imprints from those cached embeddings.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import re
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# ---- limits (stated to the user in messages and in docs/app.md) ---------------------------------
-MIN_CLASSES = 2
-MAX_CLASSES = 20
-MAX_NAME_CHARS = 40
-MAX_IMAGE_MB = 10
-MAX_IMAGE_BYTES = MAX_IMAGE_MB * 1024 * 1024  # one image file
-MAX_IMAGE_PIXELS = 40_000_000  # width x height of one image (a 40-megapixel photo)
-MAX_IMAGES_PER_CLASS = 250
-MAX_IMAGES_TOTAL = 1000
-MAX_UPLOAD_MB = 100  # one upload to the server (a zip), enforced by launch(max_file_size=...)
-ZIP_MAX_MEMBERS = 5000  # entries in one zip, folders and ignored files included
-ZIP_MAX_UNCOMPRESSED_BYTES = 500 * 1024 * 1024  # sum over the images read from one zip
-# Built-in backbone on 2 CPUs, 108 images: batch 8 took 1.3 s and +140 MB of memory, batch 32
-# took 1.9 s and +650 MB (ONNX Runtime keeps its largest activations); small batches also give
-# a finer progress bar.
-EMBED_BATCH = 8
-STORE_MAX_SIDE = 448  # stored copies are downscaled to this (the backbones look at 224 px)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-DEFAULT_PRESET = "ours"
-
-ProgressFn = Callable[[int, int], None]
-
-
-class ProjectError(ValueError):
-    """A user mistake (bad name, bad file, a limit): the message is meant for the user."""
-
-
-# ---- names ---------------------------------------------------------------------------------------
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def validate_class_name(name: Any, others: Iterable[str] = ()) -> str:
-    """The trimmed name, or a ProjectError saying what is wrong with it."""
-    if not isinstance(name, str):
-        raise ProjectError(f"A class name must be text, not {type(name).__name__}.")
-    clean = " ".join(name.split())
-    if not clean:
-        raise ProjectError("A class name cannot be blank: type a name such as 'cat'.")
-    if len(clean) > MAX_NAME_CHARS:
-        raise ProjectError(
-            f"The class name '{clean[:MAX_NAME_CHARS]}...' is {len(clean)} characters long; "
-            f"use at most {MAX_NAME_CHARS}."
-        )
-    if _CONTROL.search(clean):
-        raise ProjectError(f"The class name {clean!r} contains control characters.")
-    folded = clean.casefold()
-    for other in others:
-        if other.casefold() == folded:
-            raise ProjectError(
-                f"There is already a class named '{other}' (names must differ, ignoring case)."
-            )
-    return clean
+from .intake import (
+    _display_name,
+    _png_bytes,
+    iter_folder_images,
+    iter_uploaded_folder,
+    iter_zip_images,
+    prepare_image,
+    uploaded_folder_name,
+)
+from .limits import (
+    DEFAULT_PRESET,
+    EMBED_BATCH,
+    MAX_CLASSES,
+    MAX_IMAGES_PER_CLASS,
+    MAX_IMAGES_TOTAL,
+    MIN_CLASSES,
+    ProgressFn,
+    ProjectError,
+)
+from .names import validate_class_name
+from .settings import make_classifier
 
 
 # ---- images --------------------------------------------------------------------------------------
@@ -94,189 +60,6 @@ class ClassEntry:
     uid: int  # stable across renames: the app keys its class cards on it
     name: str
     images: list[ImageItem] = field(default_factory=list)
-
-
-def _display_name(path: str | os.PathLike) -> str:
-    return Path(path).name or str(path)
-
-
-def prepare_image(source: str | os.PathLike | bytes, name: str, cls: str | None = None):
-    """Open and validate one image; return it as an RGB PIL image no larger than STORE_MAX_SIDE.
-
-    Raises ProjectError with a sentence naming the file (and the class ``cls``, when given).
-    """
-    from PIL import Image
-
-    from .images import ImageError, load_image
-
-    where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
-    size = len(source) if isinstance(source, bytes) else _file_size(source, where)
-    if size > MAX_IMAGE_BYTES:
-        raise ProjectError(
-            f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
-        )
-    try:
-        image = load_image(source, name=name, max_pixels=MAX_IMAGE_PIXELS, context=cls)
-    except ImageError as exc:
-        raise ProjectError(str(exc)) from None
-    if max(image.size) > STORE_MAX_SIDE:
-        image = image.copy()
-        image.thumbnail((STORE_MAX_SIDE, STORE_MAX_SIDE), Image.Resampling.LANCZOS)
-    return image
-
-
-def _file_size(path: str | os.PathLike, where: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        raise ProjectError(f"{where} could not be found (was the upload interrupted?).") from None
-
-
-def _png_bytes(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=3)
-    return buf.getvalue()
-
-
-# ---- bulk import: zip or folder with one sub-folder per class ------------------------------------
-def _ignored(parts: tuple[str, ...]) -> bool:
-    return any(p.startswith(".") or p == "__MACOSX" or p == "Thumbs.db" for p in parts)
-
-
-def _class_folders(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Strip a single wrapping folder (``dataset/cat/1.jpg`` -> ``cat/1.jpg``)."""
-    while paths and all(len(p) > 2 for p in paths) and len({p[0] for p in paths}) == 1:
-        paths = [p[1:] for p in paths]
-    return paths
-
-
-def iter_zip_images(zip_path: str | os.PathLike) -> Iterator[tuple[str, str, bytes]]:
-    """Yield ``(class_name, file_name, bytes)`` from a zip with one folder per class.
-
-    Safe against zip bombs and zip slip: member count and total uncompressed size are capped
-    (reading stops at the cap whatever the headers claim), nothing is extracted by member name,
-    and ``__MACOSX``, dotfiles and files that are not images (by extension) are ignored.
-    """
-    label = _display_name(zip_path)
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError):
-        raise ProjectError(f"'{label}' is not a readable zip file.") from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > ZIP_MAX_MEMBERS:
-            raise ProjectError(
-                f"'{label}' holds {len(infos)} entries; a zip may hold at most {ZIP_MAX_MEMBERS}."
-            )
-        members: dict[tuple[str, ...], zipfile.ZipInfo] = {}
-        for info in infos:
-            raw = info.filename.replace("\\", "/")
-            parts = tuple(p for p in PurePosixPath(raw).parts if p not in ("", "."))
-            if raw.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-                raise ProjectError(f"'{label}' contains an unsafe path: '{info.filename}'.")
-            if info.is_dir() or not parts or _ignored(parts):
-                continue
-            if PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
-                members[parts] = info
-        layout = dict(zip(_class_folders(list(members)), members.values(), strict=True))
-        budget = ZIP_MAX_UNCOMPRESSED_BYTES
-        for parts, info in layout.items():
-            if len(parts) < 2:
-                raise ProjectError(
-                    f"'{label}': the image '{'/'.join(parts)}' is not inside a class folder; "
-                    "put the images of each class in their own folder (cat/1.jpg, dog/1.jpg)."
-                )
-            data = _read_capped(zf, info, min(budget, MAX_IMAGE_BYTES), label, parts[0])
-            budget -= len(data)
-            yield parts[0], "/".join(parts[1:]), data
-
-
-def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, label: str, cls: str):
-    where = f"Class '{cls}': '{PurePosixPath(info.filename).name}'"
-    if cap <= 0:
-        raise ProjectError(
-            f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of images."
-        )
-    try:
-        with zf.open(info) as fh:
-            data = fh.read(cap + 1)
-    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as exc:
-        raise ProjectError(f"{where} cannot be read from '{label}' ({exc}).") from None
-    if len(data) > cap:
-        if cap < MAX_IMAGE_BYTES:
-            raise ProjectError(
-                f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of images."
-            )
-        raise ProjectError(f"{where} is larger than {MAX_IMAGE_MB} MB.")
-    return data
-
-
-def iter_folder_images(root: str | os.PathLike) -> Iterator[tuple[str, str, str]]:
-    """Yield ``(class_name, file_name, path)`` from a folder with one sub-folder per class."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ProjectError(f"'{root}' is not a folder.")
-    found = []
-    for path in sorted(root.rglob("*")):
-        parts = path.relative_to(root).parts
-        if path.is_file() and not _ignored(parts) and path.suffix.lower() in IMAGE_SUFFIXES:
-            found.append((parts, str(path)))
-        if len(found) > ZIP_MAX_MEMBERS:
-            raise ProjectError(f"'{root.name}' holds more than {ZIP_MAX_MEMBERS} images.")
-    yield from _by_class_folder(found, root.name)
-
-
-def iter_uploaded_folder(
-    files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
-) -> Iterator[tuple[str, str, str]]:
-    """Yield ``(class_name, file_name, path)`` from a folder a browser uploaded.
-
-    Browsers upload a picked folder's files under their bare names; the page records each file's
-    path inside the folder (``webkitRelativePath``, in upload order), which gives the classes.
-    """
-    if len(files) != len(relative_paths):
-        raise ProjectError(
-            f"The browser sent {len(files)} files but the paths of {len(relative_paths)}; "
-            "upload the folder again, or zip it and use the zip import."
-        )
-    found = []
-    for path, rel in zip(files, _posix(relative_paths), strict=True):
-        parts = tuple(p for p in PurePosixPath(rel).parts if p != "/")
-        if not parts or ".." in parts or _ignored(parts):
-            continue
-        suffix = PurePosixPath(parts[-1]).suffix.lower()
-        if suffix not in IMAGE_SUFFIXES:
-            continue
-        if Path(str(path)).suffix.lower() != suffix:
-            raise ProjectError(
-                f"The uploaded files and their folder paths do not match ('{rel}'); upload the "
-                "folder again, or zip it and use the zip import."
-            )
-        found.append((parts, str(path)))
-        if len(found) > ZIP_MAX_MEMBERS:
-            raise ProjectError(f"The folder holds more than {ZIP_MAX_MEMBERS} images.")
-    yield from _by_class_folder(found, uploaded_folder_name(relative_paths))
-
-
-def _posix(paths: Sequence[str]) -> list[str]:
-    return [str(p).replace("\\", "/") for p in paths]
-
-
-def uploaded_folder_name(relative_paths: Sequence[str]) -> str:
-    """The picked folder's name (the first part every path shares), for messages."""
-    top = {p.split("/", 1)[0] for p in _posix(relative_paths)}
-    return top.pop() if len(top) == 1 else "the folder"
-
-
-def _by_class_folder(found: list[tuple[tuple[str, ...], str]], label: str):
-    """``(parts, path)`` -> ``(class, name, path)``, below at most one wrapping folder."""
-    for parts, (_, path) in zip(_class_folders([p for p, _ in found]), found, strict=True):
-        if len(parts) < 2:
-            raise ProjectError(
-                f"'{label}': the image '{'/'.join(parts)}' is not inside a class folder; put "
-                "the images of each class in their own folder (cat/1.jpg, dog/1.jpg)."
-            )
-        yield parts[0], "/".join(parts[1:]), path
 
 
 # ---- the project ---------------------------------------------------------------------------------
@@ -556,7 +339,7 @@ class Project:
         Presets leave the seed alone (it is kept, 0 at first). ``preset`` afterwards names the
         preset whose options all match, or is None ("custom").
         """
-        from .presets import PRESETS
+        from ..presets import PRESETS
 
         with self.lock:
             if preset is not None and preset not in PRESETS:
@@ -633,7 +416,7 @@ class Project:
 
     def imprint(self, evaluate: bool = True) -> dict[str, Any]:
         """Fit the head from cached embeddings (no embedding here) and evaluate it."""
-        from .evaluation import evaluate as run_evaluation
+        from ..evaluation import evaluate as run_evaluation
 
         with self.lock:
             self._check_trainable()
@@ -642,7 +425,7 @@ class Project:
             settings = {**self.settings, "backbone": self.backbone_name}
             clf = make_classifier(settings)
             try:
-                from .collapse import one_thread
+                from ..collapse import one_thread
 
                 with one_thread():  # small GEMMs: one thread beats spinning against other load
                     clf.fit(X, y)
@@ -776,10 +559,10 @@ class Project:
         the class-mean cosines beside the ideal simplex, per-class dispersion and a
         proxies-per-class recommendation, for the imprinted head. `normalize` maps L2-normalised
         embeddings (what the head sees with L2 options) or raw ones."""
-        from .collapse import describe_metrics, nc_metrics
-        from .figures import cosine_heatmap, dispersion_bars, embedding_map
-        from .modes import recommend_k_per_class
-        from .projections import project
+        from ..collapse import describe_metrics, nc_metrics
+        from ..figures import cosine_heatmap, dispersion_bars, embedding_map
+        from ..modes import recommend_k_per_class
+        from ..projections import project
 
         with self.lock:
             if self.head is None or self.head_source != "imprinted":
@@ -820,8 +603,8 @@ class Project:
     def k_curve(self, progress: Any = None) -> Any:
         """Cross-validated accuracy against the number of proxies on this project's images
         (the paper's Figure 6 on your own data), as a Plotly figure with its description."""
-        from .figures import accuracy_vs_k_figure
-        from .kcurve import accuracy_vs_k
+        from ..figures import accuracy_vs_k_figure
+        from ..kcurve import accuracy_vs_k
 
         with self.lock:
             if self.head is None or self.head_source != "imprinted":
@@ -851,7 +634,7 @@ class Project:
         dims: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """Load a saved head; check its backbone is known and its dimension matches."""
-        from .classifier import ImprintClassifier
+        from ..classifier import ImprintClassifier
 
         label = _display_name(path)
         try:
@@ -880,244 +663,10 @@ class Project:
             return self.summary()
 
 
-# ---- backbones: loaded once per process and shared (read-only) by every session ----------------
-def backbone_names() -> list[str]:
-    """Names the backbone dropdown offers; the built-in default comes first."""
-    from .backbones import list_backbones
-
-    return [str(n) for n in list_backbones()]
-
-
-def default_backbone_name() -> str:
-    """The built-in, offline backbone."""
-    from .backbones import DEFAULT_BACKBONE
-
-    return DEFAULT_BACKBONE
-
-
-def load_backbone(name: str | None = None):
-    """The shared backbone ``name`` (None: the built-in one); a ProjectError if it cannot load."""
-    from .backbones import get_backbone
-
-    try:
-        return get_backbone(name or None)
-    except Exception as exc:  # weights missing, offline, unknown name: tell the user why
-        raise ProjectError(f"The backbone '{name}' cannot be loaded: {exc}") from None
-
-
-def backbone_or_default(name: str | None) -> tuple[Any, str | None]:
-    """The requested backbone, or the built-in one and a sentence saying why."""
-    try:
-        return load_backbone(name), None
-    except ProjectError as exc:
-        fallback = load_backbone(None)
-        return fallback, f"{exc} Keeping the built-in '{fallback.name}'."
-
-
-def start_warmup() -> threading.Thread:
-    """Load the built-in backbone (and UMAP, when available) in a background thread.
-
-    The first page is served at once; the first Imprint then finds the model ready.
-    """
-
-    def work() -> None:
-        try:
-            from PIL import Image
-
-            load_backbone(None).embed([Image.new("RGB", (32, 32), (128, 128, 128))], cache=False)
-        except Exception:  # noqa: BLE001 - a failed warm-up only costs time at the first Imprint
-            pass
-        try:
-            from . import projections
-
-            warm = getattr(projections, "warm_up_umap", None)
-            if warm is not None:
-                warm()
-        except Exception:  # noqa: BLE001 - UMAP is optional (the Geometry tab falls back to PCA)
-            pass
-
-    thread = threading.Thread(target=work, name="imprint-warmup", daemon=True)
-    thread.start()
-    return thread
-
-
-# ---- the /imprint API: files and one class name per file -----------------------------------------
-def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
-    """``(class, file name, path)`` records from parallel lists, with clear errors."""
-    if isinstance(labels, str):
-        raise ProjectError("'labels' must be a list of class names, one per file, not one string.")
-    if not isinstance(labels, (list, tuple)):
-        raise ProjectError("'labels' must be a list of class names, one per file.")
-    if len(files) != len(labels):
-        raise ProjectError(
-            f"Got {len(files)} files but {len(labels)} labels: give one class name per file."
-        )
-    if not files:
-        raise ProjectError(f"Send images of at least {MIN_CLASSES} classes.")
-    names: dict[str, str] = {}  # case-folded -> the spelling first seen
-    records = []
-    for i, (path, label) in enumerate(zip(files, labels, strict=True)):
-        path = path.get("path") if isinstance(path, dict) else path
-        try:
-            clean = validate_class_name(label)
-        except ProjectError as exc:
-            raise ProjectError(f"Label {i + 1} (for '{_display_name(path)}'): {exc}") from None
-        first = names.setdefault(clean.casefold(), clean)
-        if first != clean:
-            raise ProjectError(
-                f"The class names '{first}' and '{clean}' differ only in case: use one spelling."
-            )
-        if len({*names.values()}) > MAX_CLASSES:
-            raise ProjectError(f"At most {MAX_CLASSES} classes are allowed.")
-        records.append((clean, _display_name(path), str(path)))
-    return records
-
-
-# ---- text for the app: sentences and tables built from summaries (tested without Gradio) ---------
-def percent(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f} %"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
-
-
-def status_line(s: dict[str, Any]) -> str:
-    """One sentence under the Imprint button."""
-    if not s["classes"]:
-        return "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
-    acc = s["accuracy"]
-    if acc is None:
-        return f"Loaded the head '{s['head']}': {len(s['classes'])} classes. Go to **Try it**."
-    total = sum(s["seconds"].values())
-    built = (
-        f"Imprinted {len(s['classes'])} classes from {s['images']} images "
-        f"({s['proxies']} proxies) in {_duration(total)}."
-    )
-    if s.get("stale"):
-        return f"{built} The images or class names changed since: press **Imprint** to update."
-    if acc["accuracy"] is None:
-        return f"{built} {acc['description']}"
-    return (
-        f"{built} Accuracy {percent(acc['accuracy'])} ({acc['method']}). "
-        "See **Result** and **Try it**."
-    )
-
-
-def summary_markdown(s: dict[str, Any]) -> str:
-    """What was built: head, settings, images and proxies per class, time."""
-    if not s["classes"]:
-        return status_line(s)
-    options = ", ".join(f"{k}={v}" for k, v in s["settings"].items())
-    rows = [
-        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
-        for c in s["classes"]
-    ]
-    timing = ", ".join(f"{k} {_duration(v)}" for k, v in s["seconds"].items())
-    return "\n".join(
-        [
-            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
-            f"({options}).",
-            "",
-            "| class | images | proxies |",
-            "|---|---|---|",
-            *rows,
-            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
-            "",
-            f"Time: {timing}." if timing else "",
-        ]
-    )
-
-
-def accuracy_markdown(s: dict[str, Any]) -> str:
-    """The accuracy estimate and how it was made."""
-    acc = s["accuracy"]
-    if not s["classes"]:
-        return ""
-    if acc is None:
-        return "No accuracy estimate: a loaded head comes without its training images."
-    if acc["accuracy"] is None:
-        return acc["description"]
-    return (
-        f"### Accuracy on your own images: {percent(acc['accuracy'])} ({acc['method']})\n\n"
-        f"{acc['description']}"
-    )
-
-
-def per_class_rows(s: dict[str, Any]) -> list[list] | None:
-    """[class, images evaluated, accuracy] per class, or None without an estimate."""
-    acc = s["accuracy"]
-    if not acc or acc["accuracy"] is None:
-        return None
-    return [[c, acc["support"].get(c, 0), percent(acc["per_class"].get(c))] for c in acc["labels"]]
-
-
-def evidence_rows(result: dict[str, Any]) -> list[list]:
-    """[class, confidence, nearest proxy, cosine] per class, most confident first."""
-    return [
-        [
-            r["class"],
-            percent(r["confidence"]),
-            f"{r['nearest_proxy']} of {r['proxies']}",
-            f"{r['similarity']:.3f}",
-        ]
-        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
-    ]
-
-
-def preset_description(name: str) -> str:
-    """One line on a preset (or on custom settings) for the Method tab."""
-    from .presets import PRESET_INFO
-
-    if name in PRESET_INFO:
-        return f"**{name}**: {PRESET_INFO[name]}."
-    return "**custom**: your own combination of the options below."
-
-
-def export_metadata(head_path: str | os.PathLike) -> Path:
-    """Write the head's JSON metadata (what its safetensors header holds) beside it."""
-    import json
-
-    from .head_io import read_head_metadata
-
-    path = Path(head_path)
-    meta = read_head_metadata(path)
-    out = path.with_suffix(".json")
-    out.write_text(json.dumps(meta, indent=1) + "\n")
-    return out
-
-
-def geometry_markdown(g: dict[str, Any]) -> str:
-    """Neural-collapse readings and the proxies advice as Markdown."""
-    lines = [f"*{g['map_note']}*", ""] if g["map_note"] else []
-    lines += ["### What the numbers say", *[f"- {r}" for r in g["readings"]], ""]
-    lines += ["### How many proxies per class?", *[f"- {a}" for a in g["advice"].values()]]
-    return "\n".join(lines)
-
-
 # ---- helpers -------------------------------------------------------------------------------------
 def _unit(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-
-
-def option_choices() -> dict[str, list[str]]:
-    """The allowed values of every choice option (the classifier's registry)."""
-    from .classifier import OPTIONS
-
-    return {name: list(values) for name, values in OPTIONS.items()}
-
-
-def make_classifier(settings: dict[str, Any]):
-    """An unfitted ImprintClassifier; bad option values become a ProjectError."""
-    from .classifier import ImprintClassifier
-
-    try:
-        clf = ImprintClassifier(**settings)
-        clf._check_params()  # scikit-learn style: the constructor itself does not validate
-    except (TypeError, ValueError) as exc:
-        raise ProjectError(f"Invalid settings: {exc}.") from None
-    return clf
 
 
 def head_backbone(head) -> str | None:
@@ -1130,16 +679,3 @@ def head_backbone(head) -> str | None:
     if isinstance(meta, dict) and meta.get("backbone"):
         return str(meta["backbone"])
     return None
-
-
-def python_snippet(head_file: str = "imprint-head.safetensors", backbone: str | None = None) -> str:
-    """A short script that loads an exported head and classifies an image with imprint_core."""
-    bb = f'"{backbone}"' if backbone else ""
-    return (
-        "import imprint_core as ic\n\n"
-        f'head = ic.ImprintClassifier.load("{head_file}")\n'
-        f"backbone = ic.get_backbone({bb})\n"
-        'z = backbone.embed(["my_image.jpg"])  # paths, PIL images or bytes -> (n, d)\n'
-        "print(head.predict(z)[0])\n"
-        "print(dict(zip(head.classes_, head.predict_proba(z)[0].round(3))))\n"
-    )

@@ -6,13 +6,12 @@ Each example has ``train/<class>/*.png`` (what the project is taught) and ``test
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSETS_DIR = Path(
-    os.environ.get("IMPRINT_ASSETS", Path(__file__).resolve().parent.parent / "assets")
-)
+from ..config import assets_dir
+
+ASSETS_DIR = assets_dir()
 EXAMPLES_DIR = ASSETS_DIR / "examples"
 
 

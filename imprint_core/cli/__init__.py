@@ -11,8 +11,8 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "embed": ("imprint_core.cli_embed", "embed a folder of images with a backbone"),
-    "bench": ("imprint_core.cli_bench", "run the paper's protocol on a dataset, print a table"),
+    "embed": ("imprint_core.cli.embed", "embed a folder of images with a backbone"),
+    "bench": ("imprint_core.cli.bench", "run the paper's protocol on a dataset, print a table"),
 }
 
 

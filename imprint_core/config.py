@@ -1,0 +1,55 @@
+"""The one place that reads environment variables.
+
+Every other module asks these functions; tests and deployments set the variables (a Space sets
+``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``; ``HF_HUB_OFFLINE=1`` keeps hub models offline).
+
+=====================  ======================================================================
+variable               meaning
+=====================  ======================================================================
+IMPRINT_CACHE_DIR      derived files (exported ONNX backbone, embeddings of benchmarks)
+XDG_CACHE_HOME         the cache's parent when IMPRINT_CACHE_DIR is unset (~/.cache)
+IMPRINT_CACHE_MB       size of the in-memory embedding cache of the backbones
+IMPRINT_DEVICE         torch device for backbones (cpu, cuda, cuda:N)
+IMPRINT_RUNTIME        backbone runtime (see ``imprint_core.backbones.RUNTIMES``)
+IMPRINT_ASSETS         folder of the example projects (default: the repository's assets/)
+HF_HUB_OFFLINE         1/true: never try to download hub models
+GRADIO_SERVER_NAME     the app's host (default 127.0.0.1)
+GRADIO_SERVER_PORT     the app's port (default: Gradio's, 7860)
+=====================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The variable's value with surrounding blanks removed; ``default`` when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_flag(name: str) -> bool:
+    """Whether a yes/no variable is set to yes (1, true, yes, on; any case)."""
+    return (env(name) or "").lower() in _TRUE
+
+
+def cache_dir() -> Path:
+    """Where IMPRINT keeps derived files: ``IMPRINT_CACHE_DIR`` or ``$XDG_CACHE_HOME/imprint``."""
+    base = env("IMPRINT_CACHE_DIR")
+    if base:
+        return Path(base)
+    return Path(env("XDG_CACHE_HOME") or Path.home() / ".cache") / "imprint"
+
+
+def assets_dir() -> Path:
+    """The folder holding ``examples/`` (``IMPRINT_ASSETS`` or the repository's ``assets``)."""
+    return Path(env("IMPRINT_ASSETS") or Path(__file__).resolve().parent.parent / "assets")
+
+
+def hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` is set: hub models must not be downloaded."""
+    return env_flag("HF_HUB_OFFLINE")

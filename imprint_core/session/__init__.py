@@ -1,0 +1,39 @@
+"""One user's session, without Gradio: the project state and its operations, intake of files,
+the texts shown to users, the example projects and the shared backbones.
+
+The UI imports this package (``from imprint_core import session as pj``); this package imports
+the library, never the UI.
+"""
+
+from .backbone import (
+    backbone_names,
+    backbone_or_default,
+    default_backbone_name,
+    load_backbone,
+    start_warmup,
+)
+from .intake import (
+    iter_folder_images,
+    iter_uploaded_folder,
+    iter_zip_images,
+    prepare_image,
+    records_from_labels,
+    uploaded_folder_name,
+)
+from .limits import *  # noqa: F403 - the limits are part of the session's public face
+from .limits import ProjectError
+from .names import validate_class_name
+from .project import ClassEntry, ImageItem, Project, head_backbone
+from .settings import make_classifier, option_choices
+from .texts import (
+    accuracy_markdown,
+    evidence_rows,
+    export_metadata,
+    geometry_markdown,
+    per_class_rows,
+    percent,
+    preset_description,
+    python_snippet,
+    status_line,
+    summary_markdown,
+)

@@ -1,0 +1,68 @@
+"""The backbones a session can use: loaded once per process and shared (read-only) by every session."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .limits import ProjectError
+
+
+def backbone_names() -> list[str]:
+    """Names the backbone dropdown offers; the built-in default comes first."""
+    from ..backbones import list_backbones
+
+    return [str(n) for n in list_backbones()]
+
+
+def default_backbone_name() -> str:
+    """The built-in, offline backbone."""
+    from ..backbones import DEFAULT_BACKBONE
+
+    return DEFAULT_BACKBONE
+
+
+def load_backbone(name: str | None = None):
+    """The shared backbone ``name`` (None: the built-in one); a ProjectError if it cannot load."""
+    from ..backbones import get_backbone
+
+    try:
+        return get_backbone(name or None)
+    except Exception as exc:  # weights missing, offline, unknown name: tell the user why
+        raise ProjectError(f"The backbone '{name}' cannot be loaded: {exc}") from None
+
+
+def backbone_or_default(name: str | None) -> tuple[Any, str | None]:
+    """The requested backbone, or the built-in one and a sentence saying why."""
+    try:
+        return load_backbone(name), None
+    except ProjectError as exc:
+        fallback = load_backbone(None)
+        return fallback, f"{exc} Keeping the built-in '{fallback.name}'."
+
+
+def start_warmup() -> threading.Thread:
+    """Load the built-in backbone (and UMAP, when available) in a background thread.
+
+    The first page is served at once; the first Imprint then finds the model ready.
+    """
+
+    def work() -> None:
+        try:
+            from PIL import Image
+
+            load_backbone(None).embed([Image.new("RGB", (32, 32), (128, 128, 128))], cache=False)
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time at the first Imprint
+            pass
+        try:
+            from .. import projections
+
+            warm = getattr(projections, "warm_up_umap", None)
+            if warm is not None:
+                warm()
+        except Exception:  # noqa: BLE001 - UMAP is optional (the Geometry tab falls back to PCA)
+            pass
+
+    thread = threading.Thread(target=work, name="imprint-warmup", daemon=True)
+    thread.start()
+    return thread

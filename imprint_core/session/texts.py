@@ -1,0 +1,141 @@
+"""Text for the app: sentences and tables built from summaries (tested without Gradio)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+def percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def status_line(s: dict[str, Any]) -> str:
+    """One sentence under the Imprint button."""
+    if not s["classes"]:
+        return "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
+    acc = s["accuracy"]
+    if acc is None:
+        return f"Loaded the head '{s['head']}': {len(s['classes'])} classes. Go to **Try it**."
+    total = sum(s["seconds"].values())
+    built = (
+        f"Imprinted {len(s['classes'])} classes from {s['images']} images "
+        f"({s['proxies']} proxies) in {_duration(total)}."
+    )
+    if s.get("stale"):
+        return f"{built} The images or class names changed since: press **Imprint** to update."
+    if acc["accuracy"] is None:
+        return f"{built} {acc['description']}"
+    return (
+        f"{built} Accuracy {percent(acc['accuracy'])} ({acc['method']}). "
+        "See **Result** and **Try it**."
+    )
+
+
+def summary_markdown(s: dict[str, Any]) -> str:
+    """What was built: head, settings, images and proxies per class, time."""
+    if not s["classes"]:
+        return status_line(s)
+    options = ", ".join(f"{k}={v}" for k, v in s["settings"].items())
+    rows = [
+        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
+        for c in s["classes"]
+    ]
+    timing = ", ".join(f"{k} {_duration(v)}" for k, v in s["seconds"].items())
+    return "\n".join(
+        [
+            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
+            f"({options}).",
+            "",
+            "| class | images | proxies |",
+            "|---|---|---|",
+            *rows,
+            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
+            "",
+            f"Time: {timing}." if timing else "",
+        ]
+    )
+
+
+def accuracy_markdown(s: dict[str, Any]) -> str:
+    """The accuracy estimate and how it was made."""
+    acc = s["accuracy"]
+    if not s["classes"]:
+        return ""
+    if acc is None:
+        return "No accuracy estimate: a loaded head comes without its training images."
+    if acc["accuracy"] is None:
+        return acc["description"]
+    return (
+        f"### Accuracy on your own images: {percent(acc['accuracy'])} ({acc['method']})\n\n"
+        f"{acc['description']}"
+    )
+
+
+def per_class_rows(s: dict[str, Any]) -> list[list] | None:
+    """[class, images evaluated, accuracy] per class, or None without an estimate."""
+    acc = s["accuracy"]
+    if not acc or acc["accuracy"] is None:
+        return None
+    return [[c, acc["support"].get(c, 0), percent(acc["per_class"].get(c))] for c in acc["labels"]]
+
+
+def evidence_rows(result: dict[str, Any]) -> list[list]:
+    """[class, confidence, nearest proxy, cosine] per class, most confident first."""
+    return [
+        [
+            r["class"],
+            percent(r["confidence"]),
+            f"{r['nearest_proxy']} of {r['proxies']}",
+            f"{r['similarity']:.3f}",
+        ]
+        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
+    ]
+
+
+def preset_description(name: str) -> str:
+    """One line on a preset (or on custom settings) for the Method tab."""
+    from ..presets import PRESET_INFO
+
+    if name in PRESET_INFO:
+        return f"**{name}**: {PRESET_INFO[name]}."
+    return "**custom**: your own combination of the options below."
+
+
+def export_metadata(head_path: str | os.PathLike) -> Path:
+    """Write the head's JSON metadata (what its safetensors header holds) beside it."""
+    import json
+
+    from ..head_io import read_head_metadata
+
+    path = Path(head_path)
+    meta = read_head_metadata(path)
+    out = path.with_suffix(".json")
+    out.write_text(json.dumps(meta, indent=1) + "\n")
+    return out
+
+
+def geometry_markdown(g: dict[str, Any]) -> str:
+    """Neural-collapse readings and the proxies advice as Markdown."""
+    lines = [f"*{g['map_note']}*", ""] if g["map_note"] else []
+    lines += ["### What the numbers say", *[f"- {r}" for r in g["readings"]], ""]
+    lines += ["### How many proxies per class?", *[f"- {a}" for a in g["advice"].values()]]
+    return "\n".join(lines)
+
+
+def python_snippet(head_file: str = "imprint-head.safetensors", backbone: str | None = None) -> str:
+    """A short script that loads an exported head and classifies an image with imprint_core."""
+    bb = f'"{backbone}"' if backbone else ""
+    return (
+        "import imprint_core as ic\n\n"
+        f'head = ic.ImprintClassifier.load("{head_file}")\n'
+        f"backbone = ic.get_backbone({bb})\n"
+        'z = backbone.embed(["my_image.jpg"])  # paths, PIL images or bytes -> (n, d)\n'
+        "print(head.predict(z)[0])\n"
+        "print(dict(zip(head.classes_, head.predict_proba(z)[0].round(3))))\n"
+    )
