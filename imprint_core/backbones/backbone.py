@@ -1,0 +1,173 @@
+"""``Backbone``: a loaded, shared encoder; ``embed`` decodes, caches and batches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+from imprint_core.cache import EmbeddingCache, default_cache
+from imprint_core.images import ImageSource, hash_image_source, load_image, source_name
+
+from .base import DECODE_MIN_SIDE, DEFAULT_BACKBONE, BackboneSpec
+from .engines import _Engine
+
+
+class _Progress:
+    """Adapts ``progress`` (None, True for a tqdm bar, a tqdm bar, or ``f(done, total)``)."""
+
+    def __init__(self, progress: Any, total: int, desc: str) -> None:
+        self.bar = None
+        self.callback = None
+        self.done = 0
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="img")
+        elif hasattr(progress, "update") and hasattr(progress, "total"):
+            self.bar = progress
+        elif callable(progress):
+            self.callback = progress
+        elif progress not in (None, False):
+            raise TypeError("progress must be None, True, a tqdm bar or a callable(done, total).")
+        self.total = total
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def close(self, owned: bool) -> None:
+        if owned and self.bar is not None:
+            self.bar.close()
+
+
+def _as_list(images: Any) -> list:
+    from PIL import Image
+
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
+        return [images]
+    return list(images)
+
+
+class Backbone:
+    """A loaded, shared, thread-safe image encoder. Get one with ``get_backbone``."""
+
+    def __init__(self, spec: BackboneSpec, engine: _Engine, device: torch.device) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.dim = spec.dim
+        self.ls_lambda = spec.ls_lambda
+        self.licence = spec.licence
+        self.device = device
+        self._engine = engine
+
+    @property
+    def runtime(self) -> str:
+        """How the forward pass runs: "onnxruntime", "torch+channels_last" or "torch"."""
+        return self._engine.runtime
+
+    def __repr__(self) -> str:
+        return f"Backbone({self.name!r}, dim={self.dim}, device={self.device}, {self.runtime})"
+
+    def preprocess(
+        self, images: Sequence[ImageSource], names: Sequence | None = None
+    ) -> np.ndarray:
+        """Decode and transform images into the model's float32 ``(n, 3, H, W)`` input batch."""
+        items = _as_list(images)
+        names = list(names) if names is not None else [None] * len(items)
+        return self._engine.batch(
+            [
+                load_image(im, name=nm, min_side=DECODE_MIN_SIDE)
+                for im, nm in zip(items, names, strict=True)
+            ]
+        )
+
+    def embed(
+        self,
+        images: ImageSource | Sequence[ImageSource],
+        batch_size: int = 32,
+        progress: Any = None,
+        cache: EmbeddingCache | bool | None = None,
+        names: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Embed images (PIL images, paths or bytes) -> ``(n, dim)`` float32.
+
+        ``progress``: None, True (a tqdm bar), a tqdm bar, or ``progress(done, total)``.
+        ``cache``: None for the process-wide cache, an ``EmbeddingCache``, or False for none.
+        ``names`` name the images in error messages (paths name themselves).
+        Raises ``ImageError`` naming the first unreadable image.
+        """
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        items = _as_list(images)
+        if names is not None and len(names) != len(items):
+            raise ValueError(f"names has {len(names)} entries for {len(items)} images.")
+        store = default_cache() if cache is None or cache is True else cache
+        if store is False:
+            store = None
+        elif store is not None and not isinstance(store, EmbeddingCache):
+            raise TypeError("cache must be None, True, False or an EmbeddingCache.")
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        bar = _Progress(progress, len(items), f"embed {self.name}")
+        try:
+            for start in range(0, len(items), int(batch_size)):
+                stop = min(start + int(batch_size), len(items))
+                self._embed_chunk(items, names, start, stop, out, store)
+                bar.advance(stop - start)
+        finally:
+            bar.close(owned=progress is True)
+        return out
+
+    def _embed_chunk(self, items, names, start, stop, out, store) -> None:
+        todo: dict[str, list[int]] = {}  # content hash -> rows (duplicates embedded once)
+        payloads: dict[str, tuple[Any, str | None]] = {}
+        for i in range(start, stop):
+            name = source_name(items[i], names[i] if names is not None else None)
+            key, payload = hash_image_source(items[i])
+            cached = store.get(self.name, key) if store is not None else None
+            if cached is not None:
+                out[i] = cached
+            else:
+                todo.setdefault(key, []).append(i)
+                payloads.setdefault(key, (payload, name))
+        if not todo:
+            return
+        keys = list(todo)
+        batch = self._engine.batch(
+            [load_image(*payloads[k], min_side=DECODE_MIN_SIDE) for k in keys]
+        )
+        feats = self._engine.features(batch)
+        for key, vec in zip(keys, feats, strict=True):
+            out[todo[key]] = vec
+            if store is not None:
+                store.put(self.name, key, vec)
+
+    def classify(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 32):
+        """ImageNet-1k logits ``(n, 1000)`` float32 (built-in backbone only; never cached)."""
+        items = _as_list(images)
+        if self.spec.family != "builtin":
+            raise NotImplementedError(
+                f"Backbone {self.name!r} has its classifier removed; only "
+                f"{DEFAULT_BACKBONE!r} keeps its ImageNet head."
+            )
+        chunks = [
+            self._engine.logits(self.preprocess(items[s : s + batch_size]))
+            for s in range(0, len(items), batch_size)
+        ]
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 1000))
+
+    @property
+    def class_names(self) -> list[str]:
+        """ImageNet-1k class descriptions for ``classify``'s columns."""
+        from timm.data import ImageNetInfo
+
+        info = ImageNetInfo()
+        return [info.index_to_description(i) for i in range(info.num_classes())]
