@@ -8,6 +8,7 @@ never embeds again, and imprints from those cached embeddings.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import shutil
@@ -15,7 +16,8 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,11 @@ from .limits import (
     ProjectError,
 )
 from .names import validate_class_name
-from .settings import make_classifier
+from .quotas import MAX_PREDICT_FILES, WORKDIR_PREFIX
+from .settings import couple_settings, evaluation_scheme, make_classifier
+
+# Live projects, so that a clean stop (SIGTERM) can delete every session's stored images.
+LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 # ---- images --------------------------------------------------------------------------------------
@@ -82,7 +88,18 @@ class Project:
         self.evaluation = None
         self._imprinted_from: tuple = ()  # fingerprint of the images the head was imprinted from
         self.seconds: dict[str, float] = {}
-        self.last_test: tuple[np.ndarray, str] | None = None
+        self.last_test: tuple[np.ndarray, str, str] | None = None  # embedding, name, backbone
+        self._serial = 0  # the state's version: +1 after every successful change
+        self.head_serial = 0  # +1 whenever the head is replaced (views cache on it)
+        self.render_epoch = 0  # +1 when the class cards must be drawn anew (bulk changes)
+        self._txn_depth = 0
+        self.settings_note = ""  # what the last settings change did besides (or why refused)
+        self.undo: tuple[str, dict[str, Any]] | None = None  # (what replaced it, old state)
+        self.kcurve: tuple[tuple, Any, dict] | None = None  # (data fingerprint, figure, curve)
+        self.exported: tuple[int, Path] | None = None  # (head serial, exported file)
+        self.geometry_inputs: tuple[str, int, bool] | None = None  # set once the map is asked for
+        self._geometry: tuple[tuple, dict[str, Any]] | None = None  # (key, result) cache
+        LIVE.add(self)
         self.set_settings(DEFAULT_PRESET)
         for _ in range(n_classes):
             self.add_class()
@@ -96,7 +113,7 @@ class Project:
                 self._workdir = self._given_workdir
                 self._workdir.mkdir(parents=True, exist_ok=True)
             else:
-                self._workdir = Path(tempfile.mkdtemp(prefix="imprint-project-"))
+                self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
                 # also when the project is garbage-collected or the interpreter exits
                 self._cleanup = weakref.finalize(
                     self, shutil.rmtree, str(self._workdir), ignore_errors=True
@@ -110,6 +127,85 @@ class Project:
 
     def __deepcopy__(self, memo):  # gr.State may try; a project is never shared or copied
         return self
+
+    # -- state: version and all-or-nothing changes ---------------------------------------------
+    # What a refused request must leave as it was (the embedding cache may grow: it is a cache).
+    _STATE = (
+        "classes",
+        "_next_uid",
+        "settings",
+        "preset",
+        "backbone_name",
+        "head",
+        "head_source",
+        "evaluation",
+        "_imprinted_from",
+        "seconds",
+        "last_test",
+        "head_serial",
+        "settings_note",
+        "undo",
+        "kcurve",
+        "exported",
+        "geometry_inputs",
+    )
+
+    @property
+    def version(self) -> int:
+        """Changes after every successful edit (views compare it to know they are current)."""
+        return self._serial
+
+    def _snapshot(self) -> dict[str, Any]:
+        state = {k: copy.copy(getattr(self, k)) for k in self._STATE}
+        state["classes"] = [ClassEntry(c.uid, c.name, list(c.images)) for c in self.classes]
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.classes = [ClassEntry(c.uid, c.name, list(c.images)) for c in state["classes"]]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: an exception inside restores the state as it was, and files stored
+        meanwhile that nothing uses are deleted. Nested transactions join the outermost one."""
+        with self.lock:
+            if self._txn_depth:
+                self._txn_depth += 1
+                try:
+                    yield
+                finally:
+                    self._txn_depth -= 1
+                return
+            saved = self._snapshot()
+            self._txn_depth = 1
+            try:
+                yield
+            except BaseException:
+                self._restore(saved)
+                raise
+            else:
+                self._serial += 1
+            finally:
+                self._txn_depth = 0
+                self._collect_files()
+
+    def _collect_files(self) -> None:
+        """Delete stored copies no class uses (nor the state an Undo would bring back)."""
+        if self._workdir is None or not self._workdir.is_dir():
+            return
+        entries = list(self.classes)
+        if self.undo is not None:
+            entries += self.undo[1]["classes"]
+        used = {i.path.name for c in entries for i in c.images}
+        for path in self._workdir.glob("*.png"):
+            if path.name not in used:
+                path.unlink(missing_ok=True)
+
+    def cards_key(self) -> dict[str, Any]:
+        """What decides whether the class cards are drawn anew: their classes, or a bulk change.
+        Renames and image edits update a card in place, so they leave this unchanged."""
+        return {"epoch": self.render_epoch, "uids": [c.uid for c in self.classes]}
 
     # -- classes -----------------------------------------------------------------------------------
     @property
@@ -134,7 +230,7 @@ class Project:
         return f"Class {i}"
 
     def add_class(self, name: str | None = None) -> ClassEntry:
-        with self.lock:
+        with self.transaction():
             if len(self.classes) >= MAX_CLASSES:
                 raise ProjectError(f"A project can have at most {MAX_CLASSES} classes.")
             name = validate_class_name(self._default_name() if name is None else name, self.names)
@@ -144,26 +240,26 @@ class Project:
             return entry
 
     def rename_class(self, uid: int, name: str) -> ClassEntry:
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             others = [c.name for c in self.classes if c.uid != uid]
             entry.name = validate_class_name(name, others)
             return entry
 
     def remove_class(self, uid: int) -> None:
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             self.classes.remove(entry)
             self._release(entry.images)
 
     def clear_images(self, uid: int) -> None:
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             dropped, entry.images = entry.images, []
             self._release(dropped)
 
     def remove_image(self, uid: int, index: int) -> None:
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             if not 0 <= index < len(entry.images):
                 raise ProjectError(f"Class '{entry.name}' has no image number {index + 1}.")
@@ -175,7 +271,7 @@ class Project:
         The app gets back a copy of a thumbnail with the same base name, so a deletion names
         its image even when the card changed meanwhile. Returns the image's display name.
         """
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             base = Path(str(file_name)).name
             for index, item in enumerate(entry.images):
@@ -185,28 +281,49 @@ class Project:
             raise ProjectError(f"Class '{entry.name}' has no image stored as '{base}'.")
 
     def _release(self, items: Iterable[ImageItem]) -> None:
-        """Delete stored copies no class uses any more (one file serves identical uploads)."""
-        used = {i.path for c in self.classes for i in c.images}
-        for item in items:
-            if item.path not in used:
-                item.path.unlink(missing_ok=True)
+        """Stored copies no class uses any more go when the change is complete (one file serves
+        identical uploads, and a refused change may still need them)."""
 
     def reset(self, n_classes: int = 0) -> None:
         """Remove every class and image (keeps cached embeddings: re-adding a file is free)."""
-        with self.lock:
+        with self.transaction():
             for entry in list(self.classes):
                 self.remove_class(entry.uid)
             self.head, self.evaluation, self.head_source = None, None, ""
+            self.head_serial += 1
+            self.seconds, self.kcurve, self.exported, self.last_test = {}, None, None, None
+            self.render_epoch += 1
             for _ in range(n_classes):
                 self.add_class()
 
+    def replace(self, records: Iterable[tuple[str, str, Any]], title: str) -> str:
+        """Replace every class with ``records`` (an example); the project as it was can be
+        brought back with ``undo_replace`` when it held any image."""
+        with self.transaction():
+            before = self._snapshot() if self.n_images else None
+            if before is not None:
+                before["undo"] = None
+            self.reset()
+            message = self.import_images(records, title)
+            self.undo = (title, before) if before is not None else None
+            return message
+
+    def undo_replace(self) -> str:
+        """Bring back the project as it was before the last ``replace``."""
+        with self.transaction():
+            if self.undo is None:
+                raise ProjectError("There is nothing to undo.")
+            title, state = self.undo
+            self._restore(state)
+            self.undo = None
+            self.head_serial += 1
+            self.render_epoch += 1
+            n = sum(len(c.images) for c in self.classes)
+            return f"Restored your project from before '{title}': {len(self.classes)} classes, {n} images."
+
     def view(self, max_thumbs: int = 40) -> dict[str, Any]:
-        """What the class cards show; ``version`` changes on every call so the UI re-renders."""
-        self._version = getattr(self, "_version", 0) + 1
-        return {
-            "version": self._version,
-            "classes": [self.card(c.uid, max_thumbs) for c in self.classes],
-        }
+        """Every class card (uid, name, number of images, thumbnails)."""
+        return {"classes": [self.card(c.uid, max_thumbs) for c in self.classes]}
 
     def card(self, uid: int, max_thumbs: int = 40) -> dict[str, Any]:
         """One class card: uid, name, number of images and the latest ``max_thumbs`` thumbnails."""
@@ -249,7 +366,7 @@ class Project:
         ``files`` are paths, or ``(path, display_name)`` pairs. Exact duplicates of an image
         already in the class are skipped.
         """
-        with self.lock:
+        with self.transaction():
             entry = self.get(uid)
             pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
             pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
@@ -263,7 +380,7 @@ class Project:
         A thumbnail gallery hands back all its files: copies of this class's stored images (same
         base name) plus the new ones. Only the new ones are added (and counted against limits).
         """
-        with self.lock:
+        with self.transaction():
             stored = {i.path.name for i in self.get(uid).images}
             new = [f for f in files if f and Path(str(f)).name not in stored]
             return self.add_images(uid, new) if new else 0
@@ -284,7 +401,7 @@ class Project:
         All or nothing: every file is validated before the project changes. Empty classes are
         dropped afterwards (the imported folders define the project). Returns a summary sentence.
         """
-        with self.lock:
+        with self.transaction():
             staged: dict[str, list[tuple[str, Any]]] = {}
             for cls, name, data in records:
                 staged.setdefault(cls, []).append((name, data))
@@ -310,6 +427,7 @@ class Project:
             }
             for entry in [c for c in self.classes if not c.images]:
                 self.classes.remove(entry)
+            self.render_epoch += 1
             added = 0
             for cls, items in stored.items():
                 entry = self.find(names[cls]) or self.add_class(names[cls])
@@ -341,7 +459,7 @@ class Project:
         """
         from ..presets import PRESETS
 
-        with self.lock:
+        with self.transaction():
             if preset is not None and preset not in PRESETS:
                 raise ProjectError(
                     f"Unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}."
@@ -349,6 +467,8 @@ class Project:
             base = {"seed": self.settings.get("seed", 0)}
             base.update(dict(PRESETS[preset]) if preset is not None else self.settings)
             base.update({k: v for k, v in options.items() if v is not None})
+            if self.settings:
+                base, self.settings_note = couple_settings(self.settings, base)
             make_classifier(base)  # raises ProjectError on a bad combination
             self.settings = base
             self.preset = next(
@@ -375,7 +495,7 @@ class Project:
 
     def embed(self, backbone, progress: ProgressFn | None = None) -> float:
         """Embed every image not yet embedded with ``backbone``; returns the seconds spent."""
-        with self.lock:
+        with self.transaction():
             self._check_trainable()
             store = self._embeddings.setdefault(backbone.name, {})
             todo: dict[str, ImageItem] = {}
@@ -388,8 +508,11 @@ class Project:
                 progress(0, len(todo))
             if todo:
                 items = list(todo.values())
-                Z = backbone.embed(
-                    [str(i.path) for i in items], batch_size=EMBED_BATCH, progress=progress
+                Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
+                    [str(i.path) for i in items],
+                    batch_size=EMBED_BATCH,
+                    progress=progress,
+                    cache=False,
                 )
                 Z = np.asarray(Z, dtype=np.float32)
                 for item, z in zip(items, Z, strict=True):
@@ -418,7 +541,7 @@ class Project:
         """Fit the head from cached embeddings (no embedding here) and evaluate it."""
         from ..evaluation import evaluate as run_evaluation
 
-        with self.lock:
+        with self.transaction():
             self._check_trainable()
             X, y, _ = self.dataset()
             start = time.perf_counter()
@@ -433,15 +556,17 @@ class Project:
                 raise ProjectError(f"These settings cannot imprint this data: {exc}") from None
             self.seconds["imprint"] = time.perf_counter() - start
             self.head, self.head_source = clf, "imprinted"
+            self.head_serial += 1
             self._imprinted_from = self._fingerprint()
             start = time.perf_counter()
-            self.evaluation = run_evaluation(X, y, settings) if evaluate else None
+            scheme = evaluation_scheme(len(y))
+            self.evaluation = run_evaluation(X, y, settings, scheme) if evaluate else None
             self.seconds["evaluate"] = time.perf_counter() - start
             return self.summary()
 
     def train(self, backbone, progress: ProgressFn | None = None) -> dict[str, Any]:
         """Embed what is missing, then imprint and evaluate."""
-        with self.lock:
+        with self.transaction():
             self.seconds = {"embed": self.embed(backbone, progress)}
             return self.imprint()
 
@@ -496,7 +621,7 @@ class Project:
     # -- prediction with evidence ------------------------------------------------------------------
     def predict(self, backbone, image, name: str = "image", n_neighbors: int = 6) -> dict[str, Any]:
         """Classify one image file: confidences, nearest proxy per class, nearest training images."""
-        with self.lock:
+        with self.transaction():
             if self.head is None:
                 raise ProjectError("There is no classifier yet: add images and press Imprint.")
             if backbone.name != self.backbone_name:
@@ -505,9 +630,30 @@ class Project:
                     f"in use is '{backbone.name}'."
                 )
             picture = prepare_image(image, name)
-            z = np.asarray(backbone.embed([picture]), dtype=np.float32)
-            self.last_test = (z[0], name)  # shown as a star on the Geometry map
+            z = np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)
+            self.last_test = (z[0], name, backbone.name)  # Try it and the Geometry map's star
             return self.explain(z[0], n_neighbors=n_neighbors)
+
+    def predict_many(self, backbone, files: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Classify ``(path, name)`` files (at most MAX_PREDICT_FILES); the last one stays the
+        image shown in Try it."""
+        if len(files) > MAX_PREDICT_FILES:
+            raise ProjectError(
+                f"{len(files)} images were sent; classify at most {MAX_PREDICT_FILES} at a time."
+            )
+        with self.transaction():
+            return [self.predict(backbone, path, name, n_neighbors=0) for path, name in files]
+
+    def current_prediction(self, n_neighbors: int = 6) -> dict[str, Any] | None:
+        """The last image tried, explained by the current head (None if it cannot be)."""
+        test = self.last_test
+        if self.head is None or test is None or test[2] != self.backbone_name:
+            return None
+        if test[0].shape[0] != np.asarray(self.head.proxies_).shape[1]:
+            return None
+        result = self.explain(test[0], n_neighbors=n_neighbors)
+        result["file"] = test[1]
+        return result
 
     def explain(self, z: np.ndarray, n_neighbors: int = 6) -> dict[str, Any]:
         """Prediction and evidence for one embedding ``z (d,)``."""
@@ -539,7 +685,7 @@ class Project:
             "classes": per_class,
             "neighbours": [],
         }
-        if self.head_source == "imprinted" and self.is_embedded():
+        if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()
             s = _unit(X) @ unit
             for i in np.argsort(-s, kind="stable")[:n_neighbors]:
@@ -559,46 +705,67 @@ class Project:
         the class-mean cosines beside the ideal simplex, per-class dispersion and a
         proxies-per-class recommendation, for the imprinted head. `normalize` maps L2-normalised
         embeddings (what the head sees with L2 options) or raw ones."""
+        with self.transaction():
+            if self.head is None or self.head_source != "imprinted":
+                raise ProjectError("Imprint a classifier first: the map shows its training images.")
+            self.geometry_inputs = (method, int(dim), bool(normalize))
+            test = self.last_test
+            key = (self.head_serial, self._fingerprint(), self.geometry_inputs, id(test))
+            if self._geometry is None or self._geometry[0] != key:
+                self._geometry = (key, self._draw_geometry(method, dim, normalize))
+            return self._geometry[1]
+
+    def _draw_geometry(self, method: str, dim: int, normalize: bool) -> dict[str, Any]:
         from ..collapse import describe_metrics, nc_metrics
         from ..figures import cosine_heatmap, dispersion_bars, embedding_map
         from ..modes import recommend_k_per_class
         from ..projections import project
+        from .texts import escape_html
 
-        with self.lock:
-            if self.head is None or self.head_source != "imprinted":
-                raise ProjectError("Imprint a classifier first: the map shows its training images.")
-            X, y, items = self.dataset()
-            head = self.head
-            means = np.stack([X[y == c].mean(axis=0) for c in head.classes_])
-            extra = {"proxies": head.proxies_, "means": means}
-            test = self.last_test
-            if test is not None:
-                extra["test"] = test[0][None, :]
-            p = project(X, method, dim=dim, extra=extra, normalize=normalize, blocking=False)
-            figure = embedding_map(
-                p.coords,
-                y,
-                proxies=p.extra["proxies"],
-                proxy_labels=head.proxy_labels_,
-                means=p.extra["means"],
-                mean_labels=head.classes_,
-                test_points=p.extra.get("test"),
-                test_labels=head.predict(test[0][None, :]) if test is not None else None,
-                names=[i.name for i in items],
-                test_names=[test[1]] if test is not None else None,
-                classes=head.classes_,
-            )
-            metrics = nc_metrics(X, y, head)
-            advice = recommend_k_per_class(X, y)
-            return {
-                "figure": figure,
-                "cosines": cosine_heatmap(means, head.classes_),
-                "dispersion": dispersion_bars(metrics),
-                "map_note": p.note,
-                "readings": describe_metrics(metrics),
-                "advice": {str(c): reason for c, (_, reason) in advice.items()},
-                "recommended_k": {str(c): int(k) for c, (k, _) in advice.items()},
-            }
+        X, y, items = self.dataset()
+        head = self.head
+        # Plot labels and hover text render HTML: user strings go in as text.
+        names = {c: escape_html(c) for c in map(str, head.classes_)}
+        shown = np.array([names[str(c)] for c in y], dtype=object)
+        means = np.stack([X[y == c].mean(axis=0) for c in head.classes_])
+        extra = {"proxies": head.proxies_, "means": means}
+        test = self.last_test
+        if test is not None and (test[2] != self.backbone_name or test[0].shape != X[0].shape):
+            test = None
+        if test is not None:
+            extra["test"] = test[0][None, :]
+        p = project(X, method, dim=dim, extra=extra, normalize=normalize, blocking=False)
+        figure = embedding_map(
+            p.coords,
+            shown,
+            proxies=p.extra["proxies"],
+            proxy_labels=[names[str(c)] for c in head.proxy_labels_],
+            means=p.extra["means"],
+            mean_labels=[names[str(c)] for c in head.classes_],
+            test_points=p.extra.get("test"),
+            test_labels=(
+                [names[str(head.predict(test[0][None, :])[0])]] if test is not None else None
+            ),
+            names=[escape_html(i.name) for i in items],
+            test_names=[escape_html(test[1])] if test is not None else None,
+            classes=[names[str(c)] for c in head.classes_],
+        )
+        metrics = nc_metrics(X, y, head)
+        shown_metrics = {
+            **metrics,
+            "classes": [names.get(str(c), str(c)) for c in metrics.get("classes", [])],
+            "per_class": {names.get(str(c), str(c)): v for c, v in metrics["per_class"].items()},
+        }
+        advice = recommend_k_per_class(X, y)
+        return {
+            "figure": figure,
+            "cosines": cosine_heatmap(means, [names[str(c)] for c in head.classes_]),
+            "dispersion": dispersion_bars(shown_metrics),
+            "map_note": p.note,
+            "readings": describe_metrics(metrics),
+            "advice": {str(c): reason for c, (_, reason) in advice.items()},
+            "recommended_k": {str(c): int(k) for c, (k, _) in advice.items()},
+        }
 
     def k_curve(self, progress: Any = None) -> Any:
         """Cross-validated accuracy against the number of proxies on this project's images
@@ -612,8 +779,21 @@ class Project:
                     "Imprint a classifier first: the curve uses its training images."
                 )
             X, y, _ = self.dataset()
+            fingerprint = self._fingerprint()
         curve = accuracy_vs_k(X, y, progress=progress)
-        return accuracy_vs_k_figure(curve), curve
+        figure = accuracy_vs_k_figure(curve)
+        with self.transaction():
+            self.kcurve = (fingerprint, figure, curve)
+        return figure, curve
+
+    def current_kcurve(self) -> tuple[Any, dict] | str | None:
+        """The accuracy-vs-k curve if it is of the current images; a sentence if it is not."""
+        if self.kcurve is None:
+            return None
+        fingerprint, figure, curve = self.kcurve
+        if fingerprint != self._fingerprint():
+            return "The images or classes changed since the curve was computed: compute it again."
+        return figure, curve
 
     # -- export and import -------------------------------------------------------------------------
     def export_head(self, folder: str | os.PathLike | None = None) -> Path:
@@ -625,7 +805,14 @@ class Project:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "imprint-head.safetensors"
             self.head.save(path, backbone=self.backbone_name)
+            self.exported = (self.head_serial, path)
             return path
+
+    def current_export(self) -> Path | None:
+        """The exported file if it holds the current head."""
+        if self.exported is None or self.exported[0] != self.head_serial:
+            return None
+        return self.exported[1] if self.exported[1].exists() else None
 
     def load_head(
         self,
@@ -655,11 +842,29 @@ class Project:
                 f"'{label}' has {dim}-dimensional proxies but the backbone '{backbone}' makes "
                 f"{dims[backbone]}-dimensional embeddings: the file does not fit its backbone."
             )
-        with self.lock:
+        from ..presets import PRESETS
+
+        with self.transaction():
+            params = head.get_params()
+            # exactly the file's settings (the options a preset sets, the seed and any other
+            # option the session shows), not the ones the session had before
+            keys = {k for p in PRESETS.values() for k in p} | set(self.settings)
+            self.settings = {k: params[k] for k in sorted(keys) if k in params}
+            self.preset = next(
+                (
+                    n
+                    for n, p in PRESETS.items()
+                    if all(self.settings.get(k) == v for k, v in p.items())
+                ),
+                None,
+            )
+            self.settings_note = ""
             self.head, self.head_source = head, label
+            self.head_serial += 1
             self.backbone_name = backbone
             self.evaluation = None
             self.seconds = {}
+            self._imprinted_from = ()
             return self.summary()
 
 
