@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddingCache": "imprint_core.cache",
     "read_embeddings": "imprint_core.embeddings_io",
     "write_embeddings": "imprint_core.embeddings_io",
+    "export_onnx": "imprint_core.onnx_export",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -13,6 +13,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("imprint_core.cli.embed", "embed a folder of images with a backbone"),
     "bench": ("imprint_core.cli.bench", "run the paper's protocol on a dataset, print a table"),
+    "export-onnx": ("imprint_core.cli.export_onnx", "a head + its backbone as one ONNX model"),
 }
 
 
