@@ -22,15 +22,29 @@ def identity(X: np.ndarray) -> np.ndarray:
     return X
 
 
+class ZeroVectorWarning(UserWarning):
+    """An all-zero row met L2 normalisation: it is kept as zeros (sklearn's ``normalize`` rule)."""
+
+
 def l2_strict(X: np.ndarray, what: str = "embedding") -> np.ndarray:
-    """x / ||x|| with no epsilon (the reference's NORMpre); a zero row is an error, not NaN."""
+    """x / ||x|| with no epsilon (the reference's NORMpre).
+
+    A zero row has no direction: it stays a zero row, with a warning, as in
+    ``sklearn.preprocessing.normalize`` (raising made integer inputs with a zero row unusable,
+    and NaN would poison every score).
+    """
+    import warnings
+
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
-        raise ValueError(
-            f"{what} row {int(zero[0])} is a zero vector ({zero.size} such rows): "
-            "L2 normalisation is undefined for it; remove it or use 'none'"
+        warnings.warn(
+            f"{what} row {int(zero[0])} is a zero vector ({zero.size} such rows): it has no "
+            "direction, so L2 normalisation leaves it as zeros",
+            ZeroVectorWarning,
+            stacklevel=2,
         )
+        norms = np.where(norms == 0, 1.0, norms)
     return X / norms
 
 

@@ -38,16 +38,25 @@ def test_nan_inf(Xy, bad):
         clf.predict(X)
 
 
-def test_zero_vector_under_l2_names_row_and_class(Xy):
+def test_zero_vector_under_l2_stays_zero_with_a_warning(Xy):
+    """sklearn's ``normalize`` rule: a zero row has no direction and stays zeros (no NaN)."""
+    from sklearn.preprocessing import normalize
+
+    from imprint_core.normalisation import ZeroVectorWarning, l2_strict
+
     X, y = Xy
-    clf = fit(X, y)
     X = X.copy()
     X[12] = 0
-    with pytest.raises(ValueError, match=r"training embedding 12 \(class 'dog'\) is a zero vector"):
-        fit(X, y)
-    fit(X, y, norm_pre="none", norm_inf="none")  # allowed without L2
-    with pytest.raises(ValueError, match="zero vector.*norm_inf='l2'"):
-        clf.predict(np.zeros((1, 5)))
+    with pytest.warns(
+        ZeroVectorWarning, match=r"embedding row 12 is a zero vector \(1 such rows\)"
+    ):
+        np.testing.assert_allclose(l2_strict(X), normalize(X), rtol=1e-12, atol=1e-15)
+    with pytest.warns(ZeroVectorWarning, match="row 12 is a zero vector"):
+        clf = fit(X, y)
+    assert np.isfinite(clf.proxies_).all()
+    with pytest.warns(ZeroVectorWarning, match="input row 0 is a zero vector"):
+        proba = clf.predict_proba(np.zeros((1, 5)))
+    np.testing.assert_allclose(proba, [[0.5, 0.5]], atol=1e-9)  # no direction: no preference
 
 
 def test_one_dimensional_X(Xy):

@@ -11,34 +11,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import imprint_core as ic
 
 
-def _expected_failures(est):
-    """Checks that fail by design, each with the reason (both behaviours are tested elsewhere)."""
-    failures = {}
-    if "l2" in (est.norm_pre, est.norm_inf):
-        failures["check_estimators_dtypes"] = (
-            "integer test data holds all-zero rows, and L2 normalisation of a zero vector is "
-            "refused with a clear error (tests/test_bad_input.py) rather than producing NaN"
-        )
-    if est.norm_post == "quantile" and est.norm_inf == "none":
-        failures["check_classifiers_train"] = (
-            "Hosoda et al.'s quantile-normalised means with raw inner products score below "
-            "sklearn's 0.83 accuracy bar on its centred blobs: a property of the method"
-        )
-    return failures
-
-
 @parametrize_with_checks(
     [
+        *(ic.ImprintClassifier.from_preset(name) for name in sorted(ic.PRESETS)),
         ic.ImprintClassifier(),
-        ic.ImprintClassifier.from_preset("qi"),
-        ic.ImprintClassifier.from_preset("hosoda"),
-        ic.ImprintClassifier.from_preset("janson"),
-        ic.ImprintClassifier.from_preset("oracle"),
         ic.ImprintClassifier(gen="all", agg="mnn", m=3, distance="cosine", weighting="distance"),
-    ],
-    expected_failed_checks=lambda est: _expected_failures(est),
+    ]
 )
 def test_sklearn_estimator_checks(estimator, check):
+    """Every preset passes every check of scikit-learn's suite: no expected failures."""
     check(estimator)
 
 
