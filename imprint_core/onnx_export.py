@@ -67,7 +67,7 @@ def _mahalanobis(z, W, head):
     # float64 as the library: with fewer proxies than dimensions VI is very ill-conditioned
     diff = z.double()[:, None, :] - W.double()[None, :, :]
     d2 = ((diff @ head.vi) * diff).sum(2)
-    return d2.clamp_min(0).sqrt().float()
+    return d2.clamp_min(0).sqrt()  # stays float64 to the softmax: distances are large, gaps small
 
 
 DISTANCES: dict[str, Callable] = {
@@ -187,7 +187,7 @@ def _head_module(clf) -> torch.nn.Module:
                         w = torch.ones_like(d_near)
                     votes = (self.onehot[nearest] * w[:, :, None]).sum(1)
                     scores = votes / votes.sum(1, keepdim=True)
-            return torch.softmax(scores / self.temperature, dim=1)
+            return torch.softmax(scores / self.temperature, dim=1).float()
 
     return Head().eval()
 

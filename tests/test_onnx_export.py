@@ -1,0 +1,238 @@
+"""The standalone ONNX model: run by onnxruntime + numpy + PIL only, equal to the library.
+
+Real parts throughout: the built-in EfficientNet-Lite0 weights, Fashion-MNIST images written as
+PNG files and scikit-learn's two sample photos. One subprocess (which must not import torch or
+imprint_core) runs every exported model; each setting family is then compared with the library's
+``predict_proba`` on the same images.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import imprint_core as ic
+from imprint_core.onnx_export import export_onnx, onnx_snippet, preprocessing_lines
+
+pytestmark = [pytest.mark.fashion_mnist, pytest.mark.slow]  # one backbone export, 11 models run
+
+PHOTOS = [
+    Path(__import__("sklearn.datasets").datasets.__file__).parent / "images" / f
+    for f in ("china.jpg", "flower.jpg")
+]
+NAMES = {0: "t-shirt", 1: "trouser", 3: "dress", 8: "bag"}
+
+# setting family -> classifier keyword arguments (or a preset name)
+FAMILIES: dict[str, dict | str] = {
+    "default": {},
+    "ours": "ours",
+    "qi_mean": "qi",
+    "hosoda_quantile": "hosoda",
+    "janson_mnn_euclidean_distance": "janson",
+    "oracle_ls": "oracle",
+    "whitened": dict(norm_pre="whiten", norm_inf="whiten", gen="kmeans", k=3),
+    "all_cosine_max": dict(gen="all", distance="cosine"),
+    "kmeans_manhattan_mnn": dict(gen="kmeans", k=3, agg="mnn", m=5, distance="manhattan"),
+    "kmeans_inner_mnn_distance": dict(gen="kmeans", k=3, agg="mnn", m=4, weighting="distance"),
+    "mean_mahalanobis": dict(gen="all", distance="mahalanobis", norm_inf="none", norm_pre="none"),
+}
+
+RUNNER = """
+import json, sys
+import numpy as np, onnxruntime as ort
+from PIL import Image, ImageOps
+
+def pixels_of(path):
+{body}
+    return pixels
+
+images = json.loads(sys.argv[1])
+batch = np.concatenate([pixels_of(p) for p in images])
+out = {{}}
+for model in json.loads(sys.argv[2]):
+    session = ort.InferenceSession(model)
+    meta = session.get_modelmeta().custom_metadata_map
+    (inp,), (res,) = session.get_inputs(), session.get_outputs()
+    probs = session.run(["probabilities"], {{"pixels": batch}})[0]
+    out[model] = dict(probs=probs.tolist(), dtype=str(probs.dtype), meta=meta,
+                      io=[inp.name, inp.type, inp.shape, res.name, res.type])
+heavy = sorted(m for m in ("torch", "imprint_core", "sklearn") if m in sys.modules)
+print(json.dumps(dict(out=out, heavy=heavy)))
+"""
+
+
+def _run_standalone(images: list[Path], models: list[Path], cwd: Path) -> dict:
+    script = cwd / "run_onnx.py"
+    script.write_text(RUNNER.format(body=textwrap.indent(preprocessing_lines(), "    ")))
+    args = [json.dumps([str(p) for p in images]), json.dumps([str(m) for m in models])]
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), *args], capture_output=True, text=True, cwd=cwd
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from PIL import Image
+
+    from imprint_core.datasets import load_fashion_mnist
+
+    folder = tmp_path_factory.mktemp("images")
+    X, y = load_fashion_mnist("test")
+    rng = np.random.default_rng(0)
+    train, test, labels = [], [], []
+    for c, name in NAMES.items():
+        rows = rng.choice(np.flatnonzero(y == c), 10, replace=False)
+        for j, i in enumerate(rows):
+            path = folder / f"{name}-{i}.png"
+            Image.fromarray(X[i]).save(path)
+            (train if j < 7 else test).append(path)
+            if j < 7:
+                labels.append(name)
+    test += PHOTOS
+    bb = ic.get_backbone()
+    return dict(
+        Ztrain=bb.embed(train, cache=False),
+        ytrain=np.array(labels),
+        Ztest=bb.embed(test, cache=False),
+        test=test,
+        folder=folder,
+    )
+
+
+def _classifier(spec):
+    if isinstance(spec, str):
+        return ic.ImprintClassifier.from_preset(spec)
+    return ic.ImprintClassifier(**spec)
+
+
+@pytest.fixture(scope="module")
+def exported(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx")
+    heads, models = {}, []
+    for family, spec in FAMILIES.items():
+        heads[family] = _classifier(spec).fit(data["Ztrain"], data["ytrain"])
+        models.append(export_onnx(heads[family], out / f"{family}.onnx"))
+    result = _run_standalone(data["test"], models, out)
+    return heads, {m.stem: result["out"][str(m)] for m in models}, result["heavy"]
+
+
+def test_standalone_process_imports_neither_torch_nor_imprint_core(exported):
+    assert exported[2] == []
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_exported_model_equals_library(family, exported, data):
+    heads, outputs, _ = exported
+    head, out = heads[family], outputs[family]
+    expected = head.predict_proba(data["Ztest"])
+    probs = np.asarray(out["probs"])
+    assert out["dtype"] == "float32"
+    assert probs.shape == expected.shape == (len(data["test"]), 4)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    # Mahalanobis scales embedding rounding by an ill-conditioned inverse covariance (few proxies,
+    # 1,280 dimensions), in the library as well: a looser tolerance for it only
+    atol = 2e-3 if head.distance == "mahalanobis" else 1e-4
+    np.testing.assert_allclose(probs, expected, atol=atol)
+    top2 = np.sort(expected, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 10 * atol  # decisions that are not float-level ties
+    assert clear.sum() >= len(clear) // 2  # m-NN vote shares tie for real: 2 + 2 + 1 votes
+    np.testing.assert_array_equal(probs.argmax(1)[clear], expected.argmax(1)[clear])
+    assert json.loads(out["meta"]["classes"]) == list(head.classes_)
+
+
+def test_metadata_and_signature(exported):
+    out = exported[1]["default"]
+    assert out["io"] == [
+        "pixels",
+        "tensor(uint8)",
+        ["n", 224, 224, 3],
+        "probabilities",
+        "tensor(float)",
+    ]
+    meta = out["meta"]
+    assert meta["backbone"] == "efficientnet_lite0"
+    assert meta["imprint_version"] == ic.__version__
+    recipe = json.loads(meta["preprocessing"])
+    assert recipe["resize_shorter_side"] == 256 and recipe["center_crop"] == 224
+    assert recipe["interpolation"] == "bicubic" and recipe["mean"] == recipe["std"] == [0.5] * 3
+    assert json.loads(meta["head_settings"])["gen"] == "kmeans"
+
+
+def test_snippet_runs_as_documented(exported, data, tmp_path):
+    """The snippet the Export tab shows, verbatim, prints the library's top class."""
+    heads = exported[0]
+    model = tmp_path / "classifier.onnx"
+    export_onnx(heads["default"], model)
+    photo = data["test"][0]
+    (tmp_path / "snippet.py").write_text(onnx_snippet(model.name, str(photo)))
+    done = subprocess.run(
+        [sys.executable, "-I", "snippet.py"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    label, prob = done.stdout.split()
+    expected = heads["default"].predict_proba(data["Ztest"][:1])[0]
+    assert label == heads["default"].classes_[expected.argmax()]
+    assert float(prob) == pytest.approx(expected.max(), abs=1e-4)
+
+
+def test_cli_export_and_bad_head(data, tmp_path, capsys):
+    from imprint_core.cli import main
+
+    head = ic.ImprintClassifier.from_preset("qi").fit(data["Ztrain"], data["ytrain"])
+    head.save(tmp_path / "head.safetensors", backbone="efficientnet_lite0")
+    out = tmp_path / "classifier.onnx"
+    assert main(["export-onnx", str(tmp_path / "head.safetensors"), "-o", str(out)]) == 0
+    assert "4 classes, backbone efficientnet_lite0" in capsys.readouterr().out
+    assert out.stat().st_size > 10 * 2**20  # the backbone's weights are inside
+
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a head at all")
+    assert main(["export-onnx", str(broken), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert "broken.safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def _refused(head, tmp_path, match, **kwargs):
+    target = tmp_path / "refused.onnx"
+    with pytest.raises(ValueError, match=match):
+        export_onnx(head, target, **kwargs)
+    assert list(tmp_path.iterdir()) == []  # nothing written, no temporary left
+
+
+def test_refusals_name_the_option_and_write_nothing(data, tmp_path):
+    head = ic.ImprintClassifier(gen="mean").fit(data["Ztrain"], data["ytrain"])
+    head.distance = "chebyshev"  # an option the ONNX head does not know
+    _refused(head, tmp_path, r"distance='chebyshev' cannot be exported .*inner_product")
+    head.distance, head.norm_inf = "inner_product", "zscore"
+    _refused(head, tmp_path, r"norm_inf='zscore' cannot be exported")
+    head.norm_inf = "l2"
+    head.backbone = "resnet18"
+    _refused(head, tmp_path, r"imprinted on backbone 'resnet18'", backbone="efficientnet_lite0")
+    head.backbone = None
+    _refused(head, tmp_path, r"1280-dimensional .* 'resnet18' makes 512", backbone="resnet18")
+    with pytest.raises(ValueError, match=r"must end in \.onnx"):
+        export_onnx(head, tmp_path / "model.bin")
+    with pytest.raises(ValueError, match="not fitted|fitted"):
+        export_onnx(ic.ImprintClassifier(), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_backbone_without_weights_is_refused(tmp_path):
+    from imprint_core.backbones import weights_cached
+
+    rng = np.random.default_rng(0)
+    head = ic.ImprintClassifier(gen="mean").fit(rng.normal(size=(8, 512)), [0, 1] * 4)
+    if weights_cached("resnet18"):  # a machine with the weights: the hub path must export
+        assert export_onnx(head, tmp_path / "r18.onnx", backbone="resnet18").stat().st_size > 0
+        return
+    _refused(
+        head, tmp_path, r"'resnet18': its weights .* are not on this machine", backbone="resnet18"
+    )
