@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "list_backbones": "imprint_core.backbones",
     "load_image": "imprint_core.images",
     "ImageError": "imprint_core.images",
+    "HeadFileError": "imprint_core.head_io",
     "EmbeddingCache": "imprint_core.cache",
     "read_embeddings": "imprint_core.embeddings_io",
     "write_embeddings": "imprint_core.embeddings_io",

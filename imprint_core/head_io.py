@@ -70,6 +70,9 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
     from . import __version__
 
     check_is_fitted(clf)
+    classes = [_label_to_json(c) for c in clf.classes_]
+    # refuse now what load_head would refuse, so that no unreadable head is ever written
+    _check_label_values(Path(path).name, classes)
     params = {p: getattr(clf, p) for p in PARAMS}
     if backbone is not None:
         params["backbone"] = backbone
@@ -79,7 +82,7 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
         "library": "imprint_core",
         "library_version": __version__,
         "params": params,
-        "classes": [_label_to_json(c) for c in clf.classes_],
+        "classes": classes,
         "classes_dtype": clf.classes_.dtype.str if clf.classes_.dtype.kind != "O" else "object",
         "n_features_in": int(clf.n_features_in_),
         "proxy_counts": [int(c) for c in clf.proxy_counts_],
@@ -112,20 +115,130 @@ def read_head_metadata(path: str | os.PathLike) -> dict:
     if raw is None:
         raise HeadFileError(f"'{name}' is a safetensors file but not an IMPRINT head (no metadata)")
     try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
+        meta = json.loads(raw, parse_constant=_no_constant)
+    except (json.JSONDecodeError, RecursionError, ValueError):
+        # RecursionError: JSON nested thousands deep; ValueError: NaN/Infinity literals
         raise HeadFileError(f"'{name}': the head's JSON metadata is corrupt") from None
+    if not isinstance(meta, dict):
+        raise HeadFileError(f"'{name}': the head's JSON metadata is not an object")
     if meta.get("format") != FORMAT:
-        raise HeadFileError(f"'{name}' is not an IMPRINT head (format {meta.get('format')!r})")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise HeadFileError(
-            f"'{name}' was written by a newer imprint_core (format {meta['format_version']}); "
+            f"'{name}' is not an IMPRINT head (format {_short(meta.get('format'))})"
+        )
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise HeadFileError(
+            f"'{name}' has the format version {_short(version)}; a head's format version is a "
+            f"whole number from 1 to {FORMAT_VERSION}"
+        )
+    if version > FORMAT_VERSION:
+        raise HeadFileError(
+            f"'{name}' was written by a newer imprint_core (format {version}); "
             "upgrade imprint_core to read it"
         )
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise HeadFileError(f"'{name}': the metadata field '{key}' is missing or malformed")
     return meta
 
 
+def _no_constant(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# metadata field -> the JSON type it must have
+_META_TYPES: dict[str, type | tuple[type, ...]] = {
+    "params": dict,
+    "classes": list,
+    "n_features_in": int,
+    "sha256": str,
+    "library_version": str,
+}
+# the dtypes a head's labels may be stored with: text, whole numbers, floats, booleans
+_LABEL_KINDS = frozenset("Uiufb")
+
+
+def _check_label_values(name: str, classes: list) -> None:
+    """Text labels follow every rule of ``imprint_core.names`` (the app's class names); numbers
+    are finite; all labels are of one kind and unique."""
+    from .names import ClassNameError, check_class_names
+
+    kinds = {type(c) for c in classes}
+    if not kinds <= {str, int, float, bool} or len(kinds) > 1:
+        raise HeadFileError(
+            f"'{name}': class labels must be all text or all numbers "
+            f"(found {', '.join(sorted(k.__name__ for k in kinds))})"
+        )
+    if kinds == {str}:
+        try:
+            cleaned = check_class_names(classes)
+        except ClassNameError as exc:
+            raise HeadFileError(f"'{name}': {exc}") from None
+        changed = next((ck for ck in zip(classes, cleaned, strict=True) if ck[0] != ck[1]), None)
+        if changed is not None:
+            raise HeadFileError(
+                f"'{name}': the class name {_short(changed[0])} is not in normal form (NFKC, "
+                f"trimmed, single spaces): it would read as {_short(changed[1])}"
+            )
+    elif len(set(classes)) != len(classes) or not np.isfinite(np.asarray(classes, float)).all():
+        raise HeadFileError(f"'{name}': class labels must be unique finite numbers")
+
+
+def _check_labels(name: str, meta: dict) -> np.ndarray:
+    """The class labels as stored, checked, and not cut or changed by ``classes_dtype``."""
+    classes = meta["classes"]
+    _check_label_values(name, classes)
+    labels = np.empty(len(classes), dtype=object)
+    labels[:] = classes
+    dtype = meta.get("classes_dtype", "object")
+    if dtype == "object":
+        return labels
+    try:
+        target = np.dtype(dtype) if isinstance(dtype, str) and len(dtype) <= 8 else None
+    except TypeError:
+        target = None
+    if target is None or target.kind not in _LABEL_KINDS or target.itemsize > 4 * 1024:
+        raise HeadFileError(
+            f"'{name}': the stored label type {_short(dtype)} is not one a head uses "
+            "(text, integers, floats or booleans)"
+        )
+    try:
+        typed = labels.astype(target)
+    except (ValueError, TypeError, OverflowError):
+        typed = None
+    if typed is None or list(typed.tolist()) != list(classes):
+        raise HeadFileError(
+            f"'{name}': the stored label type {dtype!r} would change the class labels "
+            "(names cut short or numbers altered)"
+        )
+    return typed
+
+
+def _check_params(name: str, cls, params: dict) -> dict:
+    known = set(cls._get_param_names())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise HeadFileError(
+            f"'{name}' sets the unknown option {_short(unknown[0])}; a head's options are "
+            f"{', '.join(sorted(known))}"
+        )
+    return params
+
+
+def _finite(name: str, what: str, array: np.ndarray) -> None:
+    if array.dtype.kind != "f":
+        raise HeadFileError(f"'{name}': the {what} must be floating-point, not {array.dtype}")
+    if not np.isfinite(array).all():
+        raise HeadFileError(f"'{name}': the {what} contain NaN or infinite values")
+
+
 def load_head(cls, path: str | os.PathLike):
+    """A fitted ``cls`` from a head file; ``HeadFileError`` naming the file for any defect."""
     from safetensors.numpy import load_file
 
     name = Path(path).name
@@ -139,21 +252,25 @@ def load_head(cls, path: str | os.PathLike):
         raise HeadFileError(f"'{name}' lacks the tensor {exc} of an IMPRINT head") from None
     except Exception as exc:
         raise HeadFileError(f"'{name}' is truncated or damaged ({exc})") from None
+    if counts.dtype.kind not in "iu" or counts.ndim != 1:
+        raise HeadFileError(f"'{name}': the proxy counts must be whole numbers")
     if _digest(proxies, counts) != meta.get("sha256"):
         raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
-    classes = meta["classes"]
-    if len(classes) != len(counts) or int(counts.sum()) != len(proxies) or (counts < 1).any():
+    _finite(name, "proxies", proxies)
+    labels = _check_labels(name, meta)
+    if len(labels) != len(counts) or int(counts.sum()) != len(proxies) or (counts < 1).any():
         raise HeadFileError(f"'{name}' is inconsistent: classes and proxy counts do not match")
-    dtype = meta.get("classes_dtype", "object")
-    labels = np.empty(len(classes), dtype=object)
-    labels[:] = classes
-    if dtype != "object":
-        labels = labels.astype(np.dtype(dtype))
-    clf = cls(**{p: meta["params"][p] for p in PARAMS if p in meta["params"]})
-    clf._check_params()
+    if len(labels) < 2:
+        raise HeadFileError(f"'{name}' holds {len(labels)} class; a head tells 2 or more apart")
+    params = _check_params(name, cls, meta["params"])
+    try:
+        clf = cls(**params)
+        clf._check_params()
+    except (TypeError, ValueError) as exc:
+        raise HeadFileError(f"'{name}' has an invalid option: {exc}") from None
     clf.classes_ = labels
     clf.n_features_in_ = int(meta["n_features_in"])
-    if proxies.ndim != 2 or proxies.shape[1] != clf.n_features_in_:
+    if proxies.ndim != 2 or proxies.shape[1] != clf.n_features_in_ or clf.n_features_in_ < 1:
         raise HeadFileError(f"'{name}' is inconsistent: proxies have the wrong shape")
     clf.proxies_ = np.ascontiguousarray(proxies, dtype=np.float32)
     clf.proxy_counts_ = counts.astype(np.int64)
@@ -161,14 +278,23 @@ def load_head(cls, path: str | os.PathLike):
     clf._mahalanobis_vi = None
     clf.whitener_ = None
     if clf.norm_pre == "whiten":
-        from .normalisation import Whitener
-
-        try:
-            mean, matrix = tensors["whiten_mean"], tensors["whiten_matrix"]
-        except KeyError:
-            raise HeadFileError(f"'{name}' uses whitening but lacks its tensors") from None
-        if _digest_bytes(mean, matrix) != meta.get("sha256_whiten"):
-            raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
-        clf.whitener_ = Whitener(mean, matrix, float(clf.whiten_shrinkage))
+        _load_whitener(name, clf, tensors, meta)
     clf.metadata_ = {k: v for k, v in meta.items() if k not in ("params", "classes")}
     return clf
+
+
+def _load_whitener(name: str, clf, tensors: dict, meta: dict) -> None:
+    from .normalisation import Whitener
+
+    try:
+        mean, matrix = tensors["whiten_mean"], tensors["whiten_matrix"]
+    except KeyError:
+        raise HeadFileError(f"'{name}' uses whitening but lacks its tensors") from None
+    if _digest_bytes(mean, matrix) != meta.get("sha256_whiten"):
+        raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
+    _finite(name, "whitening tensors", mean)
+    _finite(name, "whitening tensors", matrix)
+    d = clf.n_features_in_
+    if mean.shape != (d,) or matrix.ndim != 2 or matrix.shape[0] != d:
+        raise HeadFileError(f"'{name}' is inconsistent: the whitening tensors have the wrong shape")
+    clf.whitener_ = Whitener(mean, matrix, float(clf.whiten_shrinkage))

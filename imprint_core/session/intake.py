@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..names import name_key
 from .limits import (
     IMAGE_SUFFIXES,
     MAX_CLASSES,
@@ -230,7 +231,7 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
             clean = validate_class_name(label)
         except ProjectError as exc:
             raise ProjectError(f"Label {i + 1} (for '{_display_name(path)}'): {exc}") from None
-        first = names.setdefault(clean.casefold(), clean)
+        first = names.setdefault(name_key(clean), clean)
         if first != clean:
             raise ProjectError(
                 f"The class names '{first}' and '{clean}' differ only in case: use one spelling."

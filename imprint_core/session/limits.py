@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..names import MAX_NAME_CHARS  # noqa: F401 - one limit for the app, zips and head files
+
 MIN_CLASSES = 2
 MAX_CLASSES = 20
-MAX_NAME_CHARS = 40
 MAX_IMAGE_MB = 10
 MAX_IMAGE_BYTES = MAX_IMAGE_MB * 1024 * 1024  # one image file
 MAX_IMAGE_PIXELS = 40_000_000  # width x height of one image (a 40-megapixel photo)
