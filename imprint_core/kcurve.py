@@ -2,7 +2,8 @@
 
 For every GEN method and k, an ImprintClassifier (NORM l2/l2/l2 by default, max aggregation with
 the inner product, as in the paper's Fig. 6 config) is scored by cross-validation, beside the class
-mean (preset "qi") and the least-squares oracle (preset "oracle"). Small projects are scored by
+mean (preset "qi"), the least-squares oracle (preset "oracle") and gen "auto" (k chosen per class
+by cross-validation: the Geometry tab's advice, see modes.advise_proxies). Small projects are scored by
 leave-one-out, larger ones by stratified k-fold with at most as many folds as the smallest class
 has images; the result says which.
 """
@@ -22,17 +23,24 @@ NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
 REFERENCES = {"mean": "qi", "ls": "oracle"}  # curve reference -> preset
 
 
-def _settings(gen: str, k: int, norm: str, seed: int) -> dict[str, Any]:
+def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
+    """The paper's Fig. 6 configuration (gen and k are set per point of the curve)."""
+    if norm not in NORMS:
+        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
     return {
         "norm_pre": NORMS[norm],
-        "gen": gen,
-        "k": int(k),
+        "gen": "kmeans",
+        "k": 1,
         "norm_post": NORMS[norm],
         "norm_inf": NORMS[norm],
         "agg": "max",
         "distance": "inner_product",
         "seed": seed,
     }
+
+
+def _settings(base: dict[str, Any], gen: str, k: int) -> dict[str, Any]:
+    return {**base, "gen": gen, "k": int(k)}
 
 
 def _splits(y_idx: np.ndarray, cv: int | str | None, seed: int) -> tuple[str, list, str]:
@@ -97,16 +105,22 @@ def accuracy_vs_k(
     seed: int = 0,
     norm: str = "l2",
     progress: Callable[[float, str], None] | None = None,
+    *,
+    settings: dict[str, Any] | None = None,
+    auto: bool = True,
 ) -> dict[str, Any]:
     """Cross-validated accuracy of each (GEN, k), plus the mean and least-squares references.
 
     cv: None (leave-one-out up to 30 images, else stratified 5-fold capped by the smallest
     class), "loo", or a number of folds. norm: "l2" (the paper's Fig. 6) or "none" for
-    NORMpre/post/inf. progress(fraction, message) is called after each configuration.
+    NORMpre/post/inf. settings: a head's settings to vary instead (its NORM, AGG and distance
+    options are kept; gen and k vary; `norm` is then ignored). auto: also score gen="auto" with
+    k up to max(ks), the per-class choice that modes.advise_proxies reports as advice, on the
+    same folds. progress(fraction, message) is called after each configuration.
 
-    Returns {"ks", "gens": {gen: {"mean", "std", "folds"}}, "references": {"mean"|"ls":
-    {"mean", "std", "preset"}}, "cv", "n_splits", "cv_description", "error_kind", "norm",
-    "n_samples", "min_class_size", "notes"}; accuracies are fractions in [0, 1].
+    Returns {"ks", "gens": {gen: {"mean", "std", "folds"}}, "references": {"mean"|"ls"|"auto":
+    {"mean", "std", "preset" | "settings"}}, "cv", "n_splits", "cv_description", "error_kind",
+    "norm", "n_samples", "min_class_size", "notes"}; accuracies are fractions in [0, 1].
     """
     if norm not in NORMS:
         raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
@@ -128,22 +142,29 @@ def accuracy_vs_k(
             f"Class(es) {', '.join(repr(s) for s in small)} have fewer than {MIN_PER_CLASS} "
             "images: an image can only be held out if its class keeps another one."
         )
+    if settings is None:
+        base = base_settings(norm, seed)
+    else:
+        from .modes import advice_settings  # checks the names of the settings
+
+        base = {**advice_settings(settings), "seed": seed}
     scheme, splits, sentence = _splits(y_idx, cv, seed)
-    jobs = [(g, k) for g in gens for k in ks] + [(r, None) for r in REFERENCES]
+    from .presets import preset
+
+    jobs = [(g, k, _settings(base, g, k)) for g in gens for k in ks]
+    jobs += [(r, None, {**preset(p), "seed": seed}) for r, p in REFERENCES.items()]
+    if auto:
+        jobs.append(("auto", None, _settings(base, "auto", max(ks))))
     result: dict[str, Any] = {"ks": ks, "gens": {}, "references": {}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for j, (gen, k) in enumerate(jobs, start=1):
-            if k is None:
-                from .presets import preset
-
-                settings = {**preset(REFERENCES[gen]), "seed": seed}
-            else:
-                settings = _settings(gen, k, norm, seed)
-            scores = _score(X, y_idx, settings, scheme, splits)
+        for j, (gen, k, config) in enumerate(jobs, start=1):
+            scores = _score(X, y_idx, config, scheme, splits)
             mean, std = _summary(scores, scheme)
             if k is None:
-                result["references"][gen] = {"mean": mean, "std": std, "preset": REFERENCES[gen]}
+                ref = {"mean": mean, "std": std}
+                ref.update({"settings": config} if gen == "auto" else {"preset": REFERENCES[gen]})
+                result["references"][gen] = ref
             else:
                 entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
                 entry["mean"].append(mean)
@@ -163,7 +184,7 @@ def accuracy_vs_k(
         n_splits=len(y) if scheme == "leave-one-out" else len(splits),
         cv_description=sentence,
         error_kind="standard error" if scheme == "leave-one-out" else "std over folds",
-        norm=norm,
+        norm=norm if settings is None else "head settings",
         n_samples=len(y),
         min_class_size=int(counts.min()),
         notes=notes,

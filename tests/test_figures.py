@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -45,10 +47,10 @@ def test_embedding_map_traces(dim):
         "cat",
         "dog",
         "fox",
+        "proxies",
         "cat proxies",
         "dog proxies",
         "fox proxies",
-        "proxies",
         "class means",
         "test images",
     ]
@@ -60,9 +62,14 @@ def test_embedding_map_traces(dim):
     colors = fg.class_colors(["cat", "dog", "fox"])
     for c in ("cat", "dog", "fox"):
         assert by[c].marker.color == colors[c]
-        assert by[f"{c} proxies"].marker.color == colors[c]  # proxies in their class colour
-        assert by[f"{c} proxies"].marker.size > 2 * by[c].marker.size  # and large
-        assert by[f"{c} proxies"].legendgroup == c
+        proxies = by[f"{c} proxies"]
+        assert proxies.marker.color == colors[c]  # proxies in their class colour
+        # small and see-through, so that they do not bury the samples under them
+        assert by[c].marker.size < proxies.marker.size < 2 * by[c].marker.size
+        assert proxies.marker.opacity < 0.7
+        # one legend entry ("proxies") shows or hides every proxy trace
+        assert proxies.legendgroup == by["proxies"].legendgroup == "proxies"
+        assert proxies.showlegend is False and proxies.visible is True
     assert list(by["class means"].marker.color) == [colors[c] for c in ("cat", "dog", "fox")]
     assert by["class means"].marker.symbol == "x"
     assert list(by["test images"].marker.color) == [colors["dog"], colors["fox"]]
@@ -71,6 +78,100 @@ def test_embedding_map_traces(dim):
     assert by["dog"].customdata[0][1].startswith("data:image/png")
     assert "%{customdata[0]}" in by["dog"].hovertemplate
     assert by["test images"].customdata[1][0] == "new2.png"
+    assert list(by["cat proxies"].customdata[:, 0]) == ["1 of 3", "2 of 3", "3 of 3"]
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_proxies_can_start_hidden(dim):
+    fig = fg.embedding_map(**map_inputs(dim), show_proxies=False)
+    group = [t for t in fig.data if t.legendgroup == "proxies"]
+    assert len(group) == 4 and all(t.visible == "legendonly" for t in group)
+    assert all(t.visible is not False for t in fig.data if t.legendgroup != "proxies")
+
+
+def test_map_axis_titles():
+    from imprint_core.projections import project
+
+    assert fg.map_axis_titles("pca", (0.3412, 0.125), 2) == [
+        "PC1 (34 % of variance)",
+        "PC2 (12 % of variance)",
+    ]
+    assert fg.map_axis_titles("umap", (), 3) == ["UMAP 1 (no units)"] + [
+        f"UMAP {i} (no units)" for i in (2, 3)
+    ]
+    with pytest.raises(ValueError, match="map method 'tsne'"):
+        fg.map_axis_titles("tsne")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 6)) * [5, 2, 1, 1, 1, 1]
+    p = project(X, "pca", dim=2)
+    fig = fg.embedding_map(p.coords, np.repeat(["a", "b"], 10), projection=p)
+    title = fig.layout.xaxis.title.text
+    assert title.startswith("PC1 (") and title.endswith("% of variance)")
+    assert f"{100 * p.explained_variance[0]:.0f} %" in title
+    p3 = project(X, "pca", dim=3)
+    fig3 = fg.embedding_map(p3.coords, np.repeat(["a", "b"], 10), projection=p3)
+    assert fig3.layout.scene.zaxis.title.text.startswith("PC3 (")
+    custom = fg.embedding_map(p.coords, np.repeat(["a", "b"], 10), axis_titles=["u", "v"])
+    assert custom.layout.yaxis.title.text == "v"
+
+
+HOSTILE = "<b>tops</b> & <i>co</i> %{x}"
+
+
+def test_plot_text_escapes_markup():
+    assert fg.plot_text(HOSTILE) == "&lt;b&gt;tops&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt; %{x}"
+    assert fg.plot_text("a&lt;b") == "a&amp;lt;b"  # shown as typed: "a&lt;b"
+    assert fg.plot_text(np.int64(3)) == "3"
+
+
+def _strings(fig) -> list[str]:
+    """Every string a figure hands to Plotly (trace names, text, customdata, categories)."""
+    out = []
+    for t in fig.data:
+        out.append(t.name or "")
+        for field in ("text", "customdata", "x", "y"):
+            values = getattr(t, field, None)
+            if values is not None:
+                out += [v for v in np.asarray(values, dtype=object).ravel() if isinstance(v, str)]
+    return out
+
+
+def test_user_strings_reach_every_figure_escaped():
+    """Class and file names are shown as text: no raw '<' or '&' in any figure, and the user
+    string never sits in a hovertemplate, where '%{x}' would be substituted."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat([HOSTILE, "plain"], 5)
+    X = rng.standard_normal((10, 4)) + np.repeat(np.eye(4)[:2] * 3, 5, axis=0)
+    m = nc_metrics(X, labels)
+    escaped = fg.plot_text(HOSTILE)
+    figs = [
+        fg.embedding_map(
+            rng.standard_normal((10, 2)),
+            labels,
+            proxies=rng.standard_normal((2, 2)),
+            proxy_labels=[HOSTILE, "plain"],
+            means=rng.standard_normal((2, 2)),
+            mean_labels=[HOSTILE, "plain"],
+            test_points=rng.standard_normal((1, 2)),
+            test_labels=[HOSTILE],
+            names=[f"<img src=x onerror=alert(1)>{i}.png" for i in range(10)],
+            test_names=["<script>.png"],
+        ),
+        fg.cosine_heatmap(np.eye(2), [HOSTILE, "plain"]),
+        fg.dispersion_bars(m),
+        fg.confusion_matrix_figure(np.eye(2, dtype=int), [HOSTILE, "plain"]),
+    ]
+    for fig in figs:
+        strings = _strings(fig)
+        assert any(escaped in s for s in strings), strings
+        for s in strings:
+            assert "<" not in s and ">" not in s, s
+            assert "&" not in re.sub(r"&(amp|lt|gt);", "", s), s  # every & starts an entity
+        for t in fig.data:
+            assert "tops" not in (t.hovertemplate or "")
+    names = [t.name for t in figs[0].data]
+    assert escaped in names and f"{escaped} proxies" in names
+    assert "&lt;img src=x onerror=alert(1)&gt;0.png" in _strings(figs[0])
 
 
 def test_embedding_map_minimal_and_errors():
@@ -91,8 +192,11 @@ def test_cosine_heatmap_beside_ideal_etf():
     assert all(isinstance(t, go.Heatmap) for t in fig.data)
     observed, ideal = (np.asarray(t.z) for t in fig.data)
     np.testing.assert_allclose(observed, ideal, atol=1e-12)  # centred: exactly the ETF
-    assert ideal[0, 1] == pytest.approx(-1 / 3) and ideal[2, 2] == 1.0
+    assert ideal[0, 1] == pytest.approx(-1 / 3) and ideal[2, 2] == pytest.approx(1.0)
     assert list(fig.data[0].x) == ["a", "b", "c", "d"]
+    # stacked with a shared class axis: titles have the full width and never meet
+    assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]
     with pytest.raises(ValueError, match="two classes"):
         fg.cosine_heatmap(np.zeros((1, 3)))
 
@@ -109,6 +213,9 @@ def test_dispersion_bars_use_class_colours():
     np.testing.assert_allclose(var.y, [m["per_class"][c]["variance"] for c in "xyz"])
     np.testing.assert_allclose(cdnv.y, [m["per_class"][c]["cdnv_mean"] for c in "xyz"])
     assert list(var.marker.color) == list(fg.PALETTE[:3])
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]  # rows, shared class axis
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0].endswith("(variance)") and titles[1].endswith("(CDNV)")
     assert [t.name for t in fg.dispersion_bars(m, kind="cdnv").data] == ["cdnv"]
     with pytest.raises(ValueError, match="dispersion kind"):
         fg.dispersion_bars(m, kind="entropy")
@@ -121,8 +228,13 @@ def test_accuracy_vs_k_figure():
             "kmeans": {"mean": [0.6, 0.8, 0.9], "std": [0.1, 0.05, 0.02]},
             "fps": {"mean": [0.5, 0.7, 0.85], "std": [0.1, 0.1, 0.1]},
         },
-        "references": {"mean": {"mean": 0.62, "std": 0.0}, "ls": {"mean": 0.95, "std": 0.0}},
-        "cv_description": "Stratified 5-fold cross-validation.",
+        "references": {
+            "mean": {"mean": 0.62, "std": 0.0},
+            "ls": {"mean": 0.95, "std": 0.0},
+            "auto": {"mean": 0.88, "std": 0.0},
+        },
+        "cv": "stratified 5-fold",
+        "cv_description": "Stratified 5-fold cross-validation: each fold was classified ...",
     }
     fig = fg.accuracy_vs_k_figure(curve)
     assert [t.name for t in fig.data] == [
@@ -130,7 +242,9 @@ def test_accuracy_vs_k_figure():
         "fps",
         "mean (Qi et al.)",
         "least squares (oracle)",
+        "gen=auto (the advice), k chosen in each fold",
     ]
+    assert fig.layout.title.text == "Accuracy vs k (stratified 5-fold)"  # short: fits a phone
     np.testing.assert_allclose(fig.data[0].y, [60, 80, 90])
     np.testing.assert_allclose(fig.data[0].error_y.array, [10, 5, 2])
     assert list(fig.data[3].x) == [1, 5] and list(fig.data[3].y) == [95, 95]  # horizontal

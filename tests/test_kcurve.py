@@ -36,12 +36,17 @@ def test_multimodal_classes_need_several_proxies():
     assert mean_ref["mean"] < 0.8
     assert km["mean"][1] > 0.97 and km["mean"][2] > 0.97
     assert curve["gens"]["fps"]["mean"][2] > 0.9
+    # gen=auto (the Geometry advice), re-chosen inside every training fold, finds the modes
+    auto = curve["references"]["auto"]
+    assert auto["settings"]["gen"] == "auto" and auto["settings"]["k"] == 5
+    assert auto["settings"]["norm_pre"] == "l2" and auto["mean"] > 0.95
     fig = accuracy_vs_k_figure(curve)
     assert [t.name for t in fig.data] == [
         "kmeans",
         "fps",
         "mean (Qi et al.)",
         "least squares (oracle)",
+        "gen=auto (the advice), k chosen in each fold",
     ]
 
 
@@ -54,10 +59,10 @@ def test_tiny_projects_use_leave_one_out_and_report_progress():
     assert curve["cv"] == "leave-one-out" and curve["n_splits"] == 16
     assert curve["error_kind"] == "standard error"
     assert len(curve["gens"]["random"]["folds"][0]) == 16  # one 0/1 outcome per image
-    assert curve["gens"]["kmeans"]["mean"][1] == 1.0
+    assert curve["gens"]["kmeans"]["mean"][1] == pytest.approx(1.0)
     # k = 10 exceeds the 7 training images of a class: all of them become proxies
     assert curve["notes"] and "keeps all of them" in curve["notes"][0]
-    assert len(seen) == 2 * 3 + 2 and seen[-1][0] == 1.0
+    assert len(seen) == 2 * 3 + 3 and seen[-1][0] == pytest.approx(1.0)  # + mean, ls, auto
 
 
 def test_folds_are_capped_by_the_smallest_class():
@@ -67,6 +72,25 @@ def test_folds_are_capped_by_the_smallest_class():
     assert curve["cv"] == "stratified 3-fold" and curve["n_splits"] == 3
     assert "capped from 5" in curve["cv_description"]
     assert accuracy_vs_k(X, y, ks=(1,), gens=("kmeans",), cv="loo")["cv"] == "leave-one-out"
+
+
+def test_the_curve_follows_the_heads_settings():
+    """With a head's settings the points vary gen and k only: here Euclidean distance without
+    normalisation, where the curve must equal a direct evaluation of the same settings."""
+    from imprint_core.evaluation import evaluate
+
+    X, y = xor_classes(per_mode=4, seed=3)  # 16 images: leave-one-out
+    head = {"norm_pre": "none", "norm_post": "none", "norm_inf": "none", "agg": "max",
+            "distance": "euclidean", "gen": "mean", "k": 1}  # fmt: skip
+    curve = accuracy_vs_k(X, y, ks=(1, 2), gens=("kmeans",), settings=head, auto=False)
+    assert "auto" not in curve["references"] and curve["norm"] == "head settings"
+    y_idx = np.unique(y, return_inverse=True)[1]
+    for i, k in enumerate((1, 2)):
+        settings = {**head, "gen": "kmeans", "k": k, "seed": 0}
+        ev = evaluate(X, y_idx, settings, scheme="leave-one-out")
+        assert curve["gens"]["kmeans"]["mean"][i] == pytest.approx(ev.accuracy)
+    with pytest.raises(ValueError, match="Unknown classifier setting.*'colour'"):
+        accuracy_vs_k(X, y, ks=(1,), gens=("kmeans",), settings={"colour": "red"})
 
 
 def test_bad_input():

@@ -1,11 +1,22 @@
-"""Recommended proxies per class from within-class cluster structure."""
+"""Proxies per class: the advice (auto's cross-validated choice) and the silhouette reading."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from imprint_core.modes import MIN_PER_CLUSTER, recommend_k, recommend_k_per_class
+from imprint_core import ImprintClassifier
+from imprint_core.kcurve import accuracy_vs_k
+from imprint_core.modes import (
+    ADVICE_MAX_K,
+    MIN_PER_CLUSTER,
+    advice_settings,
+    advise_proxies,
+    curve_agreement,
+    recommend_k,
+    recommend_k_per_class,
+)
+from imprint_core.presets import PRESETS
 
 
 def class_with_modes(m, n=60, d=64, seed=0, spread=0.3):
@@ -61,15 +72,76 @@ def test_seeded_and_deterministic():
     assert recommend_k(X, seed=1) == recommend_k(X, seed=1)
 
 
-def test_per_class_dictionary():
-    X = np.vstack(
-        [class_with_modes(1, seed=1), class_with_modes(3, seed=2), class_with_modes(2, n=6)]
+def straddling_classes(m, n_a=60, n_b=15, d=32, spread=0.05, seed=0):
+    """Class 'a' in m modes around class 'b': a's mean lands on b, so one proxy per class fails
+    and m k-means proxies for 'a' are the known right answer ('b', with fewer than 20 images,
+    keeps its mean)."""
+    rng = np.random.default_rng(seed)
+    e = np.eye(d)
+    angles = 2 * np.pi * np.arange(m) / m
+    modes = e[0] + 0.8 * (np.cos(angles)[:, None] * e[1] + np.sin(angles)[:, None] * e[2])
+    a = modes[np.arange(n_a) % m] + spread * rng.standard_normal((n_a, d))
+    b = e[0] + spread * rng.standard_normal((n_b, d))
+    return np.vstack([a, b]), np.array(["a"] * n_a + ["b"] * n_b)
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_advice_finds_the_known_number_of_modes(m):
+    X, y = straddling_classes(m)
+    advice = advise_proxies(X, y)
+    assert advice["k"] == {"a": m, "b": 1}, advice["reasons"]
+    assert advice["gen"] == "auto"
+    assert advice["reasons"]["a"].startswith(f"'a': {m} proxies. Cross-validation")
+    assert "too few for a second proxy" in advice["reasons"]["b"]
+    assert "gen=auto" in advice["summary"] and "accuracy-vs-k curve" in advice["summary"]
+    # the advice is exactly what the 'auto' head itself chooses on these images
+    clf = ImprintClassifier(**advice["settings"]).fit(X, y)
+    assert {str(c): k for c, k in clf.auto_k_.items()} == advice["k"]
+
+
+def test_advice_uses_the_heads_settings_and_keeps_small_classes_at_the_mean():
+    X, y = straddling_classes(2, n_b=12)
+    settings = {**PRESETS["ours"], "seed": 3}
+    advice = advise_proxies(X, y, settings)
+    assert advice["settings"]["gen"] == "auto" and advice["settings"]["k"] == ADVICE_MAX_K
+    assert advice["settings"]["seed"] == 3 and advice["settings"]["norm_pre"] == "l2"
+    assert advice["k"]["b"] == 1
+    assert "12 image(s) are too few for a second proxy" in advice["reasons"]["b"]
+    assert recommend_k_per_class(X, y, settings) == {
+        c: (advice["k"][c], advice["reasons"][c]) for c in ("a", "b")
+    }
+
+
+def test_a_fitted_auto_head_is_reused_and_a_different_one_is_not():
+    X, y = straddling_classes(2, seed=4)
+    settings = advice_settings(None)
+    head = ImprintClassifier(**settings).fit(X, y)
+    head.auto_k_ = {"a": 7, "b": 5}  # marks reuse: a refit could never produce these here
+    assert advise_proxies(X, y, settings, head=head)["k"] == {"a": 7, "b": 5}
+    other = ImprintClassifier(**{**settings, "seed": 1}).fit(X, y)
+    other.auto_k_ = {"a": 7, "b": 5}
+    assert advise_proxies(X, y, {**settings, "seed": 2}, head=other)["k"] == {"a": 2, "b": 1}
+
+
+def test_curve_agreement_on_known_answers():
+    X, y = straddling_classes(2, n_a=40)
+    curve = accuracy_vs_k(X, y, ks=(1, 2, 3), gens=("kmeans",))
+    advice = advise_proxies(X, y)
+    assert curve["references"]["auto"]["mean"] > curve["gens"]["kmeans"]["mean"][0]
+    text = curve_agreement(advice, curve)
+    assert "Both say more proxies help" in text and "a" in text.split("to ")[-1]
+    rng = np.random.default_rng(2)
+    e = np.eye(32)
+    one = np.vstack(  # two single-mode classes: the mean is enough
+        [e[0] + 0.05 * rng.standard_normal((40, 32)), e[3] + 0.05 * rng.standard_normal((30, 32))]
     )
-    y = np.array(["shoes"] * 60 + ["tops"] * 60 + ["bags"] * 6)
-    out = recommend_k_per_class(X, y)
-    assert list(out) == ["bags", "shoes", "tops"]
-    assert {c: k for c, (k, _) in out.items()} == {"bags": 1, "shoes": 1, "tops": 3}
-    assert all(isinstance(r, str) and r for _, r in out.values())
+    y_one = np.array(["a"] * 40 + ["b"] * 30)
+    flat = accuracy_vs_k(one, y_one, ks=(1, 2, 3), gens=("kmeans",))
+    flat_advice = advise_proxies(one, y_one)
+    assert flat_advice["k"] == {"a": 1, "b": 1}
+    assert "more proxies did not raise" in flat_advice["reasons"]["a"]
+    text = curve_agreement(flat_advice, flat)
+    assert "Both say one proxy per class" in text
 
 
 def test_bad_input():
@@ -79,3 +151,7 @@ def test_bad_input():
         recommend_k(np.full((12, 3), np.nan), label="x")
     with pytest.raises(ValueError, match="n labels"):
         recommend_k_per_class(np.zeros((4, 2)), [0, 1])
+    with pytest.raises(ValueError, match="Unknown classifier setting.*'colour'"):
+        advise_proxies(np.zeros((4, 2)), [0, 0, 1, 1], {"colour": "red"})
+    with pytest.raises(ValueError, match="max_k must be"):
+        advise_proxies(np.zeros((4, 2)), [0, 0, 1, 1], max_k=0)
