@@ -180,11 +180,11 @@ def test_bad_class_names_and_shapes(url, images, tmp_path):
 
 
 def test_server_refuses_files_over_the_upload_limit(url, tmp_path):
-    import app
+    from imprint_core import session as pj
 
     big = tmp_path / "big.png"
     with open(big, "wb") as fh:
-        fh.truncate(app.pj.MAX_UPLOAD_MB * 1024 * 1024 + 1)
+        fh.truncate(pj.MAX_UPLOAD_MB * 1024 * 1024 + 1)
     with pytest.raises(ValueError, match="(?i)file size"):
         connect(url, tmp_path / "e").predict(image=handle_file(str(big)), api_name="/predict")
 
@@ -195,7 +195,7 @@ def test_an_event_for_a_replaced_handler_gets_a_sentence_not_a_bare_500(url):
     import urllib.error
     import urllib.request
 
-    import app
+    from imprint_core.ui.launch import STALE_EVENT
 
     body = {"data": [None], "fn_index": 987654, "trigger_id": 1, "session_hash": "stale-test"}
     request = urllib.request.Request(
@@ -207,4 +207,42 @@ def test_an_event_for_a_replaced_handler_gets_a_sentence_not_a_bare_500(url):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 409
-    assert json.loads(caught.value.read())["detail"] == app.STALE_EVENT
+    assert json.loads(caught.value.read())["detail"] == STALE_EVENT
+
+
+def test_a_refused_imprint_keeps_the_session_as_it_was(url, images, tmp_path):
+    """Issue 9: /imprint used to reset the session before checking the files."""
+    train, test = images
+    client = connect(url, tmp_path / "f")
+    imprint(client, {"shoes": train["Sneaker"][:3], "pants": train["Trouser"][:3]})
+    probe = handle_file(str(test["Sneaker"][0]))
+    before = client.predict(image=probe, api_name="/predict")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    with pytest.raises(AppError, match="'notes.txt'"):
+        imprint(client, {"tops": train["T-shirt"][:3], "bags": [notes]})
+    with pytest.raises(AppError, match="Unknown preset"):
+        imprint(client, {"tops": train["T-shirt"][:3], "x": train["Trouser"][:2]}, preset="no")
+    after = client.predict(image=probe, api_name="/predict")
+    assert after["label"] == before["label"] == "shoes"
+    assert {c["label"] for c in after["confidences"]} == {"shoes", "pants"}
+
+
+def test_a_loaded_head_reports_the_settings_in_its_file(url, images, tmp_path):
+    """Issue 9: a head saved with k=3, agg=mnn, m=3 was reported with the session's settings."""
+    import imprint_core as ic
+
+    train, _ = images
+    backbone = ic.get_backbone()
+    X = backbone.embed([str(p) for p in train["Sneaker"][:6] + train["Trouser"][:6]])
+    y = ["shoes"] * 6 + ["pants"] * 6
+    clf = ic.ImprintClassifier(k=3, agg="mnn", m=3, gen="kmeans", seed=5).fit(X, y)
+    path = tmp_path / "mine.safetensors"
+    clf.save(path, backbone=backbone.name)
+    summary = connect(url, tmp_path / "g").predict(
+        head=handle_file(str(path)), api_name="/load_head"
+    )
+    settings = summary["settings"]
+    assert (settings["k"], settings["agg"], settings["m"], settings["seed"]) == (3, "mnn", 3, 5)
+    assert summary["preset"] == "custom" and summary["head"] == "mine.safetensors"
+    assert summary["proxies_per_class"] == {"pants": 3, "shoes": 3}

@@ -77,5 +77,13 @@ def test_kmeans_proxies_beat_the_mean_on_the_merged_example(tmp_path):
     qi = project.imprint()["accuracy"]
     project.set_settings("ours")
     ours = project.imprint()["accuracy"]
-    assert qi["method"] == ours["method"] == "leave-one-out"
-    assert ours["accuracy"] >= qi["accuracy"] + 0.03
+    # the app evaluates every preset the same way, so the two figures compare
+    assert qi["method"] == ours["method"] == pj.evaluation_scheme(project.n_images)
+    assert ours["accuracy"] > qi["accuracy"]
+    # the example was chosen by leave-one-out (manifest.json): the margin holds there
+    from imprint_core.evaluation import evaluate
+    from imprint_core.presets import PRESETS
+
+    X, y, _ = project.dataset()
+    loo = {p: evaluate(X, y, dict(PRESETS[p]), "leave-one-out").accuracy for p in ("qi", "ours")}
+    assert loo["ours"] >= loo["qi"] + 0.03

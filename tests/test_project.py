@@ -351,7 +351,7 @@ def test_summary_after_training(trained):
     assert s["images_per_class"] == {"Sneaker": 30, "T-shirt": 30, "Trouser": 30}
     assert s["proxies_per_class"] == {"Sneaker": 20, "T-shirt": 20, "Trouser": 20}  # k = 20
     assert s["backbone"] == "efficientnet_lite0" and s["preset"] == "ours"
-    assert s["accuracy"]["method"] == "leave-one-out"
+    assert s["accuracy"]["method"] == pj.evaluation_scheme(90) == "stratified k-fold"
     assert s["accuracy"]["accuracy"] >= 0.9
     assert set(s["seconds"]) == {"embed", "imprint", "evaluate"}
 
@@ -510,8 +510,7 @@ def test_records_from_labels_errors():
 def test_view_lists_cards_with_thumbnails(project, fashion):
     train, _ = fashion
     project.add_images(project.classes[0].uid, train["Trouser"][:3])
-    v1, v2 = project.view(max_thumbs=2), project.view(max_thumbs=2)
-    assert v2["version"] > v1["version"]
+    v1 = project.view(max_thumbs=2)
     card = v1["classes"][0]
     assert card["n"] == 3 and len(card["thumbs"]) == 2 and Path(card["thumbs"][0]).exists()
 
@@ -535,7 +534,7 @@ def test_a_backbone_that_cannot_load_falls_back_to_the_built_in_one():
 def test_text_for_the_app(trained):
     s = trained.summary()
     assert pj.status_line(s).startswith("Imprinted 3 classes from 90 images (60 proxies) in ")
-    assert "(leave-one-out)" in pj.status_line(s)
+    assert "(stratified k\\-fold)" in pj.status_line(s)  # Markdown-escaped
     assert "| **total** | **90** | **60** |" in pj.summary_markdown(s)
     assert pj.accuracy_markdown(s).startswith("### Accuracy on your own images: ")
     rows = pj.per_class_rows(s)
@@ -555,3 +554,187 @@ def test_geometry_figures_and_k_curve(trained):
     figure, curve = trained.k_curve()
     assert {t.name for t in figure.data} >= {"kmeans", "kmedoids", "random", "fps"}
     assert curve["cv_description"]
+
+
+# ---- one state: versions, all-or-nothing changes, views ----------------------------------------
+def stored_files(project: Project) -> set[str]:
+    return {p.name for p in project.workdir.glob("*.png")}
+
+
+def test_every_edit_changes_the_version_and_a_refused_one_nothing(project, fashion, tmp_path):
+    train, _ = fashion
+    uid = project.classes[0].uid
+    v = project.version
+    project.add_images(uid, train["Trouser"][:2])
+    assert project.version > v
+    v, before = project.version, stored_files(project)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"nonsense")
+    with pytest.raises(ProjectError, match="'broken.png'"):
+        project.add_images(uid, train["Trouser"][2:6] + [bad])  # four good files, then a bad one
+    assert project.version == v
+    assert len(project.get(uid).images) == 2
+    assert stored_files(project) == before  # the four checked copies did not stay behind
+
+
+def test_a_refused_import_leaves_no_file_and_no_change(project, fashion, tmp_path):
+    train, _ = fashion
+    project.add_images(project.classes[0].uid, train["Trouser"][:2])
+    names, before = project.names, stored_files(project)
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in train["Sneaker"][:5]:
+            zf.write(path, f"shoes/{Path(path).name}")
+        zf.writestr("bags/bad.png", b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(ProjectError, match="bad.png"):
+        project.import_zip(archive)
+    assert project.names == names and stored_files(project) == before
+
+
+def test_a_transaction_restores_everything_on_error(trained, backbone):
+    head, settings, serial = trained.head, dict(trained.settings), trained.head_serial
+    with pytest.raises(ProjectError):
+        with trained.transaction():
+            trained.reset()
+            trained.set_settings("qi")
+            raise ProjectError("refused")
+    assert trained.head is head and trained.settings == settings
+    assert trained.head_serial == serial and trained.summary()["images"] == 90
+
+
+@pytest.mark.parametrize("side", ["norm_pre", "norm_inf"])
+def test_whiten_on_one_side_sets_the_other_and_says_so(project, side):
+    other = {"norm_pre": "norm_inf", "norm_inf": "norm_pre"}[side]
+    settings = project.set_settings(None, **{side: "whiten"})
+    assert settings["norm_pre"] == settings["norm_inf"] == "whiten"
+    assert f"{other} was set to whiten too" in project.settings_note
+    settings = project.set_settings(None, **{side: "l2"})  # and back together
+    assert settings["norm_pre"] == settings["norm_inf"] == "l2"
+
+
+def test_one_evaluation_scheme_for_every_preset(backbone, fashion, tmp_path):
+    """Issue 9: leave-one-out for some presets and k-fold for others made accuracies that
+    could not be compared."""
+    train, _ = fashion
+    p = Project(workdir=tmp_path, n_classes=0)
+    for cls in ("Trouser", "Sneaker"):
+        p.add_images(p.add_class(cls).uid, train[cls][:20])
+    p.embed(backbone)
+    methods = set()
+    for preset in ("ours", "qi", "oracle", "auto"):
+        p.set_settings(preset)
+        methods.add(p.imprint()["accuracy"]["method"])
+    assert methods == {pj.evaluation_scheme(40)} == {"stratified k-fold"}
+
+
+def test_a_loaded_head_shows_its_own_settings(backbone, fashion, tmp_path):
+    import imprint_core as ic
+
+    train, _ = fashion
+    X = backbone.embed([str(p) for p in train["Sneaker"][:6] + train["Trouser"][:6]])
+    clf = ic.ImprintClassifier(k=3, agg="mnn", m=3, seed=2).fit(X, ["a"] * 6 + ["b"] * 6)
+    clf.save(tmp_path / "h.safetensors", backbone=backbone.name)
+    p = Project(workdir=tmp_path / "w")
+    p.set_settings("qi")
+    s = p.load_head(tmp_path / "h.safetensors")
+    assert (s["settings"]["k"], s["settings"]["agg"], s["settings"]["m"]) == (3, "mnn", 3)
+    assert s["settings"]["seed"] == 2 and s["preset"] == "custom"
+    text = pj.summary_markdown(s)
+    assert "loaded from the file 'h\\.safetensors'" in text and "not in the file" in text
+    assert pj.views(p)["geometry_text"].startswith("A head file holds the proxies")
+
+
+def test_example_replaces_the_project_and_undo_brings_it_back(fashion, tmp_path):
+    from imprint_core.session import examples as ex
+
+    train, _ = fashion
+    p = Project(workdir=tmp_path)
+    uid = p.classes[0].uid
+    p.rename_class(uid, "mine")
+    p.add_images(uid, train["Trouser"][:3])
+    mine = stored_files(p)
+    message = ex.load_example(p, "fashion3")
+    assert "Undo" in message and "mine" not in p.names
+    assert pj.views(p)["undo"].startswith("Undo: bring back your 3 images")
+    assert mine <= stored_files(p)  # kept while an undo may need them
+    p.undo_replace()
+    assert p.names == ["mine", "Class 2"] and len(p.get(uid).images) == 3
+    assert stored_files(p) == mine and p.undo is None
+    with pytest.raises(ProjectError, match="nothing to undo"):
+        p.undo_replace()
+
+
+def test_an_empty_project_is_replaced_without_an_undo(tmp_path):
+    from imprint_core.session import examples as ex
+
+    p = Project(workdir=tmp_path)
+    assert "Undo" not in ex.load_example(p, "fashion3") and p.undo is None
+
+
+def test_views_follow_the_head(trained, backbone, fashion):
+    """Try it, Geometry, Export are views of the current head: a new head updates or clears
+    them (issue 9: Try it kept "nearest proxy 1 of 4" after the preset changed to Qi)."""
+    _, test = fashion
+    trained.set_settings("ours")
+    trained.imprint()
+    trained.predict(backbone, str(test["Sneaker"][0]), "probe.png")
+    trained.geometry("pca", 2)
+    trained.export_head()
+    v = pj.views(trained)
+    assert v["evidence"][0][2].endswith("of 20") and v["map"] is not None
+    assert v["export_files"] and "probe" in v["try_note"]
+    trained.set_settings("qi")
+    trained.imprint()
+    v = pj.views(trained)
+    assert all(row[2] == "1 of 1" for row in v["evidence"])  # Qi: one proxy per class
+    proxies = [t for t in v["map"].data if (t.name or "").endswith(" proxies")]  # per class
+    assert sum(len(t.x) for t in proxies) == 3
+    assert v["export_files"] is None and "download it again" in v["export_note"]
+    trained.set_settings("ours")
+    trained.imprint()
+
+
+def test_predict_many_has_a_count_limit(trained, backbone, fashion):
+    _, test = fashion
+    files = [(str(p), p.name) for p in test["Sneaker"]][:1] * (pj.MAX_PREDICT_FILES + 1)
+    with pytest.raises(ProjectError, match=f"at most {pj.MAX_PREDICT_FILES}"):
+        trained.predict_many(backbone, files)
+
+
+def test_user_strings_are_text_in_every_text_builder():
+    hostile = "<img src=http://127.0.0.1:1/x> [Log in](http://evil) *b* | c"
+    s = {
+        "classes": [hostile],
+        "accuracy": None,
+        "head": "<b>head</b>.safetensors",
+        "backbone": "efficientnet_lite0",
+        "preset": "custom",
+        "settings": {"gen": "kmeans"},
+        "images_per_class": {},
+        "proxies_per_class": {hostile: 2},
+        "images": 0,
+        "proxies": 2,
+        "seconds": {},
+    }
+    for text in (pj.summary_markdown(s), pj.status_line(s)):
+        assert "<img" not in text and "<b>" not in text and "](" not in text
+        assert "&lt;img" in text or "&lt;b&gt;" in text
+    assert "\\|" in pj.summary_markdown(s)  # a '|' in a name cannot end its table cell
+    assert pj.escape_html("<a href=x>") == "&lt;a href=x&gt;"
+
+
+def test_sweep_removes_old_session_folders_only(tmp_path):
+    import os
+    import time
+
+    old = tmp_path / f"{pj.quotas.WORKDIR_PREFIX}dead"
+    new = tmp_path / f"{pj.quotas.WORKDIR_PREFIX}alive"
+    other = tmp_path / "someone-else"
+    for folder in (old, new, other):
+        folder.mkdir()
+        (folder / "a.png").write_bytes(b"x")
+    past = time.time() - pj.SESSION_TTL_S - 60
+    for path in (old, old / "a.png", other, other / "a.png"):
+        os.utime(path, (past, past))
+    assert pj.sweep_workdirs(root=tmp_path) == [old]
+    assert not old.exists() and new.exists() and other.exists()

@@ -6,6 +6,7 @@ the library, never the UI.
 """
 
 from .backbone import (
+    backbone_dims,
     backbone_names,
     backbone_or_default,
     default_backbone_name,
@@ -20,13 +21,17 @@ from .intake import (
     records_from_labels,
     uploaded_folder_name,
 )
+from .lifecycle import close_all, sweep_workdirs
 from .limits import *  # noqa: F403 - the limits are part of the session's public face
 from .limits import ProjectError
 from .names import validate_class_name
 from .project import ClassEntry, ImageItem, Project, head_backbone
-from .settings import make_classifier, option_choices
+from .quotas import HEAVY_CONCURRENCY, MAX_HEAD_MB, MAX_PREDICT_FILES, SESSION_TTL_S
+from .settings import OPTION_ORDER, evaluation_scheme, make_classifier, option_choices
 from .texts import (
     accuracy_markdown,
+    escape_html,
+    escape_md,
     evidence_rows,
     export_metadata,
     geometry_markdown,
@@ -37,3 +42,4 @@ from .texts import (
     status_line,
     summary_markdown,
 )
+from .views import VIEWS, views

@@ -15,6 +15,13 @@ def backbone_names() -> list[str]:
     return [str(n) for n in list_backbones()]
 
 
+def backbone_dims() -> dict[str, int]:
+    """Embedding dimension of every offered backbone (a loaded head must match its own)."""
+    from ..backbones import BACKBONES
+
+    return {name: int(spec.dim) for name, spec in BACKBONES.items()}
+
+
 def default_backbone_name() -> str:
     """The built-in, offline backbone."""
     from ..backbones import DEFAULT_BACKBONE

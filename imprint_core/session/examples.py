@@ -72,11 +72,14 @@ def test_images(key: str) -> list[tuple[str, Path]]:
 
 
 def load_example(project, key: str) -> str:
-    """Replace the project's classes and images with the example's; returns a summary sentence."""
+    """Replace the project's classes and images with the example's; returns a summary sentence.
+
+    The project as it was can be brought back with ``project.undo_replace()``."""
     example = get_example(key)
     records = [(cls, path.name, str(path)) for cls, path in train_images(key)]
-    with project.lock:
-        project.reset()
-        project.import_images(records, example.title)
+    project.replace(records, f"the example '{example.title}'")
     counts = ", ".join(f"{c.name} ({len(c.images)})" for c in project.classes)
-    return f"Loaded the example '{example.title}': {counts}."
+    message = f"Loaded the example '{example.title}': {counts}."
+    if project.undo is not None:
+        message += " Your own classes were put aside: **Undo** brings them back."
+    return message

@@ -8,7 +8,6 @@ never embeds again, and imprints from those cached embeddings.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import shutil
@@ -156,7 +155,9 @@ class Project:
         return self._serial
 
     def _snapshot(self) -> dict[str, Any]:
-        state = {k: copy.copy(getattr(self, k)) for k in self._STATE}
+        # containers are copied (edits mutate them); heads and evaluations are replaced, never
+        # mutated, so the objects themselves are kept
+        state = {k: _shallow(getattr(self, k)) for k in self._STATE}
         state["classes"] = [ClassEntry(c.uid, c.name, list(c.images)) for c in self.classes]
         return state
 
@@ -709,10 +710,17 @@ class Project:
             if self.head is None or self.head_source != "imprinted":
                 raise ProjectError("Imprint a classifier first: the map shows its training images.")
             self.geometry_inputs = (method, int(dim), bool(normalize))
+            return self.current_geometry()
+
+    def current_geometry(self) -> dict[str, Any]:
+        """The geometry of the current head with the last asked map options (memoised)."""
+        with self.lock:
+            if self.geometry_inputs is None:
+                raise ProjectError("Open the Geometry tab to draw the map.")
             test = self.last_test
             key = (self.head_serial, self._fingerprint(), self.geometry_inputs, id(test))
             if self._geometry is None or self._geometry[0] != key:
-                self._geometry = (key, self._draw_geometry(method, dim, normalize))
+                self._geometry = (key, self._draw_geometry(*self.geometry_inputs))
             return self._geometry[1]
 
     def _draw_geometry(self, method: str, dim: int, normalize: bool) -> dict[str, Any]:
@@ -869,6 +877,10 @@ class Project:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+def _shallow(value: Any) -> Any:
+    return type(value)(value) if isinstance(value, (dict, list)) else value
+
+
 def _unit(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)

@@ -24,3 +24,58 @@ def make_classifier(settings: dict[str, Any]):
     except (TypeError, ValueError) as exc:
         raise ProjectError(f"Invalid settings: {exc}.") from None
     return clf
+
+
+# Options that only make sense together: when one side changes to (or away from) the value, the
+# other follows. Whitening is learned from the training embeddings (norm_pre) and must then be
+# applied to the image being classified (norm_inf), and vice versa.
+COUPLED = {("norm_pre", "norm_inf"): "whiten"}
+
+
+def couple_settings(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """``new`` with coupled options moved together, and a sentence saying what followed ("")."""
+    out, notes = dict(new), []
+    for (a, b), value in COUPLED.items():
+        for changed, other in ((a, b), (b, a)):
+            if out.get(changed) == old.get(changed):
+                continue
+            if out[changed] == value and out.get(other) != value:
+                out[other] = value
+            elif old.get(changed) == value and out.get(other) == value:
+                out[other] = out[changed]
+            else:
+                continue
+            notes.append(
+                f"{other} was set to {out[other]} too: {a} and {b} use whitening together."
+            )
+            break
+    return out, " ".join(notes)
+
+
+# One evaluation rule for every setting: the same images are always evaluated the same way, so
+# accuracies of different presets can be compared (the library would pick a cheaper scheme for
+# some settings; see imprint_core.evaluation.choose_scheme).
+LOO_MAX = 30  # leave-one-out up to this many images (30 full refits stay quick for any setting)
+KFOLD_MAX = 600  # stratified 5-fold up to this many, a stratified 20 % hold-out beyond
+
+
+def evaluation_scheme(n_images: int) -> str:
+    """The evaluation scheme for a project of ``n_images`` images, whatever the settings."""
+    if n_images <= LOO_MAX:
+        return "leave-one-out"
+    return "stratified k-fold" if n_images <= KFOLD_MAX else "stratified hold-out"
+
+
+# The options the Method tab shows, in its order (the classifier's constructor parameters).
+OPTION_ORDER = (
+    "norm_pre",
+    "gen",
+    "k",
+    "norm_post",
+    "norm_inf",
+    "agg",
+    "distance",
+    "m",
+    "weighting",
+    "seed",
+)

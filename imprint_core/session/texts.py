@@ -1,10 +1,31 @@
-"""Text for the app: sentences and tables built from summaries (tested without Gradio)."""
+"""Text for the app: sentences and tables built from summaries (tested without Gradio).
+
+Every string a user supplied (class names, file names, a head file's contents) passes through
+``escape_md`` (Markdown) or ``escape_html`` (toasts, plot labels) before it is shown: the page
+renders Markdown, toasts and Plotly labels as HTML, and a class named ``<img src=...>`` must
+read as text, not fetch an image.
+"""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 from typing import Any
+
+# Characters with a meaning in Markdown (and table cells); a backslash makes each one literal.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_html(text: Any) -> str:
+    """``text`` as HTML text: tags and entities show as written."""
+    return html.escape(str(text), quote=False)
+
+
+def escape_md(text: Any) -> str:
+    """``text`` as Markdown text: no HTML, link, emphasis or table syntax takes effect."""
+    return _MD_SPECIAL.sub(r"\\\1", escape_html(" ".join(str(text).split())))
 
 
 def percent(x: float | None) -> str:
@@ -21,7 +42,10 @@ def status_line(s: dict[str, Any]) -> str:
         return "Nothing imprinted yet: add images to at least two classes and press **Imprint**."
     acc = s["accuracy"]
     if acc is None:
-        return f"Loaded the head '{s['head']}': {len(s['classes'])} classes. Go to **Try it**."
+        return (
+            f"Loaded the head '{escape_md(s['head'])}': {len(s['classes'])} classes. "
+            "Go to **Try it**."
+        )
     total = sum(s["seconds"].values())
     built = (
         f"Imprinted {len(s['classes'])} classes from {s['images']} images "
@@ -30,9 +54,9 @@ def status_line(s: dict[str, Any]) -> str:
     if s.get("stale"):
         return f"{built} The images or class names changed since: press **Imprint** to update."
     if acc["accuracy"] is None:
-        return f"{built} {acc['description']}"
+        return f"{built} {escape_md(acc['description'])}"
     return (
-        f"{built} Accuracy {percent(acc['accuracy'])} ({acc['method']}). "
+        f"{built} Accuracy {percent(acc['accuracy'])} ({escape_md(acc['method'])}). "
         "See **Result** and **Try it**."
     )
 
@@ -41,25 +65,45 @@ def summary_markdown(s: dict[str, Any]) -> str:
     """What was built: head, settings, images and proxies per class, time."""
     if not s["classes"]:
         return status_line(s)
-    options = ", ".join(f"{k}={v}" for k, v in s["settings"].items())
+    options = escape_md(", ".join(f"{k}={v}" for k, v in s["settings"].items()))
+    loaded = s["head"] != "imprinted"
+    images = "images" if not loaded else "images (not in the file)"
     rows = [
-        f"| {c} | {s['images_per_class'].get(c, 0)} | {s['proxies_per_class'][c]} |"
+        f"| {escape_md(c)} | {'-' if loaded else s['images_per_class'].get(c, 0)} "
+        f"| {s['proxies_per_class'][c]} |"
         for c in s["classes"]
     ]
     timing = ", ".join(f"{k} {_duration(v)}" for k, v in s["seconds"].items())
-    return "\n".join(
-        [
-            f"**Head**: {s['head']} on backbone `{s['backbone']}`, preset **{s['preset']}** "
-            f"({options}).",
-            "",
-            "| class | images | proxies |",
-            "|---|---|---|",
-            *rows,
-            f"| **total** | **{s['images']}** | **{s['proxies']}** |",
-            "",
-            f"Time: {timing}." if timing else "",
-        ]
+    source = (
+        f"loaded from the file '{escape_md(s['head'])}'" if loaded else "imprinted in this session"
     )
+    lines = [
+        f"**Head**: {source}, on backbone {escape_md(s['backbone'])}, preset "
+        f"**{escape_md(s['preset'])}** ({options}).",
+        "",
+        f"| class | {images} | proxies |",
+        "|---|---|---|",
+        *rows,
+        f"| **total** | **{'-' if loaded else s['images']}** | **{s['proxies']}** |",
+        "",
+        f"Time: {timing}." if timing else "",
+    ]
+    if loaded:
+        lines.append(LOADED_LIMITS)
+    if s.get("stale"):
+        lines.append(f"*{STALE_HEAD}*")
+    return "\n".join(lines)
+
+
+LOADED_LIMITS = (
+    "A head file holds the proxies, not the training images: its accuracy, the nearest training "
+    "images in **Try it** and the maps in **Geometry** need the images, so they are not shown. "
+    "Imprint your own images to see them."
+)
+STALE_HEAD = (
+    "The images or class names changed since this head was imprinted: press **Imprint** to "
+    "update it."
+)
 
 
 def accuracy_markdown(s: dict[str, Any]) -> str:
@@ -70,10 +114,11 @@ def accuracy_markdown(s: dict[str, Any]) -> str:
     if acc is None:
         return "No accuracy estimate: a loaded head comes without its training images."
     if acc["accuracy"] is None:
-        return acc["description"]
+        return escape_md(acc["description"])
     return (
-        f"### Accuracy on your own images: {percent(acc['accuracy'])} ({acc['method']})\n\n"
-        f"{acc['description']}"
+        f"### Accuracy on your own images: {percent(acc['accuracy'])} "
+        f"({escape_md(acc['method'])})\n\n{escape_md(acc['description'])} The same scheme is "
+        "used for every setting of the same images, so accuracies of presets compare."
     )
 
 
@@ -122,9 +167,10 @@ def export_metadata(head_path: str | os.PathLike) -> Path:
 
 def geometry_markdown(g: dict[str, Any]) -> str:
     """Neural-collapse readings and the proxies advice as Markdown."""
-    lines = [f"*{g['map_note']}*", ""] if g["map_note"] else []
-    lines += ["### What the numbers say", *[f"- {r}" for r in g["readings"]], ""]
-    lines += ["### How many proxies per class?", *[f"- {a}" for a in g["advice"].values()]]
+    lines = [f"*{escape_md(g['map_note'])}*", ""] if g["map_note"] else []
+    lines += ["### What the numbers say", *[f"- {escape_md(r)}" for r in g["readings"]], ""]
+    advice = [f"- {escape_md(a)}" for a in g["advice"].values()]
+    lines += ["### How many proxies per class?", *advice]
     return "\n".join(lines)
 
 

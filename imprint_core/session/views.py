@@ -1,0 +1,178 @@
+"""Every view of a session as a pure function of its ``Project`` (no Gradio here).
+
+``views(project)`` returns one value per name in ``VIEWS``; the UI shows them all after every
+event, so no event can forget a view and no view can show a head that is not the current one.
+A view that cannot be current says so in words instead of showing an older result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backbone import default_backbone_name
+from .limits import ProjectError
+from .settings import OPTION_ORDER
+from .texts import (
+    LOADED_LIMITS,
+    STALE_HEAD,
+    accuracy_markdown,
+    escape_html,
+    escape_md,
+    evidence_rows,
+    export_metadata,
+    geometry_markdown,
+    per_class_rows,
+    preset_description,
+    python_snippet,
+    status_line,
+    summary_markdown,
+)
+
+VIEWS = (
+    "cards",  # what decides a redraw of the class cards (Teach)
+    "status",  # the line under Imprint (Teach and Method)
+    "backbone",  # the backbone of the head (Method)
+    "undo",  # the Undo button's label, or None when there is nothing to undo
+    "preset",
+    *OPTION_ORDER,  # Method: the settings in use
+    "preset_text",
+    "method_note",
+    "summary",  # Result
+    "accuracy",
+    "per_class",
+    "confusion",
+    "label",  # Try it
+    "evidence",
+    "neighbours",
+    "try_note",
+    "map",  # Geometry
+    "geometry_text",
+    "cosines",
+    "dispersion",
+    "kcurve",
+    "kcurve_text",
+    "export_files",  # Export
+    "snippet",
+    "export_note",
+)
+
+
+def views(project) -> dict[str, Any]:
+    """Every view of ``project``, keyed by the names in ``VIEWS``."""
+    with project.lock:
+        s = project.summary()
+        out: dict[str, Any] = {"cards": project.cards_key(), "status": status_line(s)}
+        out["backbone"] = project.backbone_name or default_backbone_name()
+        out["undo"] = _undo_label(project)
+        out.update(_method(project))
+        out.update(_result(s))
+        out.update(_try_it(project))
+        out.update(_geometry(project))
+        out.update(_export(project))
+    return out
+
+
+def _undo_label(project) -> str | None:
+    if project.undo is None:
+        return None
+    title, state = project.undo
+    n = sum(len(c.images) for c in state["classes"])
+    return f"Undo: bring back your {n} images from before '{title}'"
+
+
+def _method(project) -> dict[str, Any]:
+    name = project.preset or "custom"
+    out = {o: project.settings.get(o) for o in OPTION_ORDER}
+    out.update(
+        preset=name,
+        preset_text=preset_description(name),
+        method_note=escape_md(project.settings_note) if project.settings_note else "",
+    )
+    return out
+
+
+def _result(s: dict[str, Any]) -> dict[str, Any]:
+    acc = s["accuracy"] or {}
+    figure = None
+    if acc.get("confusion") is not None:
+        from ..figures import confusion_matrix_figure
+
+        figure = confusion_matrix_figure(acc["confusion"], [escape_html(c) for c in acc["labels"]])
+    return {
+        "summary": summary_markdown(s),
+        "accuracy": accuracy_markdown(s),
+        "per_class": per_class_rows(s),
+        "confusion": figure,
+    }
+
+
+def _try_it(project) -> dict[str, Any]:
+    empty = {"label": None, "evidence": None, "neighbours": None}
+    result = project.current_prediction()
+    if result is None:
+        note = ""
+        if project.last_test is not None:
+            note = (
+                "The classifier your last image was tried on is gone: imprint (or load a head) "
+                "and try an image again."
+            )
+        return {**empty, "try_note": note}
+    thumbs = [
+        (n["path"], f"{n['class']} · {n['file']} · cos {n['similarity']:.2f}")
+        for n in result["neighbours"]
+    ]
+    note = f"'{escape_md(result['file'])}' as the current head sees it."
+    if not thumbs:
+        note += " No training images to compare with (a loaded head)."
+    return {
+        "label": result["confidences"],
+        "evidence": evidence_rows(result),
+        "neighbours": thumbs or None,
+        "try_note": note,
+    }
+
+
+def _geometry(project) -> dict[str, Any]:
+    out = {"map": None, "geometry_text": "", "cosines": None, "dispersion": None}
+    out.update(kcurve=None, kcurve_text="")
+    if project.head is None:
+        return {**out, "geometry_text": "Imprint a classifier first: the map shows its images."}
+    if project.head_source != "imprinted":
+        return {**out, "geometry_text": LOADED_LIMITS}
+    if project.stale:
+        return {**out, "geometry_text": STALE_HEAD}
+    curve = project.current_kcurve()
+    if isinstance(curve, str):
+        out["kcurve_text"] = curve
+    elif curve is not None:
+        out["kcurve"], out["kcurve_text"] = curve[0], escape_md(curve[1].get("cv_description", ""))
+    if project.geometry_inputs is None:
+        return {**out, "geometry_text": "The map is drawn when you open this tab."}
+    try:
+        g = project.current_geometry()
+    except ProjectError as exc:
+        return {**out, "geometry_text": escape_md(exc)}
+    out.update(
+        map=g["figure"],
+        geometry_text=geometry_markdown(g),
+        cosines=g["cosines"],
+        dispersion=g["dispersion"],
+    )
+    return out
+
+
+def _export(project) -> dict[str, Any]:
+    path = project.current_export()
+    if path is None:
+        note = ""
+        if project.exported is not None:
+            note = "The head changed since the last download: download it again."
+        return {"export_files": None, "snippet": python_snippet(), "export_note": note}
+    meta = path.with_suffix(".json")
+    if not meta.exists():
+        meta = export_metadata(path)
+    return {
+        "export_files": [str(path), str(meta)],
+        "snippet": python_snippet(path.name, project.backbone_name),
+        "export_note": "",
+    }

@@ -1,0 +1,159 @@
+"""Method: the backbone, the preset and every option of the IMPRINT framework.
+
+A settings change re-imprints from cached embeddings when the head was imprinted here. A
+refused combination is one sentence under the options (the widgets go back to the settings in
+use, and stay usable); options that go together move together, and the sentence says so.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from types import SimpleNamespace
+
+import gradio as gr
+
+from imprint_core import session as pj
+from imprint_core.presets import PRESETS
+
+from .views import Views
+
+PRESET_LABELS = {
+    "ours": "IMPRINT k-means (ours)",
+    "qi": "Qi et al. 2018: mean",
+    "hosoda": "Hosoda et al. 2024: quantile",
+    "janson": "Janson et al. 2022: nearest mean",
+    "oracle": "Least-squares oracle",
+    "auto": "Beyond the paper: whitened, k per class",
+}
+CHOICES = pj.option_choices()  # option -> allowed values, from the classifier's registry
+OPTION_WIDGETS = {  # option -> (factory, one-line explanation)
+    "norm_pre": (
+        partial(gr.Radio, CHOICES["norm_pre"]),
+        "NORMpre: l2 = scale training embeddings to unit length before proxies are made; "
+        "whiten (beyond the paper, with NORMinf whiten) = damp directions classes vary in.",
+    ),
+    "gen": (
+        partial(gr.Dropdown, CHOICES["gen"]),
+        "GEN: how each class's proxies are made: mean = classic imprinting, kmeans = IMPRINT, "
+        "ls = least-squares oracle.",
+    ),
+    "k": (
+        partial(gr.Slider, 1, 50, step=1),
+        "Proxies per class for the k-methods; a class with fewer images keeps every image.",
+    ),
+    "norm_post": (
+        partial(gr.Radio, CHOICES["norm_post"]),
+        "NORMpost: normalise proxies: l2 = unit length; quantile = match earlier classes' values.",
+    ),
+    "norm_inf": (
+        partial(gr.Radio, CHOICES["norm_inf"]),
+        "NORMinf: how the embedding of the image to classify is normalised (l2 = unit length).",
+    ),
+    "agg": (
+        partial(gr.Radio, CHOICES["agg"]),
+        "AGG: max = the class of the best-matching proxy; mnn = the m nearest proxies vote.",
+    ),
+    "distance": (
+        partial(gr.Dropdown, CHOICES["distance"]),
+        "How an image is compared with proxies (inner product = cosine once both are l2).",
+    ),
+    "m": (partial(gr.Slider, 1, 25, step=1), "mnn only: how many nearest proxies vote."),
+    "weighting": (
+        partial(gr.Radio, CHOICES["weighting"]),
+        "mnn only: one vote per proxy, or closer proxies weigh more (1 / distance).",
+    ),
+    "seed": (
+        partial(gr.Number, precision=0),
+        "Seeds k-means, random and fps proxies, so the same images give the same head.",
+    ),
+}
+OPTIONS = list(pj.OPTION_ORDER)
+
+
+def build(views: Views) -> SimpleNamespace:
+    ui = SimpleNamespace(options=OPTIONS)
+    with gr.Row():
+        ui.backbone = views.add(
+            "backbone",
+            gr.Dropdown(
+                pj.backbone_names(),
+                value=pj.default_backbone_name(),
+                label="Backbone (frozen foundation model)",
+                info="The built-in EfficientNet-Lite0 works offline; others download "
+                "their weights on first use (if they cannot, the built-in one is kept).",
+                elem_id="backbone",
+            ),
+        )
+        ui.preset = views.add(
+            "preset",
+            gr.Radio(
+                [(PRESET_LABELS.get(k, k), k) for k in PRESETS] + [("Custom", "custom")],
+                value=pj.DEFAULT_PRESET,
+                label="Method preset",
+                elem_id="preset",
+            ),
+        )
+    views.add("preset_text", gr.Markdown(pj.preset_description(pj.DEFAULT_PRESET)))
+    defaults = dict(PRESETS[pj.DEFAULT_PRESET])
+    with gr.Accordion("Advanced: every option of the IMPRINT framework", open=False):
+        ui.widgets = []
+        for pair in range(0, len(OPTIONS), 2):
+            with gr.Row():
+                for name in OPTIONS[pair : pair + 2]:
+                    factory, info = OPTION_WIDGETS[name]
+                    widget = factory(
+                        value=defaults.get(name, 0), label=name, info=info, elem_id=f"opt-{name}"
+                    )
+                    ui.widgets.append(views.add(name, widget))
+        views.add("method_note", gr.Markdown(elem_id="method-note"))
+    ui.imprint = gr.Button("Imprint", variant="primary", elem_id="imprint-method")
+    views.add("status", gr.Markdown(elem_id="status-method"))
+    return ui
+
+
+def wire(views: Views, ui: SimpleNamespace) -> None:
+    for trigger in (ui.preset.input, *(w.input for w in ui.widgets)):
+        views.on(trigger, apply_settings, [ui.backbone, ui.preset, *ui.widgets])
+    views.on(
+        ui.backbone.input,
+        change_backbone,
+        [ui.backbone],
+        concurrency_id="embed",
+        concurrency_limit=pj.HEAVY_CONCURRENCY["embed"],
+    )
+
+
+def apply_settings(project, backbone_name, preset, *values) -> None:
+    """A preset or an option changed: validate, and re-imprint from cached embeddings.
+
+    A refused combination is said under the options (``settings_note``), not in a toast, and
+    the widgets show the settings in use again."""
+    options = dict(zip(OPTIONS, values, strict=True))
+    for name in ("k", "m", "seed"):
+        options[name] = int(options[name] or 0) if name == "seed" else int(options[name])
+    try:
+        if preset in PRESETS and preset != project.preset:
+            project.set_settings(preset)
+        else:
+            project.set_settings(None, **options)
+    except pj.ProjectError as exc:
+        project.settings_note = f"Not applied: {exc}"
+        return
+    if project.head_source == "imprinted" and project.is_embedded(backbone_name):
+        try:
+            project.imprint()
+        except pj.ProjectError as exc:  # these settings cannot imprint these images
+            project.settings_note = f"{project.settings_note} Not imprinted: {exc}".strip()
+
+
+def change_backbone(project, backbone_name, progress=gr.Progress()) -> None:
+    """Backbone changed: re-embed and re-imprint if a head was imprinted here before."""
+    from .teach import imprint
+
+    if project.head_source == "imprinted":
+        imprint(project, backbone_name, progress)
+    else:
+        backbone, warning = pj.backbone_or_default(backbone_name)
+        if warning:
+            gr.Warning(pj.escape_html(warning))
+        project.backbone_name = backbone.name
