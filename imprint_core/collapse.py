@@ -370,25 +370,77 @@ def _reliability(
     return warn, ok
 
 
+PRIMER = """\
+**What this tab shows, in plain words**
+
+- **Embedding**: the frozen backbone turns every image into a list of numbers, a point in a
+  space with many dimensions. Similar images land close together.
+- **Proxy**: a stored point that stands for a class. A new image gets the class of the proxy it
+  is most similar to. One proxy per class is usually the class mean (the average point);
+  k-means proxies are several points per class, one per group of similar images.
+- **The map** squeezes the points into 2 or 3 dimensions so you can look at them. PCA keeps the
+  directions with the most spread (the axis titles say how much of the spread each keeps);
+  UMAP keeps who is next to whom, so its axes have no units and distances between far-apart
+  groups mean little.
+- **Neural collapse** is what a network's last layer looks like after long training on its own
+  classes. **NC1** (variability collapse): all images of a class sit on almost one point; the
+  number compares the spread inside the classes with the spread between them (0 = collapsed,
+  above 1 = classes overlap). **VCI** says the same on a 0..1 scale (0 = collapsed).
+  **NC2**: the class means are equally far from each other, like the corners of a regular
+  triangle (3 classes) or tetrahedron (4): a *simplex ETF*. The heatmap compares the cosines
+  between your class means with that ideal, where every pair has the same cosine -1/(C-1).
+- **Why it matters here**: a backbone is collapsed on the classes it was trained on, not
+  necessarily on *yours*. When a class is spread out or made of several groups (a "tops" class
+  of T-shirts *and* coats), its single mean lands between the groups, and several proxies help.
+  The advice below and the accuracy-vs-k curve measure that on your own images.
+- With few images per class some numbers are unreliable; the readings say so.
+"""
+
+
+def primer() -> str:
+    """A short plain-words introduction (Markdown) to the Geometry view, for a newcomer."""
+    return PRIMER
+
+
+def _unreliable(m: dict[str, Any], *keys: str) -> str:
+    if all(m["reliable"].get(k, True) for k in keys):
+        return ""
+    return " Not reliable here: see the note below."
+
+
 def describe_metrics(m: dict[str, Any]) -> list[str]:
-    """Short plain-language readings of an nc_metrics result (for a teaching panel)."""
+    """Short plain-language readings of an nc_metrics result (for a teaching panel).
+
+    NC1 and VCI are always shown; when nc_metrics flags them (few images per class, noisy
+    means, two classes) the line says so and the warning sentences follow the readings.
+    """
     lines = []
-    if m["reliable"].get("nc1", True) and np.isfinite(m["nc1"]):
+    if np.isfinite(m["nc1"]):
         level = "strongly" if m["nc1"] < 0.1 else "fairly" if m["nc1"] < 1 else "hardly"
         lines.append(
             f"NC1 = {m['nc1']:.3g}: the classes are {level} collapsed (0 = every image sits on "
-            "its class mean; above 1 = the spread inside a class exceeds the spread between them)."
+            "its class mean; above 1 = the spread inside a class exceeds the spread between "
+            "them)." + _unreliable(m, "nc1")
         )
+    else:
+        lines.append("NC1 is infinite: the class means coincide, nothing separates the classes.")
+    if np.isfinite(m["vci"]):
+        lines.append(
+            f"VCI = {m['vci']:.2f}: the share of the spread along the directions that separate "
+            "the classes that lies inside the classes (0 = collapsed, 1 = not at all)."
+            + _unreliable(m, "vci")
+        )
+    else:
+        lines.append("VCI is undefined: the class means coincide.")
     lines.append(
         f"CDNV = {m['cdnv']:.3g}: average spread of two classes relative to the distance of their "
-        "means (small = well separated)."
+        "means (small = well separated)." + _unreliable(m, "cdnv")
     )
-    if m["reliable"].get("nc2", True):
-        lines.append(
-            f"Class means: angle cosines {m['equiangularity_mean']:.2f} +/- "
-            f"{m['equiangularity_std']:.2f} (ideal simplex {m['equiangularity_ideal']:.2f}), "
-            f"distance to a simplex ETF {m['etf_distance']:.2f} (0 = perfect)."
-        )
+    lines.append(
+        f"Class means: angle cosines {m['equiangularity_mean']:.2f} +/- "
+        f"{m['equiangularity_std']:.2f} (ideal simplex {m['equiangularity_ideal']:.2f}), "
+        f"distance to a simplex ETF {m['etf_distance']:.2f} (0 = perfect)." + _unreliable(m, "nc2")
+    )
     if "nc4_agreement" in m:
         lines.append(
             f"The head agrees with the nearest class mean on {m['nc4_agreement']:.0%} of the "

@@ -7,7 +7,13 @@ import pytest
 
 import imprint_core as ic
 from imprint_core.classifier import ImprintClassifier
-from imprint_core.collapse import describe_metrics, l2_normalize, nc_metrics, one_thread
+from imprint_core.collapse import (
+    describe_metrics,
+    l2_normalize,
+    nc_metrics,
+    one_thread,
+    primer,
+)
 
 
 def simplex_etf_data(C=5, d=40, per=30, noise=0.0, seed=0):
@@ -153,12 +159,22 @@ def test_few_shot_warning_when_samples_per_class_are_far_below_dimension():
     m = nc_metrics(X, y)
     assert m["reliable"]["nc1"] is False and m["reliable"]["vci"] is False
     assert any("Only 5 image(s)" in w and "1280" in w for w in m["warnings"])
-    assert any("5 image" in line for line in describe_metrics(m))
+    readings = describe_metrics(m)
+    assert any("5 image" in line for line in readings)
+    # NC1 and VCI are still shown, each with its reliability note
+    nc1 = next(r for r in readings if r.startswith("NC1 = "))
+    vci = next(r for r in readings if r.startswith("VCI = "))
+    assert nc1.endswith("Not reliable here: see the note below.")
+    assert vci.endswith("Not reliable here: see the note below.")
     # plenty of samples for the dimension: no such warning
     X, y = simplex_etf_data(C=3, d=16, per=200, noise=0.3)
     m = nc_metrics(X, y)
     assert m["warnings"] == []
     assert all(m["reliable"].values())
+    readings = describe_metrics(m)
+    assert [r[:5] for r in readings[:3]] == ["NC1 =", "VCI =", "CDNV "]
+    assert not any("Not reliable" in r for r in readings)
+    assert f"VCI = {m['vci']:.2f}" in readings[1]
 
 
 def test_two_classes_warn_that_nc2_is_trivial():
@@ -179,7 +195,17 @@ def test_coinciding_means_give_infinite_nc1():
     assert m["nc1"] == np.inf
     assert np.isnan(m["vci"])
     assert m["reliable"]["nc1"] is False
+    readings = describe_metrics(m)
+    assert readings[0].startswith("NC1 is infinite") and readings[1].startswith("VCI is undefined")
     assert any("coincide" in w for w in m["warnings"])
+
+
+def test_primer_explains_the_terms_in_plain_words():
+    text = primer()
+    for term in ("Embedding", "Proxy", "PCA", "UMAP", "no units", "NC1", "VCI", "NC2"):
+        assert term in text, term
+    assert "simplex ETF" in text and "-1/(C-1)" in text
+    assert len(text.split()) < 450  # short enough to read on the tab
 
 
 def test_single_image_class_is_flagged():
