@@ -155,3 +155,44 @@ def test_bad_input():
         advise_proxies(np.zeros((4, 2)), [0, 0, 1, 1], {"colour": "red"})
     with pytest.raises(ValueError, match="max_k must be"):
         advise_proxies(np.zeros((4, 2)), [0, 0, 1, 1], max_k=0)
+
+
+@pytest.mark.slow
+def test_advice_agrees_with_the_curve_on_the_multimodal_example():
+    """The shipped 'merged' example (tops / footwear / other, each several Fashion-MNIST classes)
+    embedded by the built-in backbone: the silhouette advice said 1 proxy for every class while
+    the curve preferred more; the advice now comes from the curve's kind of evidence."""
+    import imprint_core as ic
+    from imprint_core.session import examples as ex
+
+    train = ex.train_images("merged")
+    X = ic.get_backbone().embed([str(p) for _, p in train])
+    y = np.array([c for c, _ in train])
+    advice = advise_proxies(X, y)
+    curve = accuracy_vs_k(X, y, ks=(1, 2, 3), gens=("kmeans",))
+    km = curve["gens"]["kmeans"]["mean"]
+    best = int(np.argmax(km))
+    assert curve["ks"][best] > 1 and km[best] > km[0]  # the curve prefers more proxies
+    assert max(advice["k"].values()) > 1, advice["reasons"]  # and so does the advice
+    text = curve_agreement(advice, curve)
+    assert "agrees in direction" in text or "Both say more proxies help" in text, text
+    head = ImprintClassifier(**advice["settings"]).fit(X, y)
+    assert {str(c): k for c, k in head.auto_k_.items()} == advice["k"]
+
+
+def _has_sized() -> bool:
+    from imprint_core import generation
+
+    return hasattr(generation, "sized_k")
+
+
+@pytest.mark.skipif(not _has_sized(), reason="this tree has no gen 'sized'")
+def test_a_sized_head_is_advised_by_its_own_rule():
+    from imprint_core.generation import SIZED_PER_PROXY, sized_k
+
+    X, y = straddling_classes(2, n_a=3 * SIZED_PER_PROXY, n_b=SIZED_PER_PROXY - 1)
+    advice = advise_proxies(X, y, {**PRESETS["ours"], "gen": "sized"}, max_k=20)
+    assert advice["gen"] == "sized" and advice["settings"]["gen"] == "sized"
+    assert advice["k"] == {"a": sized_k(3 * SIZED_PER_PROXY, 20), "b": 1}
+    assert f"one per {SIZED_PER_PROXY} of its" in advice["reasons"]["a"]
+    assert "gen=sized" in advice["summary"]
