@@ -284,3 +284,60 @@ def test_hub_backbone_embeds_when_its_weights_are_cached(name):
     bb = get_backbone(name)
     z = bb.embed(_photos(2, seed=8), cache=False)
     assert z.shape == (2, bb.dim) and z.dtype == np.float32 and np.isfinite(z).all()
+
+
+def _cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+def test_static_padding_export_gives_the_same_features():
+    """The exported graph has constant padding (no per-call shape arithmetic) and the same output."""
+    import onnx
+    import torch
+
+    model = B.load_lite0_timm()
+    static = B.static_same_padding(B.load_lite0_timm())
+    x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (2, 3, 224, 224)).astype("f4"))
+    with torch.inference_mode():
+        np.testing.assert_allclose(static(x).numpy(), model(x).numpy(), rtol=1e-4, atol=1e-4)
+    graph = onnx.load_from_string(B.export_lite0_onnx(model)).graph
+    ops = {node.op_type for node in graph.node}
+    assert "Shape" not in ops, sorted(ops)  # timm's dynamic padding reads the input shape
+
+
+def test_corrupt_cached_onnx_model_is_rebuilt(monkeypatch, tmp_path, caplog):
+    """A truncated cache file used to send every restart to the slower PyTorch path for good."""
+    import logging
+
+    import onnx
+
+    monkeypatch.setenv("IMPRINT_CACHE_DIR", str(tmp_path))
+    spec = B.backbone_spec(DEFAULT_BACKBONE)
+    first = B._build_lite0(spec, _cpu(), "auto")
+    path = B.lite0_onnx_path()
+    assert first.runtime == "onnxruntime" and path.is_file()
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])  # a half-written or damaged file
+    with caplog.at_level(logging.WARNING, logger="imprint_core.backbones.lite0"):
+        engine = B._build_lite0(spec, _cpu(), "auto")
+    assert engine.runtime == "onnxruntime"
+    onnx.checker.check_model(onnx.load(str(path)))  # the file itself is whole again
+    assert path.stat().st_size == len(good)
+    assert "re-exporting" in caplog.text and str(path) in caplog.text
+    assert not list(tmp_path.glob("*.tmp"))  # the atomic write left no temp file
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
+    np.testing.assert_allclose(engine.features(x), first.features(x), rtol=1e-4, atol=1e-4)
+
+
+def test_stale_temp_export_is_swept(tmp_path):
+    import os
+
+    target = tmp_path / "model.onnx"
+    stale, fresh = tmp_path / "model.123.456.tmp", tmp_path / "model.789.1.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (0, 0))
+    B.write_atomic(target, b"data")
+    assert target.read_bytes() == b"data" and not stale.exists() and fresh.exists()

@@ -55,15 +55,20 @@ from .hub import (
 from .lite0 import (
     LITE0_CROP,
     LITE0_RESIZE,
+    ONNX_EXPORT_VERSION,
     _build_lite0,
     _lite0_onnx_bytes,
     _lite0_weights_path,
     _timm_parts,
     cache_dir,
+    export_lite0_onnx,
     fold_batchnorm,
+    lite0_onnx_path,
     lite0_preprocess,
     lite0_timm_transform,
     load_lite0_timm,
+    static_same_padding,
+    write_atomic,
 )
 from .registry import (
     _LOADED,
@@ -97,4 +102,7 @@ __all__ = [
     "resolve_device",
     "torchvision_features",
     "weights_cached",
+    "export_lite0_onnx",
+    "lite0_onnx_path",
+    "static_same_padding",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
 
 from .base import BackboneSpec
 from .engines import _agrees, _Engine, _ort_session, _OrtEngine, _TorchEngine
+
+log = logging.getLogger(__name__)
 
 
 def _lite0_weights_path() -> Path:
@@ -131,25 +134,72 @@ def cache_dir() -> Path:
     return configured()
 
 
-def _lite0_onnx_bytes(model: torch.nn.Module) -> bytes | str:
-    """The exported ONNX graph: a cached file path when the cache is writable, else bytes."""
-    import io
+ONNX_EXPORT_VERSION = 2  # 2: static "same" padding (constant Pad ops, foldable into the convs)
+_STALE_TMP_S = 3600.0  # a half-written export older than this belongs to a dead process
 
+
+def static_same_padding(model: torch.nn.Module, size: int = LITE0_CROP) -> torch.nn.Module:
+    """Replace timm's dynamic TF "same" padding by fixed zero padding for ``size`` inputs (in place).
+
+    ``Conv2dSame`` computes its padding from the input shape at every call, which exports as a
+    dozen shape ops per strided convolution (and keeps ONNX Runtime from fusing the padding into
+    the convolution). For a fixed input size the padding is a constant: exactly the same outputs.
+    """
+    import torch
+    from timm.layers.conv2d_same import Conv2dSame
+    from timm.layers.padding import get_same_padding
+
+    shapes: dict[str, tuple[int, int]] = {}
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda _m, args, n=name: shapes.__setitem__(n, tuple(args[0].shape[-2:]))
+        )
+        for name, module in model.named_modules()
+        if isinstance(module, Conv2dSame)
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, size, size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for name, (ih, iw) in shapes.items():
+        parent_name, _, attr = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        conv = getattr(parent, attr)
+        ph = get_same_padding(ih, conv.kernel_size[0], conv.stride[0], conv.dilation[0])
+        pw = get_same_padding(iw, conv.kernel_size[1], conv.stride[1], conv.dilation[1])
+        conv.__class__ = torch.nn.Conv2d  # same parameters; padding=0 already
+        pad = torch.nn.ZeroPad2d((pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        setattr(parent, attr, torch.nn.Sequential(pad, conv))
+    return model
+
+
+def lite0_onnx_path() -> Path:
+    """Where the exported ONNX model is cached; the name changes with the weights, torch, timm
+    and the export recipe, so a stale file is never picked up."""
     import timm
     import torch
 
     digest = hashlib.sha256(_lite0_weights_path().read_bytes()).hexdigest()[:16]
-    tag = f"{digest}-torch{torch.__version__}-timm{timm.__version__}".replace("+", "_")
-    target = cache_dir() / f"efficientnet_lite0-{tag}.onnx"
-    if target.is_file():
-        return str(target)
-    both = _timm_parts(model)[2].eval()
+    tag = f"{digest}-torch{torch.__version__}-timm{timm.__version__}-v{ONNX_EXPORT_VERSION}"
+    return cache_dir() / f"efficientnet_lite0-{tag.replace('+', '_')}.onnx"
+
+
+def export_lite0_onnx(model: torch.nn.Module) -> bytes:
+    """The ONNX graph of ``model`` (outputs ``features`` and ``logits``, dynamic batch size)."""
+    import copy
+    import io
+
+    import torch
+
+    both = _timm_parts(static_same_padding(copy.deepcopy(model).eval()))[2].eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             both,
-            torch.zeros(1, 3, 224, 224),
+            torch.zeros(1, 3, LITE0_CROP, LITE0_CROP),
             buf,
             input_names=["images"],
             output_names=["features", "logits"],
@@ -157,26 +207,72 @@ def _lite0_onnx_bytes(model: torch.nn.Module) -> bytes | str:
             opset_version=17,
             dynamo=False,
         )
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that no reader ever sees half a file (temp file + rename);
+    sweeps temp files that a killed process left behind."""
+    import time
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(f"{target.stem}.*.tmp"):
+        try:
+            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
+                old.unlink()
+        except OSError:
+            pass  # another process swept it first
+    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, target)  # atomic: a concurrent process never sees half a file
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | str:
+    """The exported ONNX graph: the cached file's path when the cache is writable, else bytes.
+    ``rebuild`` re-exports even when a cached file exists (it was found corrupt)."""
+    target = lite0_onnx_path()
+    if target.is_file() and not rebuild:
+        return str(target)
+    data = export_lite0_onnx(model)
+    try:
+        write_atomic(target, data)
         return str(target)
     except OSError:
         return data
+
+
+def _checked_ort_engine(source: bytes | str, model, device) -> _OrtEngine:
+    engine = _OrtEngine(lite0_preprocess, _ort_session(source))
+    reference = _TorchEngine(lite0_preprocess, _timm_parts(model)[0], device)
+    if not _agrees(engine, reference):
+        raise RuntimeError("its features differ from the PyTorch model's")
+    return engine
+
+
+def _ort_engine(model, device) -> _OrtEngine:
+    """The ONNX Runtime engine; a cached model that fails to load or to agree with PyTorch (a
+    truncated or corrupted file) is re-exported once, atomically, and the log says so."""
+    source = _lite0_onnx_bytes(model)
+    try:
+        return _checked_ort_engine(source, model, device)
+    except Exception as exc:
+        if not isinstance(source, str):
+            raise
+        log.warning("Cached ONNX model %s is unusable (%s); re-exporting it.", source, exc)
+        source = _lite0_onnx_bytes(model, rebuild=True)
+        engine = _checked_ort_engine(source, model, device)
+        log.warning("Re-exported the ONNX model to %s; ONNX Runtime is in use.", source)
+        return engine
 
 
 def _build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> _Engine:
     model = load_lite0_timm()
     if runtime != "torch" and device.type == "cpu":
         try:
-            engine = _OrtEngine(lite0_preprocess, _ort_session(_lite0_onnx_bytes(model)))
-            reference = _TorchEngine(lite0_preprocess, _timm_parts(model)[0], device)
-            if not _agrees(engine, reference):
-                raise RuntimeError("its features differ from the PyTorch model's")
-            return engine
+            return _ort_engine(model, device)
         except Exception as exc:  # any ORT/export problem: the PyTorch path always works
             if runtime == "onnxruntime":
                 raise RuntimeError(f"ONNX Runtime backend for {spec.name!r} failed: {exc}") from exc
