@@ -155,37 +155,89 @@ def load_image(
         except (OSError, ValueError) as exc:
             raise _fail(name, context, f"cannot be converted ({exc})", max_pixels) from None
     data = read_source_bytes(source, name)
-    if not data:
-        raise _fail(name, context, "is an empty file", max_pixels)
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb warning is superseded by our (lower) limit below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_formats())
-            # Image.open reads only the header: check the size before decoding any pixel.
-            if image.width * image.height > max_pixels:
-                raise _fail(name, context, _too_big(image.size), max_pixels)
-            image.seek(0)  # animated GIF/WebP/APNG/TIFF: first frame
-            if min_side and image.format == "JPEG":
-                image.draft(image.mode, (min_side, min_side))
-            image.load()
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise _fail(
-            name, context, "is not an image (or not a format we read)", max_pixels
-        ) from None
-    except Image.DecompressionBombError as exc:  # Pillow's own guard, also from the header
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        count = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
-        raise _fail(name, context, f"has {count}, which is too large", max_pixels) from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
-        problem = "is truncated" if "truncated" in str(exc) else f"is corrupt ({exc})"
-        raise _fail(name, context, problem, max_pixels) from None
+        image = _open_header(data, name, context, max_pixels)
+        if min_side:
+            _draft(image, min_side)
+        image.load()
+    except Exception as exc:
+        raise _decode_error(exc, name, context, max_pixels) from None
     try:
         return to_rgb(ImageOps.exif_transpose(image))
     except (OSError, ValueError, SyntaxError) as exc:
         raise _fail(name, context, f"cannot be converted to RGB ({exc})", max_pixels) from None
+
+
+def decoded_size(
+    source: str | os.PathLike | bytes,
+    name: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    context: str | None = None,
+    min_side: int | None = None,
+) -> tuple[int, int]:
+    """``(width, height)`` that ``load_image`` would decode ``source`` at, from the header only.
+
+    No pixel is decoded: this prices a request (a JPEG at its ``draft`` scale for ``min_side``,
+    every other format at full size) before any work is done. Raises ``ImageError`` as
+    ``load_image`` does for anything that is not an allowed image or is over ``max_pixels``.
+    """
+    name = source_name(source, name)
+    if isinstance(source, (str, os.PathLike)):
+        try:
+            fh: IO[bytes] = open(source, "rb")  # noqa: SIM115 - Image.open reads the header only
+        except OSError:
+            read_source_bytes(source, name)  # raises the ImageError for a missing/unreadable path
+            raise
+    else:
+        fh = io.BytesIO(read_source_bytes(source, name))
+    with fh:
+        try:
+            image = _open_header(fh, name, context, max_pixels)
+            if min_side:
+                _draft(image, min_side)
+            return image.size
+        except Exception as exc:
+            raise _decode_error(exc, name, context, max_pixels) from None
+
+
+def _open_header(data: bytes | IO[bytes], name, context, max_pixels: int) -> Image.Image:
+    """Open an image (header only), refusing an empty file or one over ``max_pixels``."""
+    if isinstance(data, bytes) and not data:
+        raise _fail(name, context, "is an empty file", max_pixels)
+    with warnings.catch_warnings():
+        # Pillow's own bomb warning is superseded by our (lower) limit below.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        fh = io.BytesIO(data) if isinstance(data, bytes) else data
+        image = Image.open(fh, formats=_formats())
+    # Image.open reads only the header: check the size before decoding any pixel.
+    if image.width * image.height > max_pixels:
+        raise _fail(name, context, _too_big(image.size), max_pixels)
+    image.seek(0)  # animated GIF/WebP/APNG/TIFF: first frame
+    return image
+
+
+def _draft(image: Image.Image, min_side: int) -> None:
+    """JPEG: decode at 1/2, 1/4 or 1/8 scale (DCT scaling) keeping both sides >= ``min_side``;
+    a 40-megapixel photo then costs about as much as a 0.6-megapixel one. Other formats have no
+    cheaper decode; they are decoded at full size."""
+    if image.format == "JPEG":
+        image.draft(image.mode, (min_side, min_side))
+
+
+def _decode_error(exc: Exception, name, context, max_pixels: int) -> Exception:
+    """The ImageError for an exception raised while opening or decoding an image."""
+    if isinstance(exc, ImageError):
+        return exc
+    if isinstance(exc, UnidentifiedImageError):
+        return _fail(name, context, "is not an image (or not a format we read)", max_pixels)
+    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own guard, also from the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+        return _fail(name, context, f"has {count}, which is too large", max_pixels)
+    if isinstance(exc, (OSError, SyntaxError, ValueError, EOFError, struct.error)):
+        problem = "is truncated" if "truncated" in str(exc) else f"is corrupt ({exc})"
+        return _fail(name, context, problem, max_pixels)
+    return exc
 
 
 def _formats() -> tuple[str, ...]:

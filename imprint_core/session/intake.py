@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -18,8 +19,11 @@ from .limits import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_MB,
     MAX_IMAGE_PIXELS,
+    MAX_IMAGES_TOTAL,
+    MAX_REQUEST_PIXELS,
     MIN_CLASSES,
     STORE_MAX_SIDE,
+    ZIP_MAX_DIRECTORY_BYTES,
     ZIP_MAX_MEMBERS,
     ZIP_MAX_UNCOMPRESSED_BYTES,
     ProjectError,
@@ -31,29 +35,104 @@ def _display_name(path: str | os.PathLike) -> str:
     return Path(path).name or str(path)
 
 
-def prepare_image(source: str | os.PathLike | bytes, name: str, cls: str | None = None):
+def prepare_image(
+    source: str | os.PathLike | bytes | Any,
+    name: str,
+    cls: str | None = None,
+    budget: PixelBudget | None = None,
+):
     """Open and validate one image; return it as an RGB PIL image no larger than STORE_MAX_SIDE.
 
-    Raises ProjectError with a sentence naming the file (and the class ``cls``, when given).
+    A JPEG is decoded at the smallest DCT scale that keeps both sides >= STORE_MAX_SIDE (Pillow's
+    ``draft``), so a large photo costs little. ``budget``: the request's pixel budget, charged
+    from the header before anything is decoded. A PIL image (what ``iter_zip_images`` yields)
+    is taken as already checked. Raises ProjectError with a sentence naming the file (and the
+    class ``cls``, when given).
     """
     from PIL import Image
 
-    from ..images import ImageError, load_image
+    from ..images import ImageError, decoded_size, load_image
 
     where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
+    if isinstance(source, Image.Image):
+        return _fit(source)
     size = len(source) if isinstance(source, bytes) else _file_size(source, where)
     if size > MAX_IMAGE_BYTES:
         raise ProjectError(
             f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
         )
+    options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls}
     try:
-        image = load_image(source, name=name, max_pixels=MAX_IMAGE_PIXELS, context=cls)
+        if budget is not None:
+            budget.spend(decoded_size(source, min_side=STORE_MAX_SIDE, **options), where)
+        image = load_image(source, min_side=STORE_MAX_SIDE, **options)
     except ImageError as exc:
         raise ProjectError(str(exc)) from None
+    return _fit(image)
+
+
+def _fit(image):
+    from PIL import Image
+
     if max(image.size) > STORE_MAX_SIDE:
         image = image.copy()
         image.thumbnail((STORE_MAX_SIDE, STORE_MAX_SIDE), Image.Resampling.LANCZOS)
     return image
+
+
+class PixelBudget:
+    """Pixels one request may still decode; ``spend`` refuses the image that would overdraw it."""
+
+    def __init__(self, max_pixels: int = MAX_REQUEST_PIXELS, request: str = "This request"):
+        self.max_pixels = int(max_pixels)
+        self.left = int(max_pixels)
+        self.request = request
+
+    def spend(self, size: tuple[int, int], where: str) -> None:
+        pixels = int(size[0]) * int(size[1])
+        if pixels > self.left:
+            used = self.max_pixels - self.left
+            raise ProjectError(
+                f"{self.request} would decode more than {self.max_pixels / 1e6:g} megapixels "
+                f"({where} adds {pixels / 1e6:.1f} to the {used / 1e6:.1f} before it); send "
+                "fewer or smaller images at a time."
+            )
+        self.left -= pixels
+
+
+def check_request(
+    files: Sequence[str | os.PathLike | dict],
+    max_files: int = MAX_IMAGES_TOTAL,
+    max_pixels: int = MAX_REQUEST_PIXELS,
+    what: str = "images",
+) -> int:
+    """Check a list of uploaded image files before any work: returns the pixels they will decode.
+
+    Refuses (ProjectError, nothing decoded, nothing written) more than ``max_files`` files, a file
+    over MAX_IMAGE_MB, anything that is not an allowed image or is over MAX_IMAGE_PIXELS, and a
+    total over ``max_pixels`` (each image priced from its header as ``prepare_image`` will decode
+    it). ``files``: paths, or Gradio file dicts with a ``path``. ``what`` names the request.
+    """
+    from ..images import ImageError, decoded_size
+
+    if len(files) > max_files:
+        raise ProjectError(f"Got {len(files)} {what}; send at most {max_files} at a time.")
+    budget = PixelBudget(max_pixels, f"These {len(files)} {what}")
+    for file in files:
+        path = file.get("path") if isinstance(file, dict) else file
+        name = _display_name(path)
+        where = f"Image '{name}'"
+        size = _file_size(path, where)
+        if size > MAX_IMAGE_BYTES:
+            raise ProjectError(
+                f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
+            )
+        try:
+            dims = decoded_size(path, name, MAX_IMAGE_PIXELS, min_side=STORE_MAX_SIDE)
+        except ImageError as exc:
+            raise ProjectError(str(exc)) from None
+        budget.spend(dims, where)
+    return budget.max_pixels - budget.left
 
 
 def _file_size(path: str | os.PathLike, where: str) -> int:
@@ -81,23 +160,41 @@ def _class_folders(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return paths
 
 
-def iter_zip_images(zip_path: str | os.PathLike) -> Iterator[tuple[str, str, bytes]]:
-    """Yield ``(class_name, file_name, bytes)`` from a zip with one folder per class.
+def iter_zip_images(
+    zip_path: str | os.PathLike, max_pixels: int = MAX_REQUEST_PIXELS
+) -> Iterator[tuple[str, str, Any]]:
+    """Yield ``(class_name, file_name, image)`` from a zip with one folder per class.
 
-    Safe against zip bombs and zip slip: member count and total uncompressed size are capped
-    (reading stops at the cap whatever the headers claim), nothing is extracted by member name,
-    and ``__MACOSX``, dotfiles and files that are not images (by extension) are ignored.
+    Each image is read, validated and downscaled (``prepare_image``) as it is yielded, so a
+    consumer holds small RGB images, never the zip's raw members. Safe against zip bombs and zip
+    slip: the entry count and directory size are read from the end-of-central-directory record
+    before the directory is parsed; members are streamed in chunks against the per-file and
+    running total caps (a member over a cap is refused before it is read, and reading stops at
+    the cap whatever the headers claim); the pixels decoded are charged to a ``max_pixels``
+    budget from each header; nothing is extracted by member name; ``__MACOSX``, dotfiles and
+    files that are not images (by extension) are ignored.
     """
     label = _display_name(zip_path)
+    entries, directory = zip_directory(zip_path)
+    if entries > ZIP_MAX_MEMBERS:
+        raise ProjectError(
+            f"'{label}' holds {entries:,} entries; a zip may hold at most {ZIP_MAX_MEMBERS:,}."
+        )
+    if directory > ZIP_MAX_DIRECTORY_BYTES:
+        raise ProjectError(
+            f"'{label}' has a {directory / 2**20:.1f} MB table of contents; a zip of at most "
+            f"{ZIP_MAX_MEMBERS:,} entries needs at most {ZIP_MAX_DIRECTORY_BYTES / 2**20:.0f} MB."
+        )
     try:
         zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise ProjectError(f"'{label}' is not a readable zip file.") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > ZIP_MAX_MEMBERS:
             raise ProjectError(
-                f"'{label}' holds {len(infos)} entries; a zip may hold at most {ZIP_MAX_MEMBERS}."
+                f"'{label}' holds {len(infos):,} entries; a zip may hold at most "
+                f"{ZIP_MAX_MEMBERS:,}."
             )
         members: dict[tuple[str, ...], zipfile.ZipInfo] = {}
         for info in infos:
@@ -110,36 +207,115 @@ def iter_zip_images(zip_path: str | os.PathLike) -> Iterator[tuple[str, str, byt
             if PurePosixPath(parts[-1]).suffix.lower() in IMAGE_SUFFIXES:
                 members[parts] = info
         layout = dict(zip(_class_folders(list(members)), members.values(), strict=True))
-        budget = ZIP_MAX_UNCOMPRESSED_BYTES
-        for parts, info in layout.items():
+        for parts in layout:
             if len(parts) < 2:
                 raise ProjectError(
                     f"'{label}': the image '{'/'.join(parts)}' is not inside a class folder; "
                     "put the images of each class in their own folder (cat/1.jpg, dog/1.jpg)."
                 )
-            data = _read_capped(zf, info, min(budget, MAX_IMAGE_BYTES), label, parts[0])
-            budget -= len(data)
-            yield parts[0], "/".join(parts[1:]), data
+        for cls in dict.fromkeys(parts[0] for parts in layout):  # refuse bad names before reading
+            try:
+                validate_class_name(cls)
+            except ProjectError as exc:
+                raise ProjectError(f"'{label}': folder '{cls}': {exc}") from None
+        # zipfile never returns more than a member's declared size, so the declared sizes bound
+        # what reading can cost: refuse on them before reading a byte
+        if sum(info.file_size for info in layout.values()) > ZIP_MAX_UNCOMPRESSED_BYTES:
+            raise ProjectError(
+                f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of "
+                "images."
+            )
+        left = ZIP_MAX_UNCOMPRESSED_BYTES
+        budget = PixelBudget(max_pixels, f"'{label}'")
+        for parts, info in layout.items():
+            name = "/".join(parts[1:])
+            data = _read_member(zf, info, left, label, parts[0])
+            left -= len(data)
+            image = prepare_image(data, PurePosixPath(name).name, parts[0], budget)
+            del data  # the raw member is not kept past its own check
+            yield parts[0], name, image
 
 
-def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, label: str, cls: str):
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes + comment)
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes right before the EOCD record
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # zip64 end of central directory record (56 bytes)
+
+
+def zip_directory(zip_path: str | os.PathLike) -> tuple[int, int]:
+    """``(entries, directory bytes)`` a zip claims, from its end records alone (< 66 KB read).
+
+    zipfile reads and parses the whole central directory before anyone can count it (a
+    1,000,000-entry directory: seconds and hundreds of MB); this reads only the end-of-central-
+    directory record (and the zip64 one it points to) and returns the largest claim of every
+    record found in the last 64 KB (a comment may hold something that looks like one).
+    """
+    label = _display_name(zip_path)
+    try:
+        with open(zip_path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - (_EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)))
+            tail = fh.read()
+            claims = [_eocd_claim(fh, tail, at, size) for at in _find_all(tail, b"PK\x05\x06")]
+    except OSError:
+        raise ProjectError(f"'{label}' could not be read (was the upload interrupted?).") from None
+    claims = [c for c in claims if c is not None]
+    if not claims:
+        raise ProjectError(f"'{label}' is not a readable zip file.")
+    return max(c[0] for c in claims), max(c[1] for c in claims)
+
+
+def _find_all(data: bytes, signature: bytes) -> Iterator[int]:
+    at = data.find(signature)
+    while at >= 0:
+        yield at
+        at = data.find(signature, at + 1)
+
+
+def _eocd_claim(fh, tail: bytes, at: int, size: int) -> tuple[int, int] | None:
+    if len(tail) - at < _EOCD.size:
+        return None
+    fields = _EOCD.unpack_from(tail, at)
+    entries, directory = fields[4], fields[5]
+    locator = tail[max(0, at - _EOCD64_LOCATOR.size) : at]
+    if len(locator) == _EOCD64_LOCATOR.size and locator.startswith(b"PK\x06\x07"):
+        fh.seek(min(_EOCD64_LOCATOR.unpack(locator)[2], size))
+        record = fh.read(_EOCD64.size)
+        if len(record) == _EOCD64.size and record.startswith(b"PK\x06\x06"):
+            fields64 = _EOCD64.unpack(record)
+            # 0xFFFF / 0xFFFFFFFF in the plain record mean "see the zip64 record"
+            entries = fields64[7] if entries == 0xFFFF else max(entries, fields64[7])
+            directory = fields64[8] if directory == 0xFFFFFFFF else max(directory, fields64[8])
+    return entries, directory
+
+
+_CHUNK = 1 << 20
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, left: int, label: str, cls: str):
+    """A member's bytes, streamed: refused before reading when its header claims more than a cap,
+    and reading stops at the cap if the data holds more than the header says."""
     where = f"Class '{cls}': '{PurePosixPath(info.filename).name}'"
-    if cap <= 0:
-        raise ProjectError(
-            f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of images."
-        )
+    too_much = f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of images."
+    if info.file_size > MAX_IMAGE_BYTES:
+        raise ProjectError(f"{where} is larger than {MAX_IMAGE_MB} MB.")
+    if info.file_size > left:
+        raise ProjectError(too_much)
+    cap = min(left, MAX_IMAGE_BYTES)
+    chunks, got = [], 0
     try:
         with zf.open(info) as fh:
-            data = fh.read(cap + 1)
+            while chunk := fh.read(min(_CHUNK, cap + 1 - got)):
+                chunks.append(chunk)
+                got += len(chunk)
+                if got > cap:
+                    raise ProjectError(
+                        too_much
+                        if cap < MAX_IMAGE_BYTES
+                        else f"{where} is larger than {MAX_IMAGE_MB} MB."
+                    )
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, NotImplementedError) as exc:
         raise ProjectError(f"{where} cannot be read from '{label}' ({exc}).") from None
-    if len(data) > cap:
-        if cap < MAX_IMAGE_BYTES:
-            raise ProjectError(
-                f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of images."
-            )
-        raise ProjectError(f"{where} is larger than {MAX_IMAGE_MB} MB.")
-    return data
+    return b"".join(chunks)
 
 
 def iter_folder_images(root: str | os.PathLike) -> Iterator[tuple[str, str, str]]:

@@ -16,6 +16,14 @@ MAX_IMAGES_TOTAL = 1000
 MAX_UPLOAD_MB = 100  # one upload to the server (a zip), enforced by launch(max_file_size=...)
 ZIP_MAX_MEMBERS = 5000  # entries in one zip, folders and ignored files included
 ZIP_MAX_UNCOMPRESSED_BYTES = 500 * 1024 * 1024  # sum over the images read from one zip
+# A zip's central directory: 46 bytes per entry plus its name and extra fields; 1 KB per entry on
+# average is generous, and caps what zipfile would read and parse before any other check.
+ZIP_MAX_DIRECTORY_BYTES = ZIP_MAX_MEMBERS * 1024
+# Pixels one request may decode, summed over its images (a JPEG counted at its draft scale, see
+# images.decoded_size). Decoding costs about 6 ns a pixel on one core (a 40-megapixel PNG
+# 0.25 s), so this bounds one request to a few seconds of CPU: 1,000 phone JPEGs decoded at 1/4
+# scale fit, as do 12 full-size 40-megapixel PNGs; sixty of them no longer do.
+MAX_REQUEST_PIXELS = 500_000_000
 # Built-in backbone on 2 CPUs, 108 images: batch 8 took 1.3 s and +140 MB of memory, batch 32
 # took 1.9 s and +650 MB (ONNX Runtime keeps its largest activations); small batches also give
 # a finer progress bar.
