@@ -53,3 +53,10 @@ def assets_dir() -> Path:
 def hub_offline() -> bool:
     """``HF_HUB_OFFLINE`` is set: hub models must not be downloaded."""
     return env_flag("HF_HUB_OFFLINE")
+
+
+def gradio_temp_dir() -> Path:
+    """Where Gradio caches uploads: ``GRADIO_TEMP_DIR`` or ``<temp folder>/gradio``."""
+    import tempfile
+
+    return Path(env("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")

@@ -724,17 +724,14 @@ class Project:
             return self._geometry[1]
 
     def _draw_geometry(self, method: str, dim: int, normalize: bool) -> dict[str, Any]:
+        # (imprint_core.figures shows user strings as text: class and file names go in as they are)
         from ..collapse import describe_metrics, nc_metrics
         from ..figures import cosine_heatmap, dispersion_bars, embedding_map
         from ..modes import recommend_k_per_class
         from ..projections import project
-        from .texts import escape_html
 
         X, y, items = self.dataset()
         head = self.head
-        # Plot labels and hover text render HTML: user strings go in as text.
-        names = {c: escape_html(c) for c in map(str, head.classes_)}
-        shown = np.array([names[str(c)] for c in y], dtype=object)
         means = np.stack([X[y == c].mean(axis=0) for c in head.classes_])
         extra = {"proxies": head.proxies_, "means": means}
         test = self.last_test
@@ -745,30 +742,23 @@ class Project:
         p = project(X, method, dim=dim, extra=extra, normalize=normalize, blocking=False)
         figure = embedding_map(
             p.coords,
-            shown,
+            y,
             proxies=p.extra["proxies"],
-            proxy_labels=[names[str(c)] for c in head.proxy_labels_],
+            proxy_labels=head.proxy_labels_,
             means=p.extra["means"],
-            mean_labels=[names[str(c)] for c in head.classes_],
+            mean_labels=head.classes_,
             test_points=p.extra.get("test"),
-            test_labels=(
-                [names[str(head.predict(test[0][None, :])[0])]] if test is not None else None
-            ),
-            names=[escape_html(i.name) for i in items],
-            test_names=[escape_html(test[1])] if test is not None else None,
-            classes=[names[str(c)] for c in head.classes_],
+            test_labels=head.predict(test[0][None, :]) if test is not None else None,
+            names=[i.name for i in items],
+            test_names=[test[1]] if test is not None else None,
+            classes=head.classes_,
         )
         metrics = nc_metrics(X, y, head)
-        shown_metrics = {
-            **metrics,
-            "classes": [names.get(str(c), str(c)) for c in metrics.get("classes", [])],
-            "per_class": {names.get(str(c), str(c)): v for c, v in metrics["per_class"].items()},
-        }
         advice = recommend_k_per_class(X, y)
         return {
             "figure": figure,
-            "cosines": cosine_heatmap(means, [names[str(c)] for c in head.classes_]),
-            "dispersion": dispersion_bars(shown_metrics),
+            "cosines": cosine_heatmap(means, head.classes_),
+            "dispersion": dispersion_bars(metrics),
             "map_note": p.note,
             "readings": describe_metrics(metrics),
             "advice": {str(c): reason for c, (_, reason) in advice.items()},

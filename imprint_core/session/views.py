@@ -16,7 +16,6 @@ from .texts import (
     LOADED_LIMITS,
     STALE_HEAD,
     accuracy_markdown,
-    escape_html,
     escape_md,
     evidence_rows,
     export_metadata,
@@ -97,7 +96,7 @@ def _result(s: dict[str, Any]) -> dict[str, Any]:
     if acc.get("confusion") is not None:
         from ..figures import confusion_matrix_figure
 
-        figure = confusion_matrix_figure(acc["confusion"], [escape_html(c) for c in acc["labels"]])
+        figure = confusion_matrix_figure(acc["confusion"], acc["labels"])
     return {
         "summary": summary_markdown(s),
         "accuracy": accuracy_markdown(s),

@@ -73,9 +73,11 @@ def main() -> None:
     """``python app.py``: sweep dead runs' session folders, build, serve until SIGTERM."""
     import os
     import signal
+    import time
 
     from .build import build_app
 
+    started = time.time()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     swept = pj.sweep_workdirs()
     if swept:
@@ -83,10 +85,17 @@ def main() -> None:
     demo = build_app()
 
     def stop(signum, frame) -> None:
-        # A clean stop deletes every session's stored images and exports, and Gradio's upload
-        # cache (its lifespan handler, run by close()); then the process ends at once.
+        # A clean stop deletes every session's stored images and exports, and the uploads and
+        # downloads Gradio cached for this app (its own shutdown hook does not run when the
+        # process is stopped by a signal); then the process ends at once.
+        from gradio.route_utils import delete_files_created_by_app
+
         n = pj.close_all()
-        demo.close()
+        delete_files_created_by_app(demo, age=None)
+        # Gradio's upload parser leaves its spooled copies ("tmp*") beside the cache
+        for spool in config.gradio_temp_dir().glob("tmp*"):
+            if spool.is_file() and spool.stat().st_mtime >= started:
+                spool.unlink(missing_ok=True)
         log.info("stopped: deleted the files of %d sessions", n)
         os._exit(0)
 
