@@ -219,7 +219,8 @@ def _recipe_from_transform(transform) -> dict[str, Any]:
             recipe["resize_shorter_side"] = int(
                 size[0] if isinstance(size, (list, tuple)) else size
             )
-            recipe["interpolation"] = str(getattr(t, "interpolation", "bilinear").value)
+            mode = getattr(t, "interpolation", "bilinear")
+            recipe["interpolation"] = str(getattr(mode, "value", mode))
         crop = getattr(t, "crop_size", None) or (
             getattr(t, "size", None) if type(t).__name__ == "CenterCrop" else None
         )
@@ -416,13 +417,18 @@ def export_onnx(head, path: str | os.PathLike, backbone: str | None = None) -> P
 
 
 # ---- how to run it ------------------------------------------------------------------------------
-def preprocessing_lines() -> str:
-    """The lines of PIL that turn any image file into the model's input row (Lite0 recipe)."""
-    return """\
+def preprocessing_lines(resize: int = 256, interpolation: str = "bicubic") -> str:
+    """The lines of PIL that turn an image file ``path`` into the model's input ``pixels``.
+
+    The defaults are the built-in backbone's recipe; a hub backbone's are in the model's
+    ``preprocessing`` metadata (``resize_shorter_side``, ``interpolation``).
+    """
+    resample = interpolation.upper()
+    return f"""\
 image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
-w, h = image.size  # shorter side -> 256 px (bicubic), then the centre 224 x 224
-size = (256, int(256 * h / w)) if w <= h else (int(256 * w / h), 256)
-image = image.resize(size, Image.BICUBIC)
+w, h = image.size  # shorter side -> {resize} px ({interpolation}), then the centre 224 x 224
+size = ({resize}, int({resize} * h / w)) if w <= h else (int({resize} * w / h), {resize})
+image = image.resize(size, Image.{resample})
 left, top = round((size[0] - 224) / 2), round((size[1] - 224) / 2)
 pixels = np.asarray(image.crop((left, top, left + 224, top + 224)), dtype=np.uint8)[None]"""
 

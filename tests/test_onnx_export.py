@@ -236,3 +236,44 @@ def test_hub_backbone_without_weights_is_refused(tmp_path):
     _refused(
         head, tmp_path, r"'resnet18': its weights .* are not on this machine", backbone="resnet18"
     )
+
+
+@pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.name)
+def test_documented_preprocessing_is_the_backbones(photo):
+    """The PIL lines of the snippet give exactly the pixels the library's Lite0 recipe uses."""
+    from PIL import Image, ImageOps
+
+    from imprint_core.backbones import lite0_preprocess
+
+    scope = {"Image": Image, "ImageOps": ImageOps, "np": np, "path": str(photo)}
+    exec(preprocessing_lines(), scope)
+    pixels = scope["pixels"]
+    assert pixels.shape == (1, 224, 224, 3) and pixels.dtype == np.uint8
+    expected = lite0_preprocess(Image.open(photo).convert("RGB"))
+    scaled = (pixels[0].transpose(2, 0, 1) / np.float32(255.0) - np.float32(0.5)) / np.float32(0.5)
+    np.testing.assert_allclose(scaled, expected, atol=1e-6)
+
+
+def test_hub_recipes_are_read_from_their_transforms():
+    import torchvision
+    from torchvision import transforms as T
+
+    from imprint_core.onnx_export import _recipe_from_transform
+
+    weights = torchvision.models.get_model_weights("swin_b")["IMAGENET1K_V1"]
+    recipe = _recipe_from_transform(weights.transforms())  # no weights are downloaded for this
+    assert recipe["resize_shorter_side"] == 238 and recipe["center_crop"] == 224
+    assert recipe["interpolation"] == "bicubic"
+    np.testing.assert_allclose(recipe["mean"], [0.485, 0.456, 0.406])
+    clip_like = T.Compose(
+        [
+            T.Resize(224, interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+        ]
+    )
+    recipe = _recipe_from_transform(clip_like)
+    assert recipe["resize_shorter_side"] == 224 and recipe["interpolation"] == "bicubic"
+    np.testing.assert_allclose(recipe["std"], [0.26862954, 0.26130258, 0.27577711])
+    assert "Image.BILINEAR" in preprocessing_lines(256, "bilinear")
