@@ -110,9 +110,10 @@ def _within_and_vci(
 ) -> tuple[int, float]:
     """rank(Sigma_W) and VCI = 1 - Tr(Sigma_B (Sigma_W + Sigma_B)^+) / rank(Sigma_B).
 
-    The eigenvalues of Sigma_W give its rank; when it is clearly full rank the total
-    scatter is invertible and Tr(Sigma_B T^-1) follows from a Cholesky factor and Woodbury in C dimensions; otherwise
-    (few samples, small r) the pseudo-inverse of T is taken from its own eigendecomposition.
+    The eigenvalues of Sigma_W give its rank; when it is clearly full rank the total scatter is
+    invertible and Tr(Sigma_B T^-1) follows from a Cholesky factor and Woodbury in C dimensions;
+    otherwise (few samples, small r) the pseudo-inverse of T is taken from its own
+    eigendecomposition.
     """
     sigma_w = A.T @ A
     if quirk:

@@ -3,9 +3,9 @@
 For every GEN method and k, an ImprintClassifier (NORM l2/l2/l2 by default, max aggregation with
 the inner product, as in the paper's Fig. 6 config) is scored by cross-validation, beside the class
 mean (preset "qi"), the least-squares oracle (preset "oracle") and gen "auto" (k chosen per class
-by cross-validation: the Geometry tab's advice, see modes.advise_proxies). Small projects are scored by
-leave-one-out, larger ones by stratified k-fold with at most as many folds as the smallest class
-has images; the result says which.
+by cross-validation: the Geometry tab's advice, see modes.advise_proxies). Small projects are
+scored by leave-one-out, larger ones by stratified k-fold with at most as many folds as the
+smallest class has images; the result says which.
 """
 
 from __future__ import annotations

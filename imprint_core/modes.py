@@ -210,12 +210,13 @@ def _auto_reason(label: Any, k: int, n: int, k_max: int) -> str:
     tried = ", ".join(map(str, cands))
     if k == 1:
         return (
-            f"'{label}': 1 proxy (the class mean). Cross-validation on your images tried "
-            f"k = {tried}; more proxies did not raise the {AUTO_FOLDS}-fold held-out accuracy."
+            f"'{label}': 1 proxy (the class mean). Cross-validation on your images (as gen=auto "
+            f"does) tried k = {tried}; more proxies did not raise the {AUTO_FOLDS}-fold held-out "
+            "accuracy."
         )
     return (
-        f"'{label}': {k} proxies. Cross-validation on your images tried k = {tried}; {k} gave "
-        f"the best {AUTO_FOLDS}-fold held-out accuracy."
+        f"'{label}': {k} proxies. Cross-validation on your images (as gen=auto does) tried "
+        f"k = {tried}; {k} gave the best {AUTO_FOLDS}-fold held-out accuracy."
     )
 
 
