@@ -341,3 +341,18 @@ def test_stale_temp_export_is_swept(tmp_path):
     os.utime(stale, (0, 0))
     B.write_atomic(target, b"data")
     assert target.read_bytes() == b"data" and not stale.exists() and fresh.exists()
+
+
+def test_overlapped_decoding_gives_the_same_rows_and_errors(backbone):
+    images = _photos(7, seed=5) + [_photos(1, seed=5)[0]]  # a duplicate across batches
+    serial = backbone.embed(images, batch_size=3, cache=False, overlap=False)
+    overlapped = backbone.embed(images, batch_size=3, cache=False, overlap=True)
+    np.testing.assert_allclose(overlapped, serial, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(overlapped[7], overlapped[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ImageError, match="broken.jpg"):
+        backbone.embed(
+            images[:4] + [b"not an image"] + images[4:],
+            batch_size=2,
+            cache=False,
+            names=[f"p{i}.jpg" for i in range(4)] + ["broken.jpg"] + ["q.jpg"] * 4,
+        )

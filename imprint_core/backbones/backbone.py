@@ -97,12 +97,14 @@ class Backbone:
         progress: Any = None,
         cache: EmbeddingCache | bool | None = None,
         names: Sequence[str] | None = None,
+        overlap: bool = True,
     ) -> np.ndarray:
         """Embed images (PIL images, paths or bytes) -> ``(n, dim)`` float32.
 
         ``progress``: None, True (a tqdm bar), a tqdm bar, or ``progress(done, total)``.
         ``cache``: None for the process-wide cache, an ``EmbeddingCache``, or False for none.
         ``names`` name the images in error messages (paths name themselves).
+        ``overlap``: decode the next batch in a background thread while the model runs.
         Raises ``ImageError`` naming the first unreadable image.
         """
         if int(batch_size) < 1:
@@ -117,16 +119,43 @@ class Backbone:
             raise TypeError("cache must be None, True, False or an EmbeddingCache.")
         out = np.empty((len(items), self.dim), dtype=np.float32)
         bar = _Progress(progress, len(items), f"embed {self.name}")
+        bounds = [
+            (start, min(start + int(batch_size), len(items)))
+            for start in range(0, len(items), int(batch_size))
+        ]
         try:
-            for start in range(0, len(items), int(batch_size)):
-                stop = min(start + int(batch_size), len(items))
-                self._embed_chunk(items, names, start, stop, out, store)
-                bar.advance(stop - start)
+            if overlap and len(bounds) > 1:
+                self._embed_overlapped(items, names, bounds, out, store, bar)
+            else:
+                for start, stop in bounds:
+                    self._finish(self._prepare(items, names, start, stop, out, store), out, store)
+                    bar.advance(stop - start)
         finally:
             bar.close(owned=progress is True)
         return out
 
-    def _embed_chunk(self, items, names, start, stop, out, store) -> None:
+    def _embed_overlapped(self, items, names, bounds, out, store, bar) -> None:
+        """Decode batch i+1 in a worker thread while the model runs batch i: Pillow's decoders
+        and ONNX Runtime / PyTorch release the GIL, so the two overlap on separate cores."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imprint-decode") as pool:
+            pending = pool.submit(self._prepare, items, names, *bounds[0], out, store)
+            for i, (start, stop) in enumerate(bounds):
+                prepared = pending.result()  # re-raises ImageError naming the image
+                if i + 1 < len(bounds):
+                    pending = pool.submit(self._prepare, items, names, *bounds[i + 1], out, store)
+                try:
+                    self._finish(prepared, out, store)
+                except BaseException:
+                    pending.cancel()
+                    raise
+                bar.advance(stop - start)
+
+    def _prepare(self, items, names, start, stop, out, store):
+        """Cache lookups, then decode + preprocess the misses of rows ``start:stop``.
+
+        Returns ``(keys, rows per key, batch)``; cached rows are written to ``out`` at once."""
         todo: dict[str, list[int]] = {}  # content hash -> rows (duplicates embedded once)
         payloads: dict[str, tuple[Any, str | None]] = {}
         for i in range(start, stop):
@@ -138,12 +167,19 @@ class Backbone:
             else:
                 todo.setdefault(key, []).append(i)
                 payloads.setdefault(key, (payload, name))
-        if not todo:
-            return
         keys = list(todo)
+        if not keys:
+            return keys, todo, None
         batch = self._engine.batch(
             [load_image(*payloads[k], min_side=DECODE_MIN_SIDE) for k in keys]
         )
+        return keys, todo, batch
+
+    def _finish(self, prepared, out, store) -> None:
+        """The forward pass of a prepared batch; rows written to ``out`` and the cache."""
+        keys, todo, batch = prepared
+        if not keys:
+            return
         feats = self._engine.features(batch)
         for key, vec in zip(keys, feats, strict=True):
             out[todo[key]] = vec
