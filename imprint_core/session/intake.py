@@ -161,7 +161,7 @@ def _class_folders(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def iter_zip_images(
-    zip_path: str | os.PathLike, max_pixels: int = MAX_REQUEST_PIXELS
+    zip_path: str | os.PathLike, max_pixels: int | None = None
 ) -> Iterator[tuple[str, str, Any]]:
     """Yield ``(class_name, file_name, image)`` from a zip with one folder per class.
 
@@ -171,7 +171,7 @@ def iter_zip_images(
     before the directory is parsed; members are streamed in chunks against the per-file and
     running total caps (a member over a cap is refused before it is read, and reading stops at
     the cap whatever the headers claim); the pixels decoded are charged to a ``max_pixels``
-    budget from each header; nothing is extracted by member name; ``__MACOSX``, dotfiles and
+    budget from each header (None: MAX_REQUEST_PIXELS); nothing is extracted by member name; ``__MACOSX``, dotfiles and
     files that are not images (by extension) are ignored.
     """
     label = _display_name(zip_path)
@@ -226,7 +226,7 @@ def iter_zip_images(
                 "images."
             )
         left = ZIP_MAX_UNCOMPRESSED_BYTES
-        budget = PixelBudget(max_pixels, f"'{label}'")
+        budget = PixelBudget(max_pixels or MAX_REQUEST_PIXELS, f"'{label}'")
         for parts, info in layout.items():
             name = "/".join(parts[1:])
             data = _read_member(zf, info, left, label, parts[0])
