@@ -173,6 +173,12 @@ def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVI
     return {**keep, "gen": gen, "k": int(max_k)}
 
 
+def clear_advice_cache() -> None:
+    """Forget every cached advice (benchmarks measure the cold cost)."""
+    with _ADVICE_LOCK:
+        _ADVICE_CACHE.clear()
+
+
 def _advice_key(X: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{X.shape}{X.dtype.str}".encode())
