@@ -277,3 +277,22 @@ def test_hub_recipes_are_read_from_their_transforms():
     assert recipe["resize_shorter_side"] == 224 and recipe["interpolation"] == "bicubic"
     np.testing.assert_allclose(recipe["std"], [0.26862954, 0.26130258, 0.27577711])
     assert "Image.BILINEAR" in preprocessing_lines(256, "bilinear")
+
+
+def test_a_projects_head_exports_through_the_session(data, tmp_path):
+    from imprint_core.session import Project, ProjectError
+    from imprint_core.session.bundle import export_project_onnx
+
+    project = Project(workdir=tmp_path / "work")
+    with pytest.raises(ProjectError, match="press Imprint first"):
+        export_project_onnx(project)
+    head = ic.ImprintClassifier(gen="mean").fit(data["Ztrain"], data["ytrain"])
+    head.save(tmp_path / "head.safetensors", backbone="efficientnet_lite0")
+    project.load_head(tmp_path / "head.safetensors")
+    path = export_project_onnx(project)
+    assert path == tmp_path / "work" / "export" / "imprint-classifier.onnx" and path.is_file()
+    project.head.distance = "chebyshev"
+    with pytest.raises(ProjectError, match="cannot be exported to ONNX: distance='chebyshev'"):
+        export_project_onnx(project, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    project.close()

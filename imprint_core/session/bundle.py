@@ -276,3 +276,23 @@ def open_project(path: str | os.PathLike, workdir: str | os.PathLike | None = No
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         raise
     return project
+
+
+# ---- the standalone model of a project -----------------------------------------------------------
+def export_project_onnx(project, folder: str | os.PathLike | None = None) -> Path:
+    """The project's head and backbone as one ONNX model (``imprint-classifier.onnx``).
+
+    The first export in a process converts the backbone (seconds); later ones reuse it.
+    """
+    from ..onnx_export import export_onnx
+
+    with project.lock:
+        if project.head is None:
+            raise ProjectError("There is no classifier to export yet: press Imprint first.")
+        folder = Path(folder) if folder is not None else project.workdir / "export"
+        try:
+            return export_onnx(
+                project.head, folder / "imprint-classifier.onnx", backbone=project.backbone_name
+            )
+        except ValueError as exc:
+            raise ProjectError(f"This classifier cannot be exported to ONNX: {exc}.") from None
