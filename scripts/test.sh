@@ -13,7 +13,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     fi
 fi
 
-python -m pip install -q -r requirements.txt -e ".[dev]"
+python -m pip install -q -r requirements.txt -e ".[dev,distributed]"  # distributed: the Ray engine is tested too
 
 python -m ruff check .
 python -m ruff format --check .

@@ -78,6 +78,7 @@ from .registry import (
     get_backbone,
     list_backbones,
     resolve_device,
+    resolve_runtime,
     weights_cached,
 )
 
@@ -100,6 +101,7 @@ __all__ = [
     "lite0_timm_transform",
     "load_lite0_timm",
     "resolve_device",
+    "resolve_runtime",
     "torchvision_features",
     "weights_cached",
     "export_lite0_onnx",

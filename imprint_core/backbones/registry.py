@@ -112,7 +112,8 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
-def _resolve_runtime(runtime: str | None) -> str:
+def resolve_runtime(runtime: str | None) -> str:
+    """``runtime`` (or ``IMPRINT_RUNTIME``, or "auto") checked against ``RUNTIMES``."""
     from ..config import env
 
     value = (runtime or env("IMPRINT_RUNTIME") or "auto").lower()
@@ -138,7 +139,7 @@ def get_backbone(
     """
     spec = backbone_spec(name)
     dev = resolve_device(device)
-    rt = _resolve_runtime(runtime) if spec.family == "builtin" else "torch"
+    rt = resolve_runtime(runtime) if spec.family == "builtin" else "torch"
     key = (spec.name, str(dev), rt)
     with _REGISTRY_LOCK:
         if key in _LOADED:
@@ -165,3 +166,6 @@ def weights_cached(name: str) -> bool:
     import open_clip
 
     return _hf_cached(open_clip.get_pretrained_cfg(spec.arch, spec.tag)["hf_hub"].rstrip("/"))
+
+
+_resolve_runtime = resolve_runtime  # the name other modules used before

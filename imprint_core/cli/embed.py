@@ -3,6 +3,9 @@
 FOLDER holds one subfolder per class (labels from the folder names) or plain images (no labels).
 The .npz records the embeddings, the file names (relative to FOLDER), the labels and the backbone
 name; ``imprint_core.read_embeddings`` reads it back.
+
+``--engine ray`` computes the same file with Ray Data (a pool of model actors; a local Ray, or an
+existing cluster with ``--ray-address``): see docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -72,26 +75,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="default: %(default)s")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
+    parser.add_argument(
+        "--runtime",
+        default=None,
+        help="built-in backbone on the CPU: auto, onnxruntime or torch (fp32 PyTorch) "
+        "(default: IMPRINT_RUNTIME or auto)",
+    )
+    parser.add_argument(
+        "--engine",
+        default="local",
+        help="local (this process) or ray (Ray Data actors; needs imprint_core[distributed]) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --engine ray: an existing cluster (auto, ray://HOST:10001); default: "
+        "start a local Ray for this run",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --engine ray: model actors (default: all CPUs)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        help="with --engine ray: GPUs per model actor, e.g. 1 with --device cuda (default: 0)",
+    )
+    parser.add_argument(
+        "--ray-cpus",
+        type=int,
+        default=None,
+        help="with --engine ray and no --ray-address: CPUs of the local Ray (default: all)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Embed ``args.folder`` with ``args.backbone`` and write ``args.output``."""
     from tqdm.auto import tqdm
 
-    from imprint_core.backbones import get_backbone
     from imprint_core.embeddings_io import write_embeddings
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}.")
     if not str(args.output).endswith(".npz"):
         raise ValueError(f"--output {args.output!r} must end in .npz.")
+    from imprint_core.backbones import backbone_spec
+    from imprint_core.distributed import ENGINES, embed_paths
+
+    if args.engine not in ENGINES:
+        raise ValueError(f"--engine {args.engine!r} is not one of: {', '.join(ENGINES)}.")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {args.workers}.")
     root = Path(args.folder)
     files, labels = find_images(root)
-    backbone = get_backbone(args.backbone, device=args.device)
+    name = backbone_spec(args.backbone).name
     names = [str(f.relative_to(root)) for f in files]
-    with tqdm(total=len(files), desc=f"embed {backbone.name}", unit="img") as bar:
-        X = backbone.embed(files, batch_size=args.batch_size, progress=bar, names=names)
-    path = write_embeddings(args.output, X, labels, names, backbone.name)
+    options = {"batch_size": args.batch_size, "device": args.device, "runtime": args.runtime}
+    if args.engine == "ray":
+        options |= {
+            "ray_address": args.ray_address,
+            "workers": args.workers,
+            "gpus_per_worker": args.gpus_per_worker,
+            "local_cpus": args.ray_cpus,
+        }
+    with tqdm(total=len(files), desc=f"embed {name} ({args.engine})", unit="img") as bar:
+        X = embed_paths(files, args.engine, backbone=name, names=names, progress=bar, **options)
+    path = write_embeddings(args.output, X, labels, names, name)
     classes = f"{len(set(labels))} classes" if labels is not None else "no classes"
-    print(f"wrote {path}: {X.shape[0]} images x {X.shape[1]} dims, {classes}, {backbone.name}")
+    print(f"wrote {path}: {X.shape[0]} images x {X.shape[1]} dims, {classes}, {name}")
     return 0

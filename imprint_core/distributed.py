@@ -1,0 +1,192 @@
+"""Embedding beyond one process: the same rows as ``Backbone.embed``, computed by Ray Data.
+
+``embed_paths(paths, engine="ray")`` splits the list of image files into batches and streams them
+through a fixed pool of model actors (``map_batches`` with a callable class and
+``ActorPoolStrategy``): each actor loads the backbone once and embeds whole batches, reading the
+files itself (so on a cluster the folder must be on storage every node sees, at the same path).
+Rows come back tagged with their index and are put in the caller's order, so the output is the
+same array the single-process path gives (up to float rounding of a different thread count).
+
+``ENGINES`` maps an engine name to its function; ``"local"`` is the single-process path.
+Ray is optional: ``pip install 'imprint_core[distributed]'``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class _Embedder:
+    """A Ray Data actor: loads the backbone once, then embeds each batch of file paths."""
+
+    def __init__(self, backbone: str, device: str | None, runtime: str | None, threads: int):
+        import torch
+
+        from imprint_core.backbones import get_backbone
+
+        torch.set_num_threads(max(1, threads))  # ONNX Runtime takes its thread count from here
+        self.backbone = get_backbone(backbone, device=device, runtime=runtime)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        paths = [str(p) for p in batch["path"]]
+        X = self.backbone.embed(paths, batch_size=len(paths), cache=False, overlap=False)
+        return {"row": batch["row"], "embedding": X}
+
+
+def embed_local(
+    paths: Sequence[str | os.PathLike],
+    backbone: str | None = None,
+    *,
+    batch_size: int = 32,
+    device: str | None = None,
+    runtime: str | None = None,
+    names: Sequence[str] | None = None,
+    progress: Any = None,
+    **_: Any,
+) -> np.ndarray:
+    """The single-process path: ``get_backbone(backbone).embed(paths)``."""
+    from imprint_core.backbones import get_backbone
+
+    bb = get_backbone(backbone, device=device, runtime=runtime)
+    return bb.embed(list(paths), batch_size=batch_size, progress=progress, names=names)
+
+
+def embed_ray(
+    paths: Sequence[str | os.PathLike],
+    backbone: str | None = None,
+    *,
+    batch_size: int = 32,
+    device: str | None = None,
+    runtime: str | None = None,
+    names: Sequence[str] | None = None,
+    progress: Any = None,
+    ray_address: str | None = None,
+    workers: int | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+    local_cpus: int | None = None,
+) -> np.ndarray:
+    """Embed ``paths`` on a Ray cluster (or a local one) with a pool of model actors.
+
+    ``ray_address``: an existing cluster ("auto", "ray://host:10001", ...); None starts a local
+    Ray with ``local_cpus`` CPUs (default: all) and shuts it down afterwards. ``workers``: actors
+    in the pool (default: the cluster's CPUs / ``cpus_per_worker``, or its GPUs / ``gpus_per_worker``).
+    Each actor uses ``cpus_per_worker`` threads; ``gpus_per_worker=1`` with ``device="cuda"`` puts
+    one model per GPU. A file no worker can read raises ``RuntimeError`` naming it.
+    """
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise RuntimeError(
+            "The ray engine needs Ray Data: pip install 'imprint_core[distributed]' "
+            f"(or pip install 'ray[data]>=2.9'); {exc}."
+        ) from None
+    from imprint_core.backbones import (
+        DEFAULT_BACKBONE,
+        backbone_spec,
+        resolve_device,
+        resolve_runtime,
+    )
+
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    name = backbone_spec(backbone or DEFAULT_BACKBONE).name
+    resolve_runtime(runtime)  # bad options fail here, not in a worker
+    if device is not None and ray_address is None:
+        resolve_device(device)
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    if not paths:
+        return np.zeros((0, backbone_spec(name).dim), dtype=np.float32)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            address=ray_address,
+            num_cpus=local_cpus if ray_address is None else None,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # our own bar counts images
+        if workers is None:
+            res = ray.cluster_resources()
+            if gpus_per_worker > 0:
+                workers = int(res.get("GPU", 0) // gpus_per_worker)
+            else:
+                workers = int(res.get("CPU", 1) // max(cpus_per_worker, 1e-9))
+            workers = max(1, min(workers, -(-len(paths) // int(batch_size))))
+        ds = ray.data.from_items(
+            [{"row": i, "path": p} for i, p in enumerate(paths)],
+            override_num_blocks=max(1, min(len(paths), workers * 4)),
+        )
+        ds = ds.map_batches(
+            _Embedder,
+            fn_constructor_kwargs={
+                "backbone": name,
+                "device": device,
+                "runtime": runtime,
+                "threads": max(1, int(cpus_per_worker)),
+            },
+            batch_size=int(batch_size),
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=int(workers)),
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+        )
+        out = np.empty((len(paths), backbone_spec(name).dim), dtype=np.float32)
+        seen = np.zeros(len(paths), dtype=bool)
+        bar = _progress(progress, len(paths))
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                rows = np.asarray(batch["row"], dtype=np.int64)
+                out[rows] = batch["embedding"]
+                seen[rows] = True
+                bar(len(rows))
+        except Exception as exc:  # Ray wraps worker errors; keep the first line naming the file
+            raise RuntimeError(f"Ray embedding failed: {_first_line(exc)}") from exc
+        if not seen.all():
+            raise RuntimeError(f"Ray returned {int(seen.sum())} of {len(paths)} embeddings.")
+        return out
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    """The user-facing sentence of an error Ray re-raised from a worker."""
+    cause = exc
+    while getattr(cause, "cause", None) is not None:  # RayTaskError keeps the original here
+        cause = cause.cause
+    lines = [ln.strip() for ln in str(cause).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "Error" in ln and ":" in ln]
+    return (useful[-1] if useful else lines[-1] if lines else repr(cause))[:500]
+
+
+def _progress(progress: Any, total: int) -> Callable[[int], None]:
+    """A callback advancing ``progress`` (None, a tqdm bar or ``f(done, total)``)."""
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        if hasattr(progress, "update"):
+            progress.update(n)
+        elif callable(progress):
+            progress(done[0], total)
+
+    return advance
+
+
+ENGINES: dict[str, Callable[..., np.ndarray]] = {"local": embed_local, "ray": embed_ray}
+
+
+def embed_paths(paths: Sequence[str | os.PathLike], engine: str = "local", **kwargs: Any):
+    """Embed image files with the named engine (``ENGINES``): ``(n, dim)`` float32 rows in order."""
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    return ENGINES[engine](paths, **kwargs)
