@@ -35,6 +35,8 @@ from .texts import (
     evidence_rows,
     export_metadata,
     geometry_markdown,
+    geometry_primer,
+    kcurve_text,
     per_class_rows,
     percent,
     preset_description,

@@ -580,6 +580,13 @@ class Project:
         """Whether images or class names changed since the head was imprinted."""
         return self.head_source == "imprinted" and self._fingerprint() != self._imprinted_from
 
+    def _head_settings(self) -> dict[str, Any]:
+        """The settings the current head was built with (the session's before any head)."""
+        if self.head is None:
+            return dict(self.settings)
+        params = self.head.get_params()
+        return {k: params[k] for k in self.settings if k in params}
+
     # -- reporting ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """What was built: classes, images and proxies per class, accuracy, seconds."""
@@ -587,7 +594,7 @@ class Project:
         out: dict[str, Any] = {
             "backbone": self.backbone_name,
             "preset": self.preset or "custom",
-            "settings": dict(self.settings),
+            "settings": self._head_settings(),
             "classes": [],
             "images_per_class": {},
             "proxies_per_class": {},
@@ -727,7 +734,7 @@ class Project:
         # (imprint_core.figures shows user strings as text: class and file names go in as they are)
         from ..collapse import describe_metrics, nc_metrics
         from ..figures import cosine_heatmap, dispersion_bars, embedding_map
-        from ..modes import recommend_k_per_class
+        from ..modes import advise_proxies
         from ..projections import project
 
         X, y, items = self.dataset()
@@ -752,17 +759,22 @@ class Project:
             names=[i.name for i in items],
             test_names=[test[1]] if test is not None else None,
             classes=head.classes_,
+            projection=p,
         )
         metrics = nc_metrics(X, y, head)
-        advice = recommend_k_per_class(X, y)
+        # the advice comes from the evidence the head's own settings use (the same the
+        # accuracy-vs-k curve measures), so the two agree
+        advice = advise_proxies(X, y, self._head_settings(), head=head)
         return {
             "figure": figure,
             "cosines": cosine_heatmap(means, head.classes_),
             "dispersion": dispersion_bars(metrics),
             "map_note": p.note,
             "readings": describe_metrics(metrics),
-            "advice": {str(c): reason for c, (_, reason) in advice.items()},
-            "recommended_k": {str(c): int(k) for c, (k, _) in advice.items()},
+            "advice": {str(c): reason for c, reason in advice["reasons"].items()},
+            "advice_summary": advice["summary"],
+            "recommended_k": {str(c): int(k) for c, k in advice["k"].items()},
+            "advice_raw": advice,
         }
 
     def k_curve(self, progress: Any = None) -> Any:
@@ -778,7 +790,7 @@ class Project:
                 )
             X, y, _ = self.dataset()
             fingerprint = self._fingerprint()
-        curve = accuracy_vs_k(X, y, progress=progress)
+        curve = accuracy_vs_k(X, y, progress=progress, settings=self._head_settings())
         figure = accuracy_vs_k_figure(curve)
         with self.transaction():
             self.kcurve = (fingerprint, figure, curve)

@@ -170,8 +170,28 @@ def geometry_markdown(g: dict[str, Any]) -> str:
     lines = [f"*{escape_md(g['map_note'])}*", ""] if g["map_note"] else []
     lines += ["### What the numbers say", *[f"- {escape_md(r)}" for r in g["readings"]], ""]
     advice = [f"- {escape_md(a)}" for a in g["advice"].values()]
-    lines += ["### How many proxies per class?", *advice]
+    lines += ["### How many proxies per class?", escape_md(g.get("advice_summary", "")), *advice]
     return "\n".join(lines)
+
+
+def geometry_primer() -> str:
+    """The Geometry tab's plain-words introduction (what NC1/NC2, proxies and the maps mean)."""
+    from ..collapse import primer
+
+    return primer()
+
+
+def kcurve_text(curve: dict[str, Any], advice: dict[str, Any] | None) -> str:
+    """How the curve was made, and whether it agrees with the advice on the same images."""
+    text = escape_md(curve.get("cv_description", ""))
+    if advice is not None:
+        from ..modes import curve_agreement
+
+        try:
+            text += "\n\n" + escape_md(curve_agreement(advice, curve))
+        except (ValueError, KeyError):  # a curve without its k = 1 point: no comparison
+            pass
+    return text
 
 
 def python_snippet(head_file: str = "imprint-head.safetensors", backbone: str | None = None) -> str:

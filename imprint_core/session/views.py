@@ -20,6 +20,7 @@ from .texts import (
     evidence_rows,
     export_metadata,
     geometry_markdown,
+    kcurve_text,
     per_class_rows,
     preset_description,
     python_snippet,
@@ -140,17 +141,20 @@ def _geometry(project) -> dict[str, Any]:
         return {**out, "geometry_text": LOADED_LIMITS}
     if project.stale:
         return {**out, "geometry_text": STALE_HEAD}
+    g, problem = None, "The map is drawn when you open this tab."
+    if project.geometry_inputs is not None:
+        try:
+            g = project.current_geometry()
+        except ProjectError as exc:
+            problem = escape_md(exc)
     curve = project.current_kcurve()
     if isinstance(curve, str):
         out["kcurve_text"] = curve
     elif curve is not None:
-        out["kcurve"], out["kcurve_text"] = curve[0], escape_md(curve[1].get("cv_description", ""))
-    if project.geometry_inputs is None:
-        return {**out, "geometry_text": "The map is drawn when you open this tab."}
-    try:
-        g = project.current_geometry()
-    except ProjectError as exc:
-        return {**out, "geometry_text": escape_md(exc)}
+        advice = g["advice_raw"] if g is not None else None
+        out["kcurve"], out["kcurve_text"] = curve[0], kcurve_text(curve[1], advice)
+    if g is None:
+        return {**out, "geometry_text": problem}
     out.update(
         map=g["figure"],
         geometry_text=geometry_markdown(g),

@@ -33,7 +33,8 @@ def build_app() -> gr.Blocks:
         project = gr.State(None, time_to_live=pj.SESSION_TTL_S, delete_callback=_close)
         views = Views(project)
         gr.Markdown(INTRO)
-        with gr.Tabs():
+        # "wrap": on a phone the tabs take two rows instead of hiding behind a menu
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
             with gr.Tab("Teach", id="teach"):
                 teach_ui = teach.build(views)
             with gr.Tab("Method", id="method"):

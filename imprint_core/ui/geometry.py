@@ -18,6 +18,8 @@ from .views import Views
 
 def build(views: Views) -> SimpleNamespace:
     ui = SimpleNamespace()
+    with gr.Accordion("New to this? What the map and the numbers mean", open=False):
+        gr.Markdown(pj.geometry_primer())
     gr.Markdown(
         "Each dot is one training image (its embedding, L2-normalised and projected "
         "to 2-D or 3-D); diamonds are the proxies, crosses the class means, the star "

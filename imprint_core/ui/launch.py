@@ -14,12 +14,6 @@ CSS = """
 .drop-zone {min-height: 90px;}
 #status {min-height: 1.5em;}
 .thumbs button[aria-label='Clear'] {display: none;}  /* no event to learn of it: the card has Clear */
-/* Phone: every tab visible (the tab bar scrolls instead of hiding tabs behind a menu) */
-@media (max-width: 640px) {
-  .tab-wrapper, .tab-container {overflow-x: auto !important; flex-wrap: nowrap !important;}
-  .tab-container button {flex: 0 0 auto !important; display: inline-flex !important;}
-  .overflow-menu, .overflow-dropdown {display: none !important;}
-}
 """
 
 # Browsers upload a picked folder's files under their bare names; this records each file's path
