@@ -76,5 +76,6 @@ def test_round_trip_predicts_identically(head):
     clf, path, X = head
     back = ic.ImprintClassifier.load(path)
     np.testing.assert_array_equal(back.predict(X), clf.predict(X))
-    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
-    np.testing.assert_array_equal(back.proxies_, clf.proxies_)
+    np.testing.assert_allclose(back.predict_proba(X), clf.predict_proba(X), rtol=1e-6, atol=1e-9)
+    # the stored bits come back unchanged: compare them as bits, not as computed floats
+    np.testing.assert_array_equal(back.proxies_.view(np.uint32), clf.proxies_.view(np.uint32))
