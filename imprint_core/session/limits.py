@@ -20,9 +20,10 @@ ZIP_MAX_UNCOMPRESSED_BYTES = 500 * 1024 * 1024  # sum over the images read from 
 # average is generous, and caps what zipfile would read and parse before any other check.
 ZIP_MAX_DIRECTORY_BYTES = ZIP_MAX_MEMBERS * 1024
 # Pixels one request may decode, summed over its images (a JPEG counted at its draft scale, see
-# images.decoded_size). Decoding costs about 6 ns a pixel on one core (a 40-megapixel PNG
-# 0.25 s), so this bounds one request to a few seconds of CPU: 1,000 phone JPEGs decoded at 1/4
-# scale fit, as do 12 full-size 40-megapixel PNGs; sixty of them no longer do.
+# images.decoded_size). A 40-megapixel PNG took 0.25 s to decode in the measurement and
+# 1.4 s on a loaded 2-core machine (6-36 ns a pixel), so this bounds one request to roughly 3-18 s
+# of CPU: 12 full-size 40-megapixel images fit, the reported 60 no longer do; 12-megapixel phone
+# JPEGs decode at 1/4 scale (0.76 megapixels), so about 650 of them fit in one request.
 MAX_REQUEST_PIXELS = 500_000_000
 # Built-in backbone on 2 CPUs, 108 images: batch 8 took 1.3 s and +140 MB of memory, batch 32
 # took 1.9 s and +650 MB (ONNX Runtime keeps its largest activations); small batches also give
