@@ -2,18 +2,25 @@
 forward of the same model, in the same run.
 
     python benchmarks/bench_embed.py [--threads 2] [--repeats 9] [--compile] [--no-memory]
+                                     [--no-fidelity] [--shots 10] [--draws 5]
 
 Forward variants run round-robin on the same preprocessed batch (32 x 3 x 224 x 224), so that load
 from other processes hits them alike; we report the median images/s of each, the median of the
 per-round ratios to eager, and the smallest cosine similarity of its embeddings to the eager ones.
-Then the end-to-end ``Backbone.embed`` (JPEG bytes -> decode -> preprocess -> forward, cache off)
-beside the same pipeline with the eager forward. Peak memory (max RSS) is measured per variant in a
+Then the end-to-end ``Backbone.embed`` (JPEG bytes -> decode -> preprocess -> forward, cache off;
+with and without decoding the next batch while the model runs) beside the same pipeline with the
+eager forward. Fidelity of the candidate runtimes (fp32 ONNX Runtime, int8 static quantisation
+calibrated on real images, OpenVINO when installed): min/median cosine to the eager fp32
+embeddings on photos and Fashion-MNIST images, and the presets' accuracy on Fashion-MNIST
+(``--shots`` per class, ``--draws`` draws, mean and 95% interval of the per-draw difference to the
+eager embeddings, beside a logistic-regression probe). Peak memory (max RSS) is measured per variant in a
 fresh subprocess that loads the model and embeds a few batches.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -55,6 +62,30 @@ def _variants(use_compile: bool) -> dict:
         assert bb.runtime == "onnxruntime", bb.runtime
         return lambda x: bb._engine.features(x.numpy())
 
+    def ort_dynamic_pad():  # the previous export: timm's per-call "same" padding arithmetic
+        session = B._ort_session(_dynamic_pad_onnx())
+        return lambda x: session.run(["features"], {"images": x.numpy()})[0]
+
+    def ort_basic():  # graph optimisation level BASIC instead of ALL
+        session = _ort_session_level(B._lite0_onnx_bytes(B.load_lite0_timm()), "ORT_ENABLE_BASIC")
+        return lambda x: session.run(["features"], {"images": x.numpy()})[0]
+
+    def ort_int8():
+        session = B._ort_session(_int8_onnx())
+        return lambda x: session.run(["features"], {"images": x.numpy()})[0]
+
+    def openvino_fp32():
+        import openvino as ov
+
+        core = ov.Core()
+        model = core.compile_model(
+            B._lite0_onnx_bytes(B.load_lite0_timm()),
+            "CPU",
+            {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"},
+        )
+        out = model.output("features")
+        return lambda x: model({"images": x.numpy()})[out]
+
     def ort_spin():  # ONNX Runtime's own default: threads busy-wait between ops
         session = B._ort_session(B._lite0_onnx_bytes(B.load_lite0_timm()), spin=True)
         return lambda x: session.run(["features"], {"images": x.numpy()})[0]
@@ -85,10 +116,111 @@ def _variants(use_compile: bool) -> dict:
         "torch fold-BN + channels_last": folded_cl,
         "onnxruntime (IMPRINT default)": ort,
         "onnxruntime, spinning threads": ort_spin,
+        "onnxruntime, graph opt BASIC": ort_basic,
+        "onnxruntime, dynamic padding (old)": ort_dynamic_pad,
+        "onnxruntime int8 (QDQ, per-channel)": ort_int8,
         "bf16 autocast + channels_last": bf16_cl,
     }
     if use_compile:
         out["torch.compile (inductor, freezing)"] = compiled
+    if importlib.util.find_spec("openvino") is not None:
+        out["openvino fp32"] = openvino_fp32
+    return out
+
+
+def _ort_session_level(source, level: str):
+    import onnxruntime as ort
+
+    from imprint_core import backbones as B
+
+    session = B._ort_session(source)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = session.get_session_options().intra_op_num_threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(source, opts, providers=["CPUExecutionProvider"])
+
+
+def _dynamic_pad_onnx() -> bytes:
+    """The export before static padding: timm's Conv2dSame computes its padding per call."""
+    import io
+
+    import torch
+
+    from imprint_core import backbones as B
+
+    buf = io.BytesIO()
+    torch.onnx.export(
+        B._timm_parts(B.load_lite0_timm())[2].eval(),
+        torch.zeros(1, 3, 224, 224),
+        buf,
+        input_names=["images"],
+        output_names=["features", "logits"],
+        dynamic_axes={"images": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    return buf.getvalue()
+
+
+def _calibration_batch() -> np.ndarray:
+    """96 real images not used for timing or fidelity: photo crops + Fashion-MNIST train images."""
+    from PIL import Image
+
+    from imprint_core import backbones as B
+    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.images import load_image
+
+    images = [load_image(b) for b in _sample_jpegs(48, (500, 333))]
+    X, _ = load_fashion_mnist("train")
+    images += [Image.fromarray(X[i]).convert("RGB") for i in range(59000, 59048)]
+    return np.stack([B.lite0_preprocess(im) for im in images])
+
+
+def _int8_onnx() -> str:
+    """Static int8 quantisation (QDQ, per-channel weights, u8 activations) calibrated on real
+    images; reduce_range because this CPU has no VNNI (AVX2 u8s8 products can saturate)."""
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from imprint_core import backbones as B
+
+    calib = _calibration_batch()
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"images": calib[i : i + 16]} for i in range(0, len(calib), 16)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    folder = tempfile.mkdtemp(prefix="imprint-int8-")
+    pre = os.path.join(folder, "pre.onnx")
+    quant_pre_process(B._lite0_onnx_bytes(B.load_lite0_timm()), pre, skip_symbolic_shape=True)
+    out = os.path.join(folder, "int8.onnx")
+    logging.disable(logging.WARNING)  # the quantiser logs every shape tensor it skips
+    try:
+        quantize_static(
+            pre,
+            out,
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8,
+        )
+    finally:
+        logging.disable(logging.NOTSET)
     return out
 
 
@@ -167,14 +299,15 @@ def bench_forward(repeats: int, use_compile: bool) -> dict:
     return rows
 
 
-def bench_end_to_end(repeats: int, size: tuple[int, int]) -> dict:
-    """Backbone.embed vs the obvious pipeline: full decode, timm's transform, eager timm forward."""
+def bench_end_to_end(repeats: int, size: tuple[int, int], n: int = 3 * BATCH) -> dict:
+    """Backbone.embed (with / without overlapped decoding) vs the obvious pipeline: full decode,
+    timm's transform, eager timm forward; ``n`` JPEGs in batches of 32."""
     import torch
 
     from imprint_core import backbones as B
     from imprint_core.images import load_image
 
-    jpegs = _sample_jpegs(BATCH, size)
+    jpegs = _sample_jpegs(n, size)
     bb = B.get_backbone()
     m = B.load_lite0_timm()
     m.reset_classifier(0)
@@ -182,38 +315,137 @@ def bench_end_to_end(repeats: int, size: tuple[int, int]) -> dict:
 
     def eager_pipeline():
         with torch.inference_mode():
-            return m(torch.stack([pre(load_image(b)) for b in jpegs])).numpy()
+            return np.concatenate(
+                [
+                    m(torch.stack([pre(load_image(b)) for b in jpegs[i : i + BATCH]])).numpy()
+                    for i in range(0, n, BATCH)
+                ]
+            )
 
-    def ours():
-        return bb.embed(jpegs, batch_size=BATCH, cache=False)
-
-    ref, got = eager_pipeline(), ours()
-    for f in (eager_pipeline, ours):
-        f()
-    times = {"eager pipeline": [], "Backbone.embed": []}
+    variants = {
+        "eager pipeline": eager_pipeline,
+        "Backbone.embed (default)": lambda: bb.embed(jpegs, batch_size=BATCH, cache=False),
+        "Backbone.embed, no overlap": lambda: bb.embed(
+            jpegs, batch_size=BATCH, cache=False, overlap=False
+        ),
+        "decode+preprocess only": lambda: bb.preprocess(jpegs),
+    }
+    outs = {name: f() for name, f in variants.items()}
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(repeats):
-        for name, f in (("eager pipeline", eager_pipeline), ("Backbone.embed", ours)):
+        for name, f in variants.items():
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
-    t_pre = []
-    for _ in range(max(3, repeats // 3)):
-        t = time.perf_counter()
-        bb.preprocess(jpegs)
-        t_pre.append(time.perf_counter() - t)
-    base = times["eager pipeline"]
-    return {
-        "eager pipeline": {"images_per_s": BATCH / statistics.median(base)},
-        "Backbone.embed": {
-            "images_per_s": BATCH / statistics.median(times["Backbone.embed"]),
-            "ratio_to_eager": statistics.median(
-                b / t for b, t in zip(base, times["Backbone.embed"], strict=True)
-            ),
-            "min_cosine_to_eager": _cos_min(got, ref),
-            "runtime": bb.runtime,
-        },
-        "decode+preprocess only": {"images_per_s": BATCH / statistics.median(t_pre)},
-    }
+    base, ref = times["eager pipeline"], outs["eager pipeline"]
+    rows = {}
+    for name, ts in times.items():
+        row = {"images_per_s": n / statistics.median(ts)}
+        if name.startswith("Backbone"):
+            row["ratio_to_eager"] = statistics.median(b / t for b, t in zip(base, ts, strict=True))
+            row["min_cosine_to_eager"] = _cos_min(outs[name], ref)
+            row["runtime"] = bb.runtime
+        rows[name] = row
+    return rows
+
+
+def _fidelity_images():
+    """Real images never used for calibration: 32 photo crops and Fashion-MNIST test images."""
+    from PIL import Image
+
+    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.images import load_image
+
+    X, _ = load_fashion_mnist("test")
+    photos = [load_image(b) for b in _sample_jpegs(32, (480, 320))]
+    return photos + [Image.fromarray(X[i]).convert("RGB") for i in range(0, 3200, 100)]
+
+
+def _fmnist_split(per_class_pool: int = 50, n_test: int = 1000):
+    """A few-shot pool (train split) and a test set (test split) of Fashion-MNIST."""
+    from imprint_core.datasets import load_fashion_mnist
+
+    rng = np.random.default_rng(0)
+    Xtr, ytr = load_fashion_mnist("train")
+    Xte, yte = load_fashion_mnist("test")
+    pool = np.concatenate(
+        [rng.choice(np.flatnonzero(ytr == c), per_class_pool, replace=False) for c in range(10)]
+    )
+    test = rng.choice(len(yte), n_test, replace=False)
+    return Xtr[pool], ytr[pool], Xte[test], yte[test]
+
+
+def bench_fidelity(shots: int, draws: int) -> dict:
+    """Cosine to eager fp32 and preset accuracy on Fashion-MNIST for each candidate runtime."""
+    import torch
+    from PIL import Image
+    from sklearn.linear_model import LogisticRegression
+
+    import imprint_core as ic
+    from imprint_core import backbones as B
+
+    names = [
+        "eager (plain timm)",
+        "onnxruntime (IMPRINT default)",
+        "onnxruntime int8 (QDQ, per-channel)",
+    ]
+    if importlib.util.find_spec("openvino") is not None:
+        names.append("openvino fp32")
+    fwd = {k: f for k, f in _variants(False).items() if k in names}
+    real = np.stack([B.lite0_preprocess(im) for im in _fidelity_images()])
+    Xp, yp, Xt, yt = _fmnist_split()
+    to_batch = lambda X: np.stack(  # noqa: E731
+        [B.lite0_preprocess(Image.fromarray(x).convert("RGB")) for x in X]
+    )
+    pool_in, test_in = to_batch(Xp), to_batch(Xt)
+
+    def run(f, X):
+        with torch.inference_mode():
+            return np.concatenate(
+                [f(torch.from_numpy(X[i : i + BATCH])) for i in range(0, len(X), BATCH)]
+            )
+
+    emb = {}
+    for name in names:
+        f = fwd[name]()
+        emb[name] = {"real": run(f, real), "pool": run(f, pool_in), "test": run(f, test_in)}
+    rng = np.random.default_rng(1)
+    picks = [
+        np.concatenate(
+            [rng.choice(np.flatnonzero(yp == c), shots, replace=False) for c in range(10)]
+        )
+        for _ in range(draws)
+    ]
+    presets = [p for p in ("qi", "hosoda", "janson", "ours") if p in ic.PRESETS]
+    acc: dict[str, dict[str, list[float]]] = {}
+    for name in names:
+        e = emb[name]
+        acc[name] = {p: [] for p in [*presets, "logistic regression"]}
+        for idx in picks:
+            for p in presets:
+                clf = ic.ImprintClassifier.from_preset(p).fit(e["pool"][idx], yp[idx])
+                acc[name][p].append(float(clf.score(e["test"], yt)))
+            lr = LogisticRegression(max_iter=2000).fit(e["pool"][idx], yp[idx])
+            acc[name]["logistic regression"].append(float(lr.score(e["test"], yt)))
+    ref = emb["eager (plain timm)"]
+    out = {}
+    for name in names:
+        cos = np.concatenate([_cosines(emb[name][k], ref[k]) for k in ("real", "pool", "test")])
+        rows = {}
+        for p, values in acc[name].items():
+            diff = np.subtract(values, acc["eager (plain timm)"][p])
+            half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            rows[p] = {
+                "mean": float(np.mean(values)),
+                "diff": float(diff.mean()),
+                "ci": float(half),
+            }
+        out[name] = {"min_cos": float(cos.min()), "median_cos": float(np.median(cos)), "acc": rows}
+    return out
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
 def _memory_child(name: str, threads: int) -> None:
@@ -250,6 +482,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (slow setup)")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--no-fidelity", action="store_true", help="skip the cosine/accuracy section")
+    ap.add_argument("--shots", type=int, default=10, help="images per class for the heads")
+    ap.add_argument("--draws", type=int, default=5, help="few-shot draws for the accuracy")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -275,7 +510,7 @@ def main() -> None:
     for size in ((640, 427), (4032, 3024)):
         e2e = bench_end_to_end(args.repeats if size[0] < 1000 else max(3, args.repeats // 2), size)
         print(
-            f"\nEnd to end, {BATCH} JPEGs of {size[0]} x {size[1]} "
+            f"\nEnd to end, {3 * BATCH} JPEGs of {size[0]} x {size[1]} in batches of {BATCH} "
             "(decode + preprocess + forward, cache off):"
         )
         for name, r in e2e.items():
@@ -283,6 +518,20 @@ def main() -> None:
             if "ratio_to_eager" in r:
                 extra = f"  x{r['ratio_to_eager']:.2f}  min cos {r['min_cosine_to_eager']:.6f}"
             print(f"{name:38s} {r['images_per_s']:7.1f} img/s{extra}")
+    if not args.no_fidelity:
+        fid = bench_fidelity(args.shots, args.draws)
+        print(
+            f"\nFidelity to eager fp32: cosine on 32 photos + 1,532 Fashion-MNIST images; "
+            f"accuracy on 1,000 Fashion-MNIST test images, {args.shots}-shot, {args.draws} draws "
+            "(mean; difference to eager with 95% interval):"
+        )
+        for name, r in fid.items():
+            print(f"{name:38s} min cos {r['min_cos']:.4f}  median {r['median_cos']:.4f}")
+            for p, a in r["acc"].items():
+                print(
+                    f"    {p:22s} {100 * a['mean']:5.1f}%  "
+                    f"{100 * a['diff']:+5.1f} +/- {100 * a['ci']:.1f} points"
+                )
     if not args.no_memory:
         mem = bench_memory(list(fwd), args.threads)
         print("\nPeak memory (max RSS of a fresh process: load + 3 batches of 32):")

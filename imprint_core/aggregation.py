@@ -107,6 +107,11 @@ def _per_class_best(values: np.ndarray, proxy_class: np.ndarray, n_classes: int)
     return out
 
 
+# Rows of queries scored at once: the (rows, proxies) similarity block stays near this size
+# (10,000 queries x 20,000 proxies would be 800 MB in float32 in one piece).
+CHUNK_BYTES = 32 * 2**20
+
+
 def class_scores(
     Z: np.ndarray,
     W: np.ndarray,
@@ -118,24 +123,40 @@ def class_scores(
     m: int = 1,
     weighting: str = "uniform",
     VI: np.ndarray | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> np.ndarray:
     """Per-class scores (n, C); the prediction is their argmax (first index on ties).
 
     `proxy_class` holds each proxy's class index; a class's proxies are contiguous rows of W.
+    Queries are scored in row chunks so that memory stays bounded for big heads; each row's
+    scores depend on that row alone, so chunking changes nothing but the peak memory.
     """
-    if agg == "max" and distance == "inner_product":
-        return _per_class_best(Z @ W.T, proxy_class, n_classes)
     if agg == "max":
         m = 1  # the reference reroutes max + a distance to 1-NN under that distance
-    D = pairwise(Z, W, distance, VI)
-    if m == 1:
-        return _per_class_best(-D, proxy_class, n_classes)
     P = W.shape[0]
     if m > P:
         warnings.warn(
             f"m={m} is larger than the {P} proxies of the head; using m={P}", stacklevel=3
         )
         m = P
+    if distance == "mahalanobis" and VI is None:
+        VI = mahalanobis_vi(W)  # once, not per chunk
+    rows = max(1, int(chunk_bytes) // max(1, P * Z.dtype.itemsize))
+    if Z.shape[0] <= rows:
+        return _block_scores(Z, W, proxy_class, n_classes, distance, m, weighting, VI)
+    blocks = [
+        _block_scores(Z[i : i + rows], W, proxy_class, n_classes, distance, m, weighting, VI)
+        for i in range(0, Z.shape[0], rows)
+    ]
+    return np.concatenate(blocks)
+
+
+def _block_scores(Z, W, proxy_class, n_classes, distance, m, weighting, VI) -> np.ndarray:
+    if m == 1 and distance == "inner_product":
+        return _per_class_best(Z @ W.T, proxy_class, n_classes)
+    D = pairwise(Z, W, distance, VI)
+    if m == 1:
+        return _per_class_best(-D, proxy_class, n_classes)
     # stable sort: among equal distances the lower proxy (hence lower class) index comes first
     nearest = np.argsort(D, axis=1, kind="stable")[:, :m]
     if weighting == "distance":
