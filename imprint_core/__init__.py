@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ImprintClassifier": "imprint_core.classifier",
     "PRESETS": "imprint_core.presets",
+    "DEFAULT_PRESET": "imprint_core.presets",
     "nc_metrics": "imprint_core.collapse",
     "get_backbone": "imprint_core.backbones",
     "list_backbones": "imprint_core.backbones",

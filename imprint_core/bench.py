@@ -49,6 +49,8 @@ PROBE_MAX_ITER = 1000
 CHUNK = 4096  # images embedded between two partial saves (a killed run resumes from there)
 # Grid values that are not strings: how to read them.
 _NUMERIC = {"k": int, "m": int, "lambda_reg": float, "temperature": float}
+# Options that take a number or a name (whiten_shrinkage=0.3 or whiten_shrinkage=dof).
+_NUMBER_OR_NAME = {"whiten_shrinkage"}
 _NOT_IN_GRID = {"seed", "backbone"}  # seeds come from --seeds, the backbone from --backbone
 
 
@@ -59,7 +61,7 @@ class Method:
 
     name: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
-    kind: str = "imprint"  # "imprint" | "probe"
+    kind: str = "imprint"  # a key of MODELS: "imprint" | "probe" | "simpleshot"
 
 
 def _grid_keys() -> list[str]:
@@ -91,6 +93,11 @@ def preset_methods(names: Iterable[str]) -> list[Method]:
 def _parse_value(key: str, text: str, where: str) -> Any:
     if key == "lambda_reg" and text.lower() == "none":
         return None
+    if key in _NUMBER_OR_NAME:
+        try:
+            return float(text)
+        except ValueError:
+            return text
     try:
         return _NUMERIC.get(key, str)(text)
     except ValueError:
@@ -320,22 +327,39 @@ def _advance(bar, offset: int) -> Callable[[int, int], None]:
 
 
 # ------------------------------------------------------------------------- fitting
+def _probe(method: Method, seed: int, backbone: str):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    C = method.params.get("C", PROBE_C)
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=PROBE_MAX_ITER))
+
+
+def _imprint(method: Method, seed: int, backbone: str):
+    from .classifier import ImprintClassifier
+
+    return ImprintClassifier(**{**method.params, "seed": seed, "backbone": backbone})
+
+
+def _simpleshot(method: Method, seed: int, backbone: str):
+    from .fewshot import SimpleShot
+
+    return SimpleShot()
+
+
+# Method.kind -> a fresh unfitted model with fit/predict
+MODELS: dict[str, Callable[[Method, int, str], Any]] = {
+    "imprint": _imprint,
+    "probe": _probe,
+    "simpleshot": _simpleshot,
+}
+
+
 def fit_and_score(method: Method, data: tuple, seed: int, backbone: str) -> tuple[float, float]:
     """``(accuracy %, fit seconds)`` of one method on ``(X_train, y_train, X_test, y_test)``."""
     Xtr, ytr, Xte, yte = data
-    if method.kind == "probe":
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        model = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(C=method.params.get("C", PROBE_C), max_iter=PROBE_MAX_ITER),
-        )
-    else:
-        from .classifier import ImprintClassifier
-
-        model = ImprintClassifier(**{**method.params, "seed": seed, "backbone": backbone})
+    model = MODELS[method.kind](method, seed, backbone)
     start = time.perf_counter()
     model.fit(Xtr, ytr)
     fit_s = time.perf_counter() - start

@@ -52,46 +52,106 @@ def _check_finite(X: np.ndarray, what: str, y: np.ndarray | None = None) -> None
 class ImprintClassifier(ClassifierMixin, BaseEstimator):
     """Weight imprinting on frozen embeddings: NORMpre -> GEN -> NORMpost; NORMinf -> AGG.
 
+    Each class is represented by one or more proxy vectors generated from its training
+    embeddings; an input goes to the class of its best-matching proxy (Westerhoff et al.,
+    TMLR 2025). The defaults are the paper's ``ours`` preset; ``from_preset`` builds the
+    published methods and ``imprint_core.DEFAULT_PRESET`` names the few-shot default.
+
     Parameters
     ----------
-    norm_pre : {"none", "l2"}
+    norm_pre : {"none", "l2", "whiten"}, default="l2"
         Normalisation of training embeddings before proxy generation (L2 without epsilon).
-    gen : {"mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls"}
-        How proxies are generated per class. ``ls``/``kls`` solve least squares over all classes.
-    k : int
-        Proxies per class for the k-methods. A class with fewer than k samples keeps all of them.
-    norm_post : {"none", "l2", "quantile"}
+        ``whiten`` (beyond the paper, with ``norm_inf="whiten"``): L2, centring on the mean of
+        the training embeddings, then shrunk within-class whitening learned from them.
+    gen : {"mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls", \
+"auto", "sized"}, default="kmeans"
+        How proxies are generated per class. ``ls``/``kls`` solve least squares over all
+        classes; ``auto`` chooses k per class by cross-validation; ``sized`` gives a class one
+        k-means proxy per ``generation.SIZED_PER_PROXY`` images (the mean below that).
+    k : int, default=20
+        Proxies per class for the k-methods (the upper bound for ``auto``/``sized``). For the
+        paper's k-methods a class with fewer than k samples keeps all of them.
+    norm_post : {"none", "l2", "quantile"}, default="l2"
         Normalisation of proxies, class by class in the order of ``classes_``; ``quantile`` maps
         a class's proxies onto the value distribution of the proxies stored before it (the first
         class stays raw), so it depends on that order.
-    norm_inf : {"none", "l2"}
-        Normalisation of the embeddings to classify.
-    agg : {"max", "mnn"}
+    norm_inf : {"none", "l2", "whiten"}, default="l2"
+        Normalisation of the embeddings to classify (``whiten`` goes with ``norm_pre``).
+    agg : {"max", "mnn"}, default="max"
         ``max``: the class of the best-matching proxy; ``mnn``: vote of the m nearest proxies.
-    distance : {"inner_product", "cosine", "euclidean", "manhattan", "mahalanobis"}
+    distance : {"inner_product", "cosine", "euclidean", "manhattan", "mahalanobis"}, \
+default="inner_product"
         Similarity used by the aggregation; ``max`` with a distance other than the inner product
         is 1-NN under that distance (as in the reference code).
-    m : int
+    m : int, default=1
         Neighbours that vote under ``mnn`` (clamped to the number of proxies).
-    weighting : {"uniform", "distance"}
+    weighting : {"uniform", "distance"}, default="uniform"
         Votes per neighbour: one each, or 1 / (distance + 1e-10).
-    seed : int
+    seed : int, default=0
         Seeds every random choice (k-means init, random, fps); the same fit gives the same head.
-    lambda_reg : float or None
+    lambda_reg : float or None, default=None
         Ridge term of ``ls``/``kls``. None takes the backbone's recipe value when ``backbone`` is
         one of the paper's models (resnet18/50 1e-4, vit_b_16 0.1, swin_b 0.05), else 0.05.
-    temperature : float
+    temperature : float, default=0.05
         ``predict_proba`` is ``softmax(class_scores / temperature)``. Class scores are the best
         inner product per class (cosines when L2-normalised), minus the nearest distance for
         1-NN, or the vote share for m-NN; 0.05 spreads cosines that differ by 0.1 by e^2.
-    kmeans_impl : {"fast", "sklearn"}
-        ``fast`` (default) is our torch k-means (same algorithm as scikit-learn, several times
-        faster); ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
-    whiten_shrinkage : float
-        Only for ``norm_pre="whiten"`` (an extension beyond the paper, with ``norm_inf="whiten"``):
-        shrinkage of the within-class covariance towards the identity, in (0, 1].
-    backbone : str or None
+    kmeans_impl : {"fast", "sklearn"}, default="fast"
+        ``fast`` is our torch k-means (same algorithm as scikit-learn, several times faster);
+        ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
+    whiten_shrinkage : float in (0, 1] or {"oas", "ledoit_wolf"}, default=0.3
+        Only for ``norm_pre="whiten"``: shrinkage of the within-class covariance towards a
+        multiple of the identity. A name estimates it from the training embeddings (Oracle
+        Approximating Shrinkage, Ledoit-Wolf): close to 1 with a few images per class, small
+        with many.
+    backbone : str or None, default=None
         Name of the backbone that made the embeddings; stored in saved heads.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    proxies_ : ndarray of shape (n_proxies, n_features), float32
+        Every class's proxies, class by class in the order of ``classes_``.
+    proxy_labels_ : ndarray of shape (n_proxies,)
+        The class label of every proxy row.
+    proxy_counts_ : ndarray of shape (n_classes,), int64
+        Proxies per class.
+    proxy_class_index_ : ndarray of shape (n_proxies,)
+        Index into ``classes_`` of every proxy row (a property).
+    auto_k_ : dict
+        Only after ``gen="auto"``: class label -> the number of proxies chosen.
+    whitener_ : normalisation.Whitener or None
+        The fitted whitening (``mean``, ``matrix``, the ``shrinkage`` used) when
+        ``norm_pre="whiten"``, else None.
+    unknown_threshold_ : float
+        The ``unknown_score`` above which ``is_unknown`` says "none of these" (a property
+        computed from the proxies, see ``imprint_core.unknown``).
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    sklearn.neighbors.NearestCentroid : the class mean under the Euclidean distance.
+
+    References
+    ----------
+    Westerhoff, Atefi, Koddenbrock, Figueroa, Löser, Rodner, Gers. Robust Weight Imprinting:
+    Insights from Neural Collapse and Proxy-Based Aggregation. TMLR 2025, arXiv 2503.14572.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from imprint_core import ImprintClassifier
+    >>> X = np.array([[1.0, 0.1], [0.9, 0.0], [0.1, 1.0], [0.0, 0.8]])
+    >>> y = np.array(["cat", "cat", "dog", "dog"])
+    >>> clf = ImprintClassifier.from_preset("qi").fit(X, y)
+    >>> clf.predict([[1.0, 0.2]])
+    array(['cat'], dtype='<U3')
+    >>> clf.proxy_counts_
+    array([1, 1])
+    >>> bool(clf.is_unknown([[-1.0, -1.0]])[0])
+    True
     """
 
     def __init__(
@@ -156,8 +216,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
                 f"from the training embeddings must also apply to inputs (got norm_pre="
                 f"{self.norm_pre!r}, norm_inf={self.norm_inf!r})"
             )
-        if not (isinstance(self.whiten_shrinkage, numbers.Real) and 0 < self.whiten_shrinkage <= 1):
-            raise ValueError(f"whiten_shrinkage must be in (0, 1], got {self.whiten_shrinkage!r}")
+        normalisation.check_shrinkage(self.whiten_shrinkage)
         if self.lambda_reg is not None and not (
             isinstance(self.lambda_reg, numbers.Real) and self.lambda_reg >= 0
         ):
@@ -179,7 +238,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
     def _normalise_pre(self, X: np.ndarray, y: np.ndarray, y_idx: np.ndarray) -> np.ndarray:
         try:
             if self.norm_pre == "whiten":
-                self.whitener_ = normalisation.fit_whitener(X, y_idx, float(self.whiten_shrinkage))
+                self.whitener_ = normalisation.fit_whitener(X, y_idx, self.whiten_shrinkage)
                 return self.whitener_.transform(X)
             self.whitener_ = None
             return normalisation.NORM_PRE[self.norm_pre](X)
@@ -359,11 +418,7 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
         """Per-class scores, shape (n, n_classes); ``predict`` is their argmax."""
         Z = self._validate_test(X)
         W = self.proxies_.astype(Z.dtype, copy=False)
-        VI = None
-        if self.distance == "mahalanobis":
-            if getattr(self, "_mahalanobis_vi", None) is None:
-                self._mahalanobis_vi = aggregation.mahalanobis_vi(self.proxies_.astype(np.float64))
-            VI = self._mahalanobis_vi
+        VI = self._mahalanobis()
         return aggregation.class_scores(
             Z,
             W,
@@ -375,6 +430,45 @@ class ImprintClassifier(ClassifierMixin, BaseEstimator):
             weighting=self.weighting,
             VI=VI,
         )
+
+    def _mahalanobis(self) -> np.ndarray | None:
+        if self.distance != "mahalanobis":
+            return None
+        if getattr(self, "_mahalanobis_vi", None) is None:
+            self._mahalanobis_vi = aggregation.mahalanobis_vi(self.proxies_.astype(np.float64))
+        return self._mahalanobis_vi
+
+    def unknown_score(self, X: Any) -> np.ndarray:
+        """(n,) how unlike every taught class each input is: higher = farther from all of them.
+
+        The distance to the nearest proxy in the head's space: ``1 - <z, p>`` for inner-product
+        heads (``1 - cosine`` with L2, whitened or not), the head's distance otherwise. It uses
+        the proxies and the input transform only, so loaded heads give the same scores.
+        """
+        from .unknown import nearest_proxy_distance
+
+        Z = self._validate_test(X)
+        W = self.proxies_.astype(Z.dtype, copy=False)
+        return nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
+
+    @property
+    def unknown_threshold_(self) -> float:
+        """The score above which :meth:`is_unknown` says "none of these".
+
+        The median over proxies of the distance to the nearest proxy of another class (times
+        ``unknown.UNKNOWN_MARGIN``): an input farther from every class than the classes are from
+        each other is unknown. Computed from the proxies, so saved heads carry it.
+        """
+        from .unknown import UNKNOWN_MARGIN, class_separation
+
+        check_is_fitted(self)
+        W = self.proxies_.astype(np.float64)
+        sep = class_separation(W, self.proxy_class_index_, self.distance, self._mahalanobis())
+        return UNKNOWN_MARGIN * sep
+
+    def is_unknown(self, X: Any) -> np.ndarray:
+        """(n,) True where ``unknown_score(X) > unknown_threshold_``: unlike every class."""
+        return self.unknown_score(X) > self.unknown_threshold_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """scikit-learn's convention: (n, C) scores, or (n,) = score[1] - score[0] for 2 classes."""

@@ -339,6 +339,21 @@ def _joint_auto(class_data, labels, ctx: GenContext) -> list[np.ndarray]:
     ]
 
 
+SIZED_PER_PROXY = 50  # `sized`: one k-means proxy per this many images of a class
+
+
+def sized_k(n: int, k_max: int) -> int:
+    """The number of proxies `sized` gives a class of n images: n // SIZED_PER_PROXY, in [1, k]."""
+    return max(1, min(int(k_max), n // SIZED_PER_PROXY))
+
+
+def _sized(X: np.ndarray, ctx: GenContext) -> np.ndarray:
+    # A closed-form k instead of `auto`'s cross-validation: few images give the mean (the paper
+    # finds it best below ~100 per class), many give more k-means proxies, up to ctx.k.
+    k = sized_k(len(X), ctx.k)
+    return _mean(X, ctx) if k == 1 else _kmeans(X, replace(ctx, k=k))
+
+
 PerClassGen = Callable[[np.ndarray, GenContext], np.ndarray]
 JointGen = Callable[[Sequence[np.ndarray], Sequence[Any], GenContext], list[np.ndarray]]
 
@@ -350,11 +365,16 @@ PER_CLASS: dict[str, PerClassGen] = {
     "kmedoids": _kmedoids,
     "fps": _fps,
     "cov_max": _cov_max,
+    "sized": _sized,
 }
 JOINT: dict[str, JointGen] = {"ls": _joint_ls, "kls": _joint_kls, "auto": _joint_auto}
-GEN_OPTIONS = (*PER_CLASS, *JOINT)
+# Options added after the paper's come last, so that lists shown to users only grow at the end.
+ADDED_GEN = ("sized",)
+GEN_OPTIONS = (*(g for g in PER_CLASS if g not in ADDED_GEN), *JOINT, *ADDED_GEN)
 # Generators whose result does not depend on k (one proxy per class or all samples).
 K_FREE = frozenset({"mean", "all", "ls"})
+# Generators that decide themselves how many proxies a small class gets (not "all when < k").
+OWN_SIZE_RULE = frozenset({"mean", "sized"})
 # Generators that only use their own class's data: the others are refitted as a whole.
 PER_CLASS_ONLY = frozenset(PER_CLASS)
 
@@ -369,13 +389,15 @@ GEN_DOC = {
     "ls": "least-squares (ridge) weights over all classes jointly: an oracle, not imprinting",
     "kls": "least squares over k k-means sub-clusters per class",
     "auto": "k-means with the number of proxies chosen per class by cross-validation (up to k)",
+    "sized": f"k-means with one proxy per {SIZED_PER_PROXY} images of a class (up to k; the mean "
+    "below that)",
 }
 
 
 def generate_class(X: np.ndarray, gen: str, ctx: GenContext) -> np.ndarray:
     """Proxies of one class with a per-class generator, following the reference's rules."""
-    if gen == "mean":
-        return _mean(X, ctx)
+    if gen in OWN_SIZE_RULE:
+        return PER_CLASS[gen](X, ctx)
     if gen == "all" or len(X) < ctx.k:
         return X
     if len(X) == 1:

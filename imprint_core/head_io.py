@@ -297,4 +297,4 @@ def _load_whitener(name: str, clf, tensors: dict, meta: dict) -> None:
     d = clf.n_features_in_
     if mean.shape != (d,) or matrix.ndim != 2 or matrix.shape[0] != d:
         raise HeadFileError(f"'{name}' is inconsistent: the whitening tensors have the wrong shape")
-    clf.whitener_ = Whitener(mean, matrix, float(clf.whiten_shrinkage))
+    clf.whitener_ = Whitener(mean, matrix, clf.whiten_shrinkage)  # a number or a rule's name

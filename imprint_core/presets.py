@@ -1,6 +1,7 @@
 """Published imprinting methods expressed in the IMPRINT framework (spec section 1.6).
 
-``qi``, ``hosoda``, ``janson``, ``ours`` and ``oracle`` are the paper's; ``auto`` is ours beyond it.
+``qi``, ``hosoda``, ``janson``, ``ours`` and ``oracle`` are the paper's; ``auto`` and ``adaptive``
+are ours beyond it, and ``DEFAULT_PRESET`` names the one the app starts with.
 """
 
 from __future__ import annotations
@@ -50,8 +51,25 @@ PRESETS = MappingProxyType(
             agg="max",
             **_COMMON,
         ),
+        # beyond the paper, the app's default (DEFAULT_PRESET): whitening whose shrinkage follows
+        # the number of images (d / (d + n - C)), the class mean below SIZED_PER_PROXY images
+        # per class and one k-means proxy per SIZED_PER_PROXY images above: no cross-validation
+        "adaptive": dict(
+            norm_pre="whiten",
+            gen="sized",
+            k=20,
+            norm_post="l2",
+            norm_inf="whiten",
+            agg="max",
+            whiten_shrinkage="dof",
+            **_COMMON,
+        ),
     }
 )
+
+# The preset the app starts with: the best measured from 1 to 500 images per class
+# (docs/benchmarks.md, "Few-shot").
+DEFAULT_PRESET = "adaptive"
 
 PRESET_INFO = MappingProxyType(
     {
@@ -62,6 +80,8 @@ PRESET_INFO = MappingProxyType(
         "oracle": "Least-squares oracle: ridge weights fitted on all classes jointly (not imprinting)",
         "auto": "Beyond the paper: within-class whitening + k-means proxies, k chosen per class by "
         "cross-validation",
+        "adaptive": "Beyond the paper, the default: whitening shrunk by the number of images + the "
+        "class mean, or one k-means proxy per 50 images (no cross-validation)",
     }
 )
 

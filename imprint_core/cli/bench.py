@@ -1,9 +1,15 @@
 """``imprint bench``: the paper's protocol on a dataset, printed as a table, saved as JSON/CSV.
 
+With ``--shots`` it runs the few-shot protocol instead (``imprint_core.fewshot``): for every shot
+count, ``--draws`` random draws of that many images per class from a pool of ``--pool-per-class``
+embedded images, the logistic-regression probe and SimpleShot beside the methods, mean and 95 %
+interval over the draws.
+
 Example::
 
     imprint bench --dataset fashion-mnist --per-class 500 --test-per-class 200 \\
         --seeds 0,1,2 --tasks all,even,odd,short --merged --grid "preset=ours k=1,5,10"
+    imprint bench --shots 1,2,5,10,20 --draws 10 --methods qi,ours,auto,oracle,fewshot
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ def _count(text: str) -> int | None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..bench import DEFAULT_PRESETS, PROBE_C
     from ..datasets import DATASETS
+    from ..fewshot import DEFAULT_DRAWS, DEFAULT_POOL
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "example:" + __doc__.split("Example::", 1)[1]
@@ -73,6 +80,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help='option grid, e.g. "gen=kmeans,mean k=1,5,20 norm_post=l2" (repeatable)',
     )
     p.add_argument("--config", help="a .json/.toml file with presets, grid and methods")
+    p.add_argument(
+        "--shots",
+        help="few-shot protocol: comma-separated images per class, e.g. 1,2,5,10,20",
+    )
+    p.add_argument(
+        "--draws", type=int, default=DEFAULT_DRAWS, help="few-shot: random draws per shot count"
+    )
+    p.add_argument(
+        "--pool-per-class",
+        type=_count,
+        default=DEFAULT_POOL,
+        help=f"few-shot: embedded training images per class to draw from (default {DEFAULT_POOL})",
+    )
+    p.add_argument("--no-simpleshot", action="store_true", help="few-shot: skip SimpleShot")
     p.add_argument("--no-probe", action="store_true", help="skip the linear-probe reference row")
     p.add_argument("--probe-c", type=float, default=PROBE_C, help="C of the linear probe")
     p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/imprint/embeddings)")
@@ -102,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     tasks = _names(args.tasks)
     if args.merged and "merged" not in tasks:
         tasks.append("merged")
+    if args.shots:
+        return _run_fewshot(args, methods, tasks)
     cfg = BenchConfig(
         dataset=args.dataset,
         backbone=args.backbone,
@@ -134,5 +157,43 @@ def run(args: argparse.Namespace) -> int:
         f"test {result.embeddings['test']['cached']}), imprint {s['imprint']:.1f} s, "
         f"total {s['total']:.1f} s"
     )
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> int:
+    from ..fewshot import FewShotConfig, run_fewshot, write_outputs
+
+    cfg = FewShotConfig(
+        dataset=args.dataset,
+        backbone=args.backbone,
+        shots=_ints(args.shots, "--shots"),
+        draws=args.draws,
+        pool_per_class=args.pool_per_class,
+        test_per_class=args.test_per_class,
+        tasks=tuple(tasks),
+        methods=tuple(methods),
+        probe=not args.no_probe,
+        simpleshot=not args.no_simpleshot,
+        probe_C=args.probe_c,
+        cache_dir=args.cache_dir,
+        data_root=args.data_root,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    result = run_fewshot(cfg)
+    name = result.settings["backbone"]
+    prefix = args.out or f"imprint-fewshot-{args.dataset}-{name}-{args.test_per_class or 'all'}"
+    paths = write_outputs(result, prefix)
+    e = result.embeddings
+    print(
+        f"{args.dataset}, {name}: shots drawn from {e['train']['images']} pool images, "
+        f"{e['test']['images']} test images, {cfg.draws} draws; accuracy % (mean ± 95 % interval)"
+    )
+    for task in tasks:
+        print(f"task {task}")
+        print(result.table(task))
+    s = result.seconds
+    print(f"time: embed {s['embed']:.1f} s, imprint {s['imprint']:.1f} s, total {s['total']:.1f} s")
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0
