@@ -44,7 +44,7 @@ from .limits import (
 )
 from .names import validate_class_name
 from .quotas import MAX_PREDICT_FILES, WORKDIR_PREFIX
-from .settings import couple_settings, evaluation_scheme, make_classifier
+from .settings import OPTION_ORDER, couple_settings, evaluation_scheme, make_classifier
 
 # Live projects, so that a clean stop (SIGTERM) can delete every session's stored images.
 LIVE: weakref.WeakSet = weakref.WeakSet()
@@ -858,7 +858,9 @@ class Project:
             params = head.get_params()
             # exactly the file's settings (the options a preset sets, the seed and any other
             # option the session shows), not the ones the session had before
-            keys = {k for p in PRESETS.values() for k in p} | set(self.settings)
+            keys = set(OPTION_ORDER) | set(self.settings)
+            if params.get("norm_pre") == "whiten":
+                keys.add("whiten_shrinkage")
             self.settings = {k: params[k] for k in sorted(keys) if k in params}
             self.preset = next(
                 (
