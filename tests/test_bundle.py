@@ -161,7 +161,9 @@ def test_damaged_files_are_refused_with_a_sentence(saved, tmp_path):
         tmp_path,
         r"damaged: the image 'lost.png' of class .* is missing",
     )
-    stray = _rewrite(saved[1], tmp_path / "stray.zip", extra={"images/00/extra.png": b"x"})
+    with zipfile.ZipFile(saved[1]) as zf:
+        png = zf.read("images/00/0000.png")  # a valid image: only the listing is wrong
+    stray = _rewrite(saved[1], tmp_path / "stray.zip", extra={"images/00/extra.png": png})
     _refused(stray, tmp_path, r"holds the image '00/extra.png', which project.json does not list")
 
 
