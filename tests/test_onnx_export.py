@@ -296,3 +296,41 @@ def test_a_projects_head_exports_through_the_session(data, tmp_path):
         export_project_onnx(project, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     project.close()
+
+
+def test_every_head_option_combination_matches_the_library(data):
+    """The head graph alone (embeddings -> probabilities), for every NORMinf x distance x AGG x
+    weighting the export accepts, against predict_proba on the real embeddings."""
+    import itertools
+
+    import onnxruntime as ort
+
+    from imprint_core.onnx_export import AGG, DISTANCES, NORM_INF, WEIGHTING, head_graph
+
+    X, y, Z = data["Ztrain"], data["ytrain"], data["Ztest"]
+    failures = []
+    for norm_inf, distance, agg, weighting in itertools.product(
+        NORM_INF, DISTANCES, AGG, WEIGHTING
+    ):
+        if agg == "max" and weighting == "distance":
+            continue  # weighting only matters for m-NN votes
+        norm_pre = "whiten" if norm_inf == "whiten" else "l2"
+        head = ic.ImprintClassifier(
+            norm_pre=norm_pre,
+            gen="kmeans",
+            k=3,
+            norm_inf=norm_inf,
+            agg=agg,
+            m=4,
+            distance=distance,
+            weighting=weighting,
+        ).fit(X, y)
+        session = ort.InferenceSession(head_graph(head), providers=["CPUExecutionProvider"])
+        got = session.run(["probabilities"], {"features": Z})[0]
+        expected = head.predict_proba(Z)
+        atol = 2e-3 if distance == "mahalanobis" else 1e-4
+        if got.dtype != np.float32 or not np.allclose(got, expected, atol=atol, rtol=0):
+            failures.append(
+                (norm_inf, distance, agg, weighting, float(np.abs(got - expected).max()))
+            )
+    assert failures == []
