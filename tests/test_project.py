@@ -738,3 +738,19 @@ def test_sweep_removes_old_session_folders_only(tmp_path):
         os.utime(path, (past, past))
     assert pj.sweep_workdirs(root=tmp_path) == [old]
     assert not old.exists() and new.exists() and other.exists()
+
+
+def test_try_it_says_none_of_these_for_an_image_unlike_every_class(trained, backbone, fashion):
+    """clf.unknown_score in Try it: a held-out trouser is a known class; an embedding pointing
+    away from every proxy is "none of these"."""
+    _, test = fashion
+    trained.set_settings("ours")
+    trained.imprint()
+    z = backbone.embed([str(test["Trouser"][0])])[0]
+    known = trained.explain(z)["unknown"]
+    assert known is not None and not known["unknown"]
+    far = -np.asarray(trained.head.proxies_, dtype=np.float32).mean(axis=0)
+    assert trained.explain(far)["unknown"]["unknown"]
+    trained.last_test = (far, "odd.png", trained.backbone_name)
+    assert "None of these?" in pj.views(trained)["try_note"]
+    trained.last_test = None

@@ -692,7 +692,11 @@ class Project:
             "confidences": confidences,
             "classes": per_class,
             "neighbours": [],
+            "unknown": None,
         }
+        if hasattr(head, "unknown_score"):  # "none of these": farther than classes are apart
+            score, threshold = float(head.unknown_score(Z)[0]), float(head.unknown_threshold_)
+            out["unknown"] = {"score": score, "threshold": threshold, "unknown": score > threshold}
         if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()
             s = _unit(X) @ unit

@@ -122,6 +122,13 @@ def _try_it(project) -> dict[str, Any]:
         for n in result["neighbours"]
     ]
     note = f"'{escape_md(result['file'])}' as the current head sees it."
+    unknown = result.get("unknown")
+    if unknown is not None and unknown["unknown"]:
+        note += (
+            f" **None of these?** It is farther from every class (unknown score "
+            f"{unknown['score']:.2f}) than the classes are from each other "
+            f"({unknown['threshold']:.2f}): it may belong to none of them."
+        )
     if not thumbs:
         note += " No training images to compare with (a loaded head)."
     return {
