@@ -87,7 +87,7 @@ def quantile(P: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
 class Whitener:
     """Shrunk within-class whitening learned from the training embeddings (beyond the paper).
 
-    transform(x) = l2((l2(x) - mean) @ matrix), where matrix = Sigma^-1/2 and
+    transform(x) = l2((l2(x) - mean) @ matrix), where matrix M has M M^T = Sigma^-1 and
     Sigma = (1 - a) Sigma_W + a (tr(Sigma_W)/d) I is the pooled within-class covariance of the
     L2-normalised embeddings shrunk towards a multiple of the identity. Directions in which
     classes vary a lot are damped, so nearest-proxy decisions follow what tells classes apart
@@ -103,23 +103,19 @@ class Whitener:
         return l2(Z)
 
 
-def oas_shrinkage(evals: np.ndarray, d: int, n: int) -> float:
-    """Oracle Approximating Shrinkage (Chen et al. 2010) from the covariance's eigenvalues.
-
-    The same formula as ``sklearn.covariance.oas`` (its ``mu``/``alpha`` from the trace and the
-    squared Frobenius norm), so it needs no d x d matrix when the eigenvalues come from the small
-    Gram matrix. ``n`` is the number of independent residuals (samples minus classes).
-    """
-    mu = float(evals.sum()) / d
-    alpha = float((evals**2).sum()) / d**2
+def oas_shrinkage(trace: float, frob: float, d: int, n: int) -> float:
+    """Oracle Approximating Shrinkage (Chen et al. 2010) of a covariance S from tr(S) and
+    ||S||_F^2: the formula of ``sklearn.covariance.oas`` (mu = tr/d, alpha = ||S||_F^2 / d^2).
+    ``n`` is the number of independent residuals (samples minus classes)."""
+    mu = trace / d
+    alpha = frob / d**2
     den = (n + 1.0) * (alpha - mu**2 / d)
     return 1.0 if den <= 0 else float(min((alpha + mu**2) / den, 1.0))
 
 
-def ledoit_wolf_shrinkage(evals: np.ndarray, d: int, n: int, fourth: float) -> float:
+def ledoit_wolf_shrinkage(trace: float, frob: float, d: int, n: int, fourth: float) -> float:
     """Ledoit-Wolf (2004) shrinkage towards tr(S)/d I; ``fourth`` = sum_i ||r_i||^4 / n^2."""
-    mu = float(evals.sum()) / d
-    frob = float((evals**2).sum())
+    mu = trace / d
     delta = frob - d * mu**2  # ||S - mu I||_F^2
     beta = max(fourth - frob / max(n, 1), 0.0)  # (1/n^2) sum ||r r^T - S||_F^2
     return 1.0 if delta <= 0 else float(min(beta, delta) / delta)
@@ -139,15 +135,15 @@ def dof_shrinkage(d: int, n: int) -> float:
 SHRINKAGE_RULES = ("dof", "oas", "ledoit_wolf")
 
 
-def _shrinkage(rule: float | str, evals: np.ndarray, R: np.ndarray, n_indep: int) -> float:
+def _shrinkage(rule: float | str, trace: float, frob: float, R: np.ndarray, n_indep: int):
     d = R.shape[1]
     if rule == "dof":
         return dof_shrinkage(d, n_indep)
     if rule == "oas":
-        return oas_shrinkage(evals, d, n_indep)
+        return oas_shrinkage(trace, frob, d, n_indep)
     if rule == "ledoit_wolf":
         fourth = float((np.einsum("ij,ij->i", R, R) ** 2).sum()) / len(R) ** 2
-        return ledoit_wolf_shrinkage(evals, d, len(R), fourth)
+        return ledoit_wolf_shrinkage(trace, frob, d, len(R), fourth)
     return float(rule)
 
 
@@ -184,16 +180,35 @@ def fit_whitener(X: np.ndarray, y_idx: np.ndarray, shrinkage: float | str = 0.3)
     means /= np.bincount(y_idx, minlength=C)[:, None]
     R = U - means[y_idx]
     n, d = R.shape
-    # eigen-pairs of Sigma_W = R^T R / n, from the smaller of the two Gram matrices
     if n >= d:
-        evals, V = np.linalg.eigh(R.T @ R / n)
-    else:
-        g, Ug = np.linalg.eigh(R @ R.T / n)
-        keep = g > g.max() * 1e-10 if g.size and g.max() > 0 else np.zeros_like(g, dtype=bool)
-        evals, V = g[keep], R.T @ Ug[:, keep] / np.sqrt(n * g[keep])
-    evals = np.clip(evals, 0, None)
-    shrinkage = _shrinkage(shrinkage, evals, R, n - C)
-    tau = float(evals.sum() / d) or 1.0
+        # many images: Sigma_W from a float32 GEMM (the cost is n d^2, as least squares), then
+        # M = L^-T from the Cholesky factor of the shrunk Sigma. M M^T = Sigma^-1 as for the
+        # symmetric Sigma^-1/2, so every inner product and norm after the transform is the same,
+        # at a fraction of an eigendecomposition's cost (measured in benchmarks/bench_fit.py).
+        R32 = np.ascontiguousarray(R, dtype=np.float32)
+        S = (R32.T @ R32).astype(np.float64) / n
+        trace, frob = float(np.trace(S)), float((S**2).sum())
+        shrinkage = _shrinkage(shrinkage, trace, frob, R, n - C)
+        tau = trace / d or 1.0
+        S *= 1 - shrinkage
+        S[np.diag_indices(d)] += shrinkage * tau
+        from scipy.linalg import cholesky, solve_triangular
+
+        try:
+            L = cholesky(S, lower=True)
+        except np.linalg.LinAlgError:  # a tiny shrinkage of a singular Sigma_W: eigh copes
+            evals, V = np.linalg.eigh(S)
+            matrix = (V * np.clip(evals, 1e-300, None) ** -0.5) @ V.T
+        else:
+            matrix = solve_triangular(L, np.eye(d), lower=True).T
+        return Whitener(U.mean(axis=0), matrix, float(shrinkage))
+    # few images: eigen-pairs of Sigma_W = R^T R / n from the small n x n Gram matrix
+    g, Ug = np.linalg.eigh(R @ R.T / n)
+    keep = g > g.max() * 1e-10 if g.size and g.max() > 0 else np.zeros_like(g, dtype=bool)
+    evals, V = np.clip(g[keep], 0, None), R.T @ Ug[:, keep] / np.sqrt(n * g[keep])
+    trace, frob = float(evals.sum()), float((evals**2).sum())
+    shrinkage = _shrinkage(shrinkage, trace, frob, R, n - C)
+    tau = trace / d or 1.0
     base = shrinkage * tau
     scale = ((1 - shrinkage) * evals + base) ** -0.5
     matrix = base**-0.5 * (np.eye(d) - V @ V.T) + (V * scale) @ V.T

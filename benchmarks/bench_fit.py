@@ -1,0 +1,73 @@
+"""Fit cost of the default preset against the least-squares oracle, in the same run.
+
+The goal (issue 10): ``DEFAULT_PRESET`` fits 5,000 x 1,280 embeddings (Fashion-MNIST, 500 per
+class, built-in backbone) in at most 3x the time of the ``oracle`` preset. ``auto`` (k by
+cross-validation) and ``ours`` are timed beside them. Every preset is fitted once untimed
+(imports, torch start-up), then ``--repeats`` times in rotation; medians and ratios to the
+oracle are printed and, with ``--json``, written.
+
+Uses the bench's embedding cache (``imprint bench --per-class 500`` fills it); ``--random``
+times Gaussian embeddings of the same shape instead, without any embedding.
+
+    python benchmarks/bench_fit.py --repeats 5 --json benchmarks/results/fit.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+import imprint_core as ic
+
+
+def fashion_mnist_500() -> tuple[np.ndarray, np.ndarray]:
+    from imprint_core.bench import default_cache_dir, embed_cached, subset_rows
+    from imprint_core.datasets import load_dataset
+
+    ds = load_dataset("fashion-mnist", "train")
+    rows = subset_rows(ds.labels, 500, 0)
+    Z, _ = embed_cached(ds, rows, "efficientnet_lite0", default_cache_dir(), progress=False)
+    return Z, ds.labels[rows]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--presets", default=f"oracle,{ic.DEFAULT_PRESET},auto,ours")
+    p.add_argument("--random", action="store_true", help="Gaussian embeddings, no dataset")
+    p.add_argument("--json", help="write the figures here")
+    args = p.parse_args()
+    if args.random:
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(5000, 1280)).astype(np.float32), np.repeat(np.arange(10), 500)
+    else:
+        X, y = fashion_mnist_500()
+    names = args.presets.split(",")
+    for name in names:  # untimed warm-up
+        ic.ImprintClassifier.from_preset(name).fit(X[:300], y[:300])
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(args.repeats):
+        for name in names:
+            clf = ic.ImprintClassifier.from_preset(name)
+            t = time.perf_counter()
+            clf.fit(X, y)
+            times[name].append(time.perf_counter() - t)
+    base = statistics.median(times["oracle"]) if "oracle" in times else None
+    out = {"shape": list(X.shape), "repeats": args.repeats, "presets": {}}
+    print(f"fit of {X.shape[0]} x {X.shape[1]} embeddings, median of {args.repeats}")
+    for name in names:
+        med = statistics.median(times[name])
+        ratio = med / base if base else float("nan")
+        out["presets"][name] = {"median_s": med, "ratio_to_oracle": ratio, "all_s": times[name]}
+        print(f"  {name:10s} {med:8.3f} s   {ratio:6.2f} x oracle")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
