@@ -226,6 +226,17 @@ def test_too_many_classes_and_bad_settings(saved, tmp_path):
 
     _refused(_rewrite(saved[1], tmp_path / "set.zip", bad_setting), tmp_path, "Invalid settings")
 
+    def odd_values(meta):
+        meta["preset"] = ["qi"]
+        meta["classes"][0]["images"][0] = "0000.png"
+
+    _refused(_rewrite(saved[1], tmp_path / "odd.zip", odd_values), tmp_path, "is damaged")
+
+    def odd_setting(meta):
+        meta["settings"]["k"] = "many"
+
+    _refused(_rewrite(saved[1], tmp_path / "k.zip", odd_setting), tmp_path, "k must be an integer")
+
 
 def test_save_refuses_a_wrong_suffix_and_writes_nothing(saved, tmp_path):
     with pytest.raises(ProjectError, match="does not end in .zip"):

@@ -188,6 +188,8 @@ def _restore(project, zf, zip_path: Path, meta: dict[str, Any], label: str, back
             project.add_class(name)
     project.classes.sort(key=lambda entry: order.index(entry.name))
     preset = meta.get("preset")
+    if preset is not None and not isinstance(preset, str):
+        raise ProjectError(f"'{label}' is damaged: its preset {preset!r} is not a name.")
     if preset is not None:
         project.set_settings(preset)
     try:
@@ -266,7 +268,15 @@ def open_project(path: str | os.PathLike, workdir: str | os.PathLike | None = No
                 raise ProjectError(
                     f"'{label}' is damaged: project.json is not valid JSON."
                 ) from None
-            _restore(project, zf, path, _check_manifest(meta, label), label, backbone)
+            try:
+                _restore(project, zf, path, _check_manifest(meta, label), label, backbone)
+            except ProjectError:
+                raise
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                # a project.json of the right shape whose values are not: still one sentence
+                raise ProjectError(
+                    f"'{label}' is damaged: project.json is invalid ({exc})."
+                ) from None
     except BaseException:
         project.close()
         if workdir is not None and made:
