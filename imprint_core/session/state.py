@@ -1,0 +1,114 @@
+"""A session's state as data, and all-or-nothing changes to it.
+
+``Transactional`` gives ``Project`` its ``version`` (changes after every successful edit) and
+``transaction()``: a change that raises restores every field in ``_STATE`` and deletes the files
+stored meanwhile that nothing uses, so a refused request changes nothing and leaves no file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+# ---- images --------------------------------------------------------------------------------------
+@dataclass
+class ImageItem:
+    """A validated image of a class: its display name, stored copy and content hash."""
+
+    name: str  # the file name the user gave us, for messages
+    path: Path  # our stored PNG copy
+    key: str  # sha256 of the stored copy: the embedding cache key
+
+
+@dataclass
+class ClassEntry:
+    uid: int  # stable across renames: the app keys its class cards on it
+    name: str
+    images: list[ImageItem] = field(default_factory=list)
+
+
+class Transactional:
+    """Versioned, all-or-nothing state (the fields named in ``_STATE``; see Project)."""
+
+    # What a refused request must leave as it was (the embedding cache may grow: it is a cache).
+    _STATE = (
+        "classes",
+        "_next_uid",
+        "settings",
+        "preset",
+        "backbone_name",
+        "head",
+        "head_source",
+        "evaluation",
+        "_imprinted_from",
+        "seconds",
+        "last_test",
+        "head_serial",
+        "settings_note",
+        "undo",
+        "kcurve",
+        "exported",
+        "geometry_inputs",
+    )
+
+    @property
+    def version(self) -> int:
+        """Changes after every successful edit (views compare it to know they are current)."""
+        return self._serial
+
+    def _snapshot(self) -> dict[str, Any]:
+        # containers are copied (edits mutate them); heads and evaluations are replaced, never
+        # mutated, so the objects themselves are kept
+        state = {k: _shallow(getattr(self, k)) for k in self._STATE}
+        state["classes"] = [ClassEntry(c.uid, c.name, list(c.images)) for c in self.classes]
+        return state
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.classes = [ClassEntry(c.uid, c.name, list(c.images)) for c in state["classes"]]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing: an exception inside restores the state as it was, and files stored
+        meanwhile that nothing uses are deleted. Nested transactions join the outermost one."""
+        with self.lock:
+            if self._txn_depth:
+                self._txn_depth += 1
+                try:
+                    yield
+                finally:
+                    self._txn_depth -= 1
+                return
+            saved = self._snapshot()
+            self._txn_depth = 1
+            try:
+                yield
+            except BaseException:
+                self._restore(saved)
+                raise
+            else:
+                self._serial += 1
+            finally:
+                self._txn_depth = 0
+                self._collect_files()
+
+    def _collect_files(self) -> None:
+        """Delete stored copies no class uses (nor the state an Undo would bring back)."""
+        if self._workdir is None or not self._workdir.is_dir():
+            return
+        entries = list(self.classes)
+        if self.undo is not None:
+            entries += self.undo[1]["classes"]
+        used = {i.path.name for c in entries for i in c.images}
+        for path in self._workdir.glob("*.png"):
+            if path.name not in used:
+                path.unlink(missing_ok=True)
+
+
+def _shallow(value: Any) -> Any:
+    return type(value)(value) if isinstance(value, (dict, list)) else value
