@@ -32,9 +32,36 @@ class _Embedder:
         self.backbone = get_backbone(backbone, device=device, runtime=runtime)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        paths = [str(p) for p in batch["path"]]
-        X = self.backbone.embed(paths, batch_size=len(paths), cache=False, overlap=False)
+        if "path" in batch:
+            items = [str(p) for p in batch["path"]]
+        else:
+            items = [bytes(b) for b in batch["data"]]
+        X = self.backbone.embed(items, batch_size=len(items), cache=False, overlap=False)
         return {"row": batch["row"], "embedding": X}
+
+
+def _rows(images: Sequence[Any]) -> list[dict[str, Any]]:
+    """Ray Data rows: file paths travel as paths (read by the workers, so shared storage is
+    needed), in-memory images (PIL, arrays, bytes) as encoded bytes (PNG, lossless)."""
+    import io
+
+    from PIL import Image
+
+    rows = []
+    for i, im in enumerate(images):
+        if isinstance(im, (str, os.PathLike)):
+            rows.append({"row": i, "path": os.path.abspath(os.fspath(im))})
+            continue
+        if isinstance(im, np.ndarray):
+            im = Image.fromarray(im)
+        if isinstance(im, Image.Image):
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            im = buf.getvalue()
+        rows.append({"row": i, "data": bytes(im)})
+    if len({"path" in r for r in rows}) > 1:
+        raise ValueError("embed_ray takes either file paths or in-memory images, not both at once.")
+    return rows
 
 
 def embed_local(
@@ -56,7 +83,7 @@ def embed_local(
 
 
 def embed_ray(
-    paths: Sequence[str | os.PathLike],
+    paths: Sequence[Any],
     backbone: str | None = None,
     *,
     batch_size: int = 32,
@@ -70,7 +97,8 @@ def embed_ray(
     gpus_per_worker: float = 0.0,
     local_cpus: int | None = None,
 ) -> np.ndarray:
-    """Embed ``paths`` on a Ray cluster (or a local one) with a pool of model actors.
+    """Embed ``paths`` (files, or PIL images / uint8 arrays / encoded bytes) on a Ray cluster
+    (or a local one) with a pool of model actors.
 
     ``ray_address``: an existing cluster ("auto", "ray://host:10001", ...); None starts a local
     Ray with ``local_cpus`` CPUs (default: all) and shuts it down afterwards. ``workers``: actors
@@ -99,18 +127,12 @@ def embed_ray(
     resolve_runtime(runtime)  # bad options fail here, not in a worker
     if device is not None and ray_address is None:
         resolve_device(device)
-    paths = [os.path.abspath(os.fspath(p)) for p in paths]
-    if not paths:
+    rows = _rows(list(paths))
+    if not rows:
         return np.zeros((0, backbone_spec(name).dim), dtype=np.float32)
     started = not ray.is_initialized()
     if started:
-        ray.init(
-            address=ray_address,
-            num_cpus=local_cpus if ray_address is None else None,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        _init_ray(ray, ray_address, local_cpus)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own bar counts images
@@ -120,11 +142,8 @@ def embed_ray(
                 workers = int(res.get("GPU", 0) // gpus_per_worker)
             else:
                 workers = int(res.get("CPU", 1) // max(cpus_per_worker, 1e-9))
-            workers = max(1, min(workers, -(-len(paths) // int(batch_size))))
-        ds = ray.data.from_items(
-            [{"row": i, "path": p} for i, p in enumerate(paths)],
-            override_num_blocks=max(1, min(len(paths), workers * 4)),
-        )
+            workers = max(1, min(workers, -(-len(rows) // int(batch_size))))
+        ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
         ds = ds.map_batches(
             _Embedder,
             fn_constructor_kwargs={
@@ -139,9 +158,9 @@ def embed_ray(
             num_cpus=cpus_per_worker,
             num_gpus=gpus_per_worker,
         )
-        out = np.empty((len(paths), backbone_spec(name).dim), dtype=np.float32)
-        seen = np.zeros(len(paths), dtype=bool)
-        bar = _progress(progress, len(paths))
+        out = np.empty((len(rows), backbone_spec(name).dim), dtype=np.float32)
+        seen = np.zeros(len(rows), dtype=bool)
+        bar = _progress(progress, len(rows))
         try:
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
                 rows = np.asarray(batch["row"], dtype=np.int64)
@@ -151,11 +170,33 @@ def embed_ray(
         except Exception as exc:  # Ray wraps worker errors; keep the first line naming the file
             raise RuntimeError(f"Ray embedding failed: {_first_line(exc)}") from exc
         if not seen.all():
-            raise RuntimeError(f"Ray returned {int(seen.sum())} of {len(paths)} embeddings.")
+            raise RuntimeError(f"Ray returned {int(seen.sum())} of {len(rows)} embeddings.")
         return out
     finally:
         if started:
             ray.shutdown()
+
+
+START_ATTEMPTS = 3  # Ray gives its local node a fixed 30 s to start; a busy machine can need more
+
+
+def _init_ray(ray, address: str | None, local_cpus: int | None) -> None:
+    """``ray.init``; a local node that times out during start-up (an overloaded machine) is
+    shut down and started again, up to ``START_ATTEMPTS`` times."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            ray.init(
+                address=address,
+                num_cpus=local_cpus if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as exc:
+            ray.shutdown()
+            if address is not None or "timed out" not in str(exc) or attempt == START_ATTEMPTS:
+                raise RuntimeError(f"Ray could not start: {exc}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -180,6 +221,30 @@ def _progress(progress: Any, total: int) -> Callable[[int], None]:
             progress(done[0], total)
 
     return advance
+
+
+class RayBackbone:
+    """A stand-in for a ``Backbone`` whose ``embed`` runs on Ray (for code that takes a backbone
+    object, e.g. ``imprint_core.bench.embed_cached``): the same name, dim and rows."""
+
+    def __init__(self, name: str | None = None, **ray_options: Any) -> None:
+        from imprint_core.backbones import backbone_spec
+
+        spec = backbone_spec(name)
+        self.spec, self.name, self.dim = spec, spec.name, spec.dim
+        self.runtime = "ray"
+        self.ray_options = ray_options
+
+    def embed(self, images, batch_size: int = 32, progress: Any = None, **_: Any) -> np.ndarray:
+        from imprint_core.backbones import _as_list
+
+        return embed_ray(
+            _as_list(images),
+            self.name,
+            batch_size=batch_size,
+            progress=progress,
+            **self.ray_options,
+        )
 
 
 ENGINES: dict[str, Callable[..., np.ndarray]] = {"local": embed_local, "ray": embed_ray}

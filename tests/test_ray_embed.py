@@ -46,3 +46,21 @@ def test_ray_engine_refuses_bad_options_before_starting(folder, tmp_path, capsys
     assert main(["embed", str(folder), "-o", str(out), "--engine", "ray", "--runtime", "tpu"]) == 2
     assert "Unknown runtime 'tpu'" in capsys.readouterr().err
     assert not out.exists() and not ray.is_initialized()
+
+
+@pytest.mark.fashion_mnist
+def test_ray_backbone_embeds_a_benchmark_dataset_like_the_local_one(tmp_path):
+    """``imprint bench``'s embedding stage takes a backbone object: RayBackbone gives its rows."""
+    import imprint_core as ic
+    from imprint_core.bench import embed_cached
+    from imprint_core.datasets import ImageDataset, load_fashion_mnist
+    from imprint_core.distributed import RayBackbone
+
+    X, y = load_fashion_mnist("test")
+    data = ImageDataset("fashion_mnist", "test", y[:12], tuple("0123456789"), "test", arrays=X[:12])
+    rows = np.arange(12)
+    remote = RayBackbone(local_cpus=2, workers=1)
+    Zr, info = embed_cached(data, rows, remote, tmp_path / "ray", batch_size=5, progress=False)
+    Zl, _ = embed_cached(data, rows, ic.get_backbone(), tmp_path / "local", progress=False)
+    assert info["cached"] is False and Zr.shape == (12, remote.dim)
+    np.testing.assert_allclose(Zr, Zl, rtol=1e-4, atol=1e-4)
