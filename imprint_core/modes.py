@@ -393,6 +393,11 @@ def curve_agreement(
             else f"The advice gives more than one proxy to {', '.join(more)}, but on the curve "
             "no shared k beats one proxy per class."
         )
+    elif ks[best] > 1 and gain > 0:
+        tail = (
+            "The advice keeps one proxy per class; the curve's best k does a little better, but "
+            "within twice its standard error, so the evidence for more proxies is weak."
+        )
     else:
         tail = "Both say one proxy per class (the mean) is enough here."
     return f"{text} {tail}"

@@ -142,6 +142,12 @@ def test_curve_agreement_on_known_answers():
     assert "more proxies did not raise" in flat_advice["reasons"]["a"]
     text = curve_agreement(flat_advice, flat)
     assert "Both say one proxy per class" in text
+    # a gain within the noise is called weak, not "one proxy is enough"
+    noisy = {**flat, "gens": {"kmeans": {**flat["gens"]["kmeans"]}}}
+    noisy["gens"]["kmeans"]["mean"] = [0.80, 0.83, 0.81]
+    noisy["gens"]["kmeans"]["folds"] = [[0.7, 0.9, 0.8], [0.9, 0.8, 0.8], [0.8, 0.8, 0.83]]
+    text = curve_agreement(flat_advice, noisy)
+    assert "best shared k is 2" in text and "evidence for more proxies is weak" in text
 
 
 def test_bad_input():
