@@ -70,6 +70,14 @@ def project(tmp_path):
     p.close()
 
 
+def _prepared(path: Path, **options) -> list[tuple[str, str, Image.Image]]:
+    """Every image of a zip, read and checked as the project stores them."""
+    return [
+        (c, n, it.prepare_image(m, Path(n).name, c))
+        for c, n, m in it.iter_zip_images(path, **options)
+    ]
+
+
 def _files(project: Project) -> list[Path]:
     return sorted(p for p in project.workdir.rglob("*") if p.is_file())
 
@@ -107,7 +115,7 @@ def test_a_comment_and_a_good_zip_still_read(tmp_path):
     with zipfile.ZipFile(path, "a") as zf:
         zf.comment = b"a comment of 60 KB pushes the end record far from the end " * 1000
     assert it.zip_directory(path)[0] == 2
-    got = list(it.iter_zip_images(path))
+    got = _prepared(path)
     assert [(c, n) for c, n, _ in got] == [("a", "1.png"), ("b", "1.png")]
     assert all(isinstance(im, Image.Image) and im.size == (32, 32) for *_, im in got)
 
@@ -130,16 +138,20 @@ def test_a_member_whose_header_understates_its_size_is_not_read_past_it(tmp_path
         raw[at + offset : at + offset + 4] = struct.pack("<L", 1000)
     path.write_bytes(bytes(raw))
     with pytest.raises(ProjectError, match="Class 'a': '1.png' cannot be read from 'lie.zip'"):
-        list(it.iter_zip_images(path))
+        _prepared(path)
 
 
-def test_images_are_yielded_small_one_at_a_time(tmp_path):
-    """The consumer receives downscaled RGB images, not raw members."""
-    path = _zip(tmp_path / "photos.zip", {"a/1.jpg": _jpeg((2000, 1500)), "b/1.png": _png()})
-    images = it.iter_zip_images(path)
-    cls, name, image = next(images)
-    assert (cls, name) == ("a", "1.jpg")
+def test_members_are_read_only_when_stored(tmp_path):
+    """The consumer gets unread members: names and counts can be checked before any read, and
+    each member becomes a small RGB image when it is stored."""
+    path = _zip(tmp_path / "photos.zip", {"a/1.jpg": _jpeg((2000, 1500)), "b/1.png": b"junk"})
+    members = list(it.iter_zip_images(path))  # nothing read yet: the junk is not seen
+    assert [(c, n) for c, n, _ in members] == [("a", "1.jpg"), ("b", "1.png")]
+    assert all(isinstance(m, it.ZipMember) for *_, m in members)
+    image = it.prepare_image(members[0][2], "1.jpg", "a")
     assert max(image.size) == it.STORE_MAX_SIDE and image.mode == "RGB"
+    with pytest.raises(ProjectError, match="Image '1.png' in class 'b' is not an image"):
+        it.prepare_image(members[1][2], "1.png", "b")
 
 
 def test_a_bad_class_folder_is_refused_before_any_member_is_read(tmp_path):
@@ -182,9 +194,9 @@ def test_a_request_over_the_pixel_budget_is_refused_from_the_headers(tmp_path):
 def test_a_zip_over_the_pixel_budget_changes_nothing(project, tmp_path, monkeypatch):
     members = {f"{c}/{i}.png": _png((1000, 1000)) for c in "ab" for i in range(3)}
     path = _zip(tmp_path / "pixels.zip", members)
-    assert len(list(it.iter_zip_images(path, max_pixels=6_000_000))) == 6
+    assert len(_prepared(path, max_pixels=6_000_000)) == 6
     with pytest.raises(ProjectError, match="'pixels.zip' would decode more than 5 megapixels"):
-        list(it.iter_zip_images(path, max_pixels=5_000_000))
+        _prepared(path, max_pixels=5_000_000)
     project.add_class("kept")
     before = _files(project)
     monkeypatch.setattr(it, "MAX_REQUEST_PIXELS", 5_000_000)

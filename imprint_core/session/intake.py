@@ -9,6 +9,8 @@ import os
 import struct
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -45,9 +47,10 @@ def prepare_image(
 
     A JPEG is decoded at the smallest DCT scale that keeps both sides >= STORE_MAX_SIDE (Pillow's
     ``draft``), so a large photo costs little. ``budget``: the request's pixel budget, charged
-    from the header before anything is decoded. A PIL image (what ``iter_zip_images`` yields)
-    is taken as already checked. Raises ProjectError with a sentence naming the file (and the
-    class ``cls``, when given).
+    from the header before anything is decoded. A ``ZipMember`` (what ``iter_zip_images``
+    yields) is read here, against its zip's byte and pixel budgets; a PIL image is taken as
+    already checked. Raises ProjectError with a sentence naming the file (and the class ``cls``,
+    when given).
     """
     from PIL import Image
 
@@ -56,6 +59,9 @@ def prepare_image(
     where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
     if isinstance(source, Image.Image):
         return _fit(source)
+    if isinstance(source, ZipMember):  # read now, charged to its zip's budgets
+        budget = budget or source.budget
+        source = source.read()
     size = len(source) if isinstance(source, bytes) else _file_size(source, where)
     if size > MAX_IMAGE_BYTES:
         raise ProjectError(
@@ -163,11 +169,11 @@ def _class_folders(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
 def iter_zip_images(
     zip_path: str | os.PathLike, max_pixels: int | None = None
 ) -> Iterator[tuple[str, str, Any]]:
-    """Yield ``(class_name, file_name, image)`` from a zip with one folder per class.
+    """Yield ``(class_name, file_name, member)`` from a zip with one folder per class.
 
-    Each image is read, validated and downscaled (``prepare_image``) as it is yielded, so a
-    consumer holds small RGB images, never the zip's raw members. Safe against zip bombs and zip
-    slip: the entry count and directory size are read from the end-of-central-directory record
+    A ``ZipMember`` is not read yet: ``prepare_image(member, ...)`` reads it (streamed, capped),
+    validates and downscales it, so a consumer that checks names and counts first and then stores
+    images one by one never holds more than one raw member. Safe against zip bombs and zip slip: the entry count and directory size are read from the end-of-central-directory record
     before the directory is parsed; members are streamed in chunks against the per-file and
     running total caps (a member over a cap is refused before it is read, and reading stops at
     the cap whatever the headers claim); the pixels decoded are charged to a ``max_pixels``
@@ -189,7 +195,8 @@ def iter_zip_images(
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise ProjectError(f"'{label}' is not a readable zip file.") from None
-    with zf:
+    # the zip stays open for its members; closed after the last read, or when they are dropped
+    with _closing_on_error(zf):
         infos = zf.infolist()
         if len(infos) > ZIP_MAX_MEMBERS:
             raise ProjectError(
@@ -220,20 +227,67 @@ def iter_zip_images(
                 raise ProjectError(f"'{label}': folder '{cls}': {exc}") from None
         # zipfile never returns more than a member's declared size, so the declared sizes bound
         # what reading can cost: refuse on them before reading a byte
+        for parts, info in layout.items():
+            if info.file_size > MAX_IMAGE_BYTES:
+                raise ProjectError(
+                    f"Class '{parts[0]}': '{parts[-1]}' is larger than {MAX_IMAGE_MB} MB."
+                )
         if sum(info.file_size for info in layout.values()) > ZIP_MAX_UNCOMPRESSED_BYTES:
             raise ProjectError(
                 f"'{label}' unpacks to more than {ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB of "
                 "images."
             )
-        left = ZIP_MAX_UNCOMPRESSED_BYTES
         budget = PixelBudget(max_pixels or MAX_REQUEST_PIXELS, f"'{label}'")
-        for parts, info in layout.items():
-            name = "/".join(parts[1:])
-            data = _read_member(zf, info, left, label, parts[0])
-            left -= len(data)
-            image = prepare_image(data, PurePosixPath(name).name, parts[0], budget)
-            del data  # the raw member is not kept past its own check
-            yield parts[0], name, image
+        state = _ZipState(zf, label, ZIP_MAX_UNCOMPRESSED_BYTES, budget, len(layout))
+        if not layout:
+            zf.close()
+        members = [(parts, ZipMember(state, info, parts[0])) for parts, info in layout.items()]
+    for parts, member in members:
+        yield parts[0], "/".join(parts[1:]), member
+
+
+@contextmanager
+def _closing_on_error(zf: zipfile.ZipFile):
+    try:
+        yield zf
+    except BaseException:
+        zf.close()
+        raise
+
+
+@dataclass
+class _ZipState:
+    """What the members of one zip share: the open zip and the request's running budgets."""
+
+    zf: zipfile.ZipFile
+    label: str
+    bytes_left: int
+    pixels: PixelBudget
+    unread: int
+
+
+class ZipMember:
+    """A zip member not read yet; ``read`` streams it against the zip's running byte budget."""
+
+    __slots__ = ("_state", "cls", "info")
+
+    def __init__(self, state: _ZipState, info: zipfile.ZipInfo, cls: str) -> None:
+        self._state, self.info, self.cls = state, info, cls
+
+    @property
+    def budget(self) -> PixelBudget:
+        return self._state.pixels
+
+    def read(self) -> bytes:
+        state = self._state
+        try:
+            data = _read_member(state.zf, self.info, state.bytes_left, state.label, self.cls)
+        finally:
+            state.unread -= 1
+            if state.unread <= 0:
+                state.zf.close()
+        state.bytes_left -= len(data)
+        return data
 
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes + comment)
