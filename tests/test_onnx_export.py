@@ -189,8 +189,12 @@ def test_cli_export_and_bad_head(data, tmp_path, capsys):
     head = ic.ImprintClassifier.from_preset("qi").fit(data["Ztrain"], data["ytrain"])
     head.save(tmp_path / "head.safetensors", backbone="efficientnet_lite0")
     out = tmp_path / "classifier.onnx"
-    assert main(["export-onnx", str(tmp_path / "head.safetensors"), "-o", str(out)]) == 0
-    assert "4 classes, backbone efficientnet_lite0" in capsys.readouterr().out
+    assert (
+        main(["export-onnx", str(tmp_path / "head.safetensors"), "-o", str(out), "--snippet"]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "4 classes, backbone efficientnet_lite0" in printed
+    assert 'ort.InferenceSession("classifier.onnx")' in printed
     assert out.stat().st_size > 10 * 2**20  # the backbone's weights are inside
 
     broken = tmp_path / "broken.safetensors"
