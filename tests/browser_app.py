@@ -64,7 +64,7 @@ def url(tmp_path_factory):
             [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     address = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a busy shared 2-core machine: normally ~10 s
     try:
         while True:
             try:
@@ -144,4 +144,11 @@ def wait_for_names(page, names: list[str]) -> None:
         " const box = document.querySelector(`#name-${i} input`);"
         " return box && box.value === n; })",
         arg=names,
+    )
+
+
+def wait_text(page, selector: str, text: str) -> None:
+    """Wait until the element's text contains ``text`` (whatever elements the text is split in)."""
+    page.wait_for_function(
+        "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)", arg=[selector, text]
     )

@@ -1,0 +1,61 @@
+"""Issue 9 §4: the app on a phone (390 x 844, Chromium): every tab reachable, the Imprint button
+reachable without scrolling past the class cards, no overlapping tab titles."""
+# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
+
+from __future__ import annotations
+
+import pytest
+from browser_app import MARKS, TIMEOUT_MS, browser, url, wait_for_names  # noqa: F401
+
+pytestmark = MARKS
+TABS = ["Teach", "Method", "Result", "Try it", "Geometry", "Export"]
+FIRST_ELEMENT = {  # an element only that tab shows
+    "Teach": "#add-class",
+    "Method": "#preset",
+    "Result": "#summary",
+    "Try it": "#try-image",
+    "Geometry": "#geometry-map",
+    "Export": "#export",
+}
+
+
+@pytest.fixture
+def phone(browser, url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url["address"], wait_until="domcontentloaded")
+    page.wait_for_selector("#drop-1 input[type=file]", state="attached")
+    yield page
+    context.close()
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_every_tab_is_reachable_and_imprint_comes_before_the_cards(phone):
+    phone.locator("#example-fashion3").click()
+    wait_for_names(phone, ["Sneaker", "T-shirt", "Trouser"])
+    phone.wait_for_selector("#card-0 :text('30 images')")
+    imprint = phone.locator("#imprint").bounding_box()
+    assert imprint["y"] + imprint["height"] <= 844  # on the first screen, no scrolling
+    assert imprint["y"] < phone.locator("#card-0").bounding_box()["y"]
+    boxes = {}
+    for name in TABS:
+        tab = phone.get_by_role("tab", name=name)
+        assert tab.is_visible(), f"the tab {name} is hidden (behind a menu?)"
+        box = tab.bounding_box()
+        assert 0 <= box["x"] and box["x"] + box["width"] <= 390, (name, box)
+        boxes[name] = box
+    for i, a in enumerate(TABS):
+        for b in TABS[i + 1 :]:
+            assert not overlaps(boxes[a], boxes[b]), (a, b)
+    for name in TABS:
+        phone.get_by_role("tab", name=name).click()
+        phone.wait_for_selector(f"{FIRST_ELEMENT[name]}:visible")
