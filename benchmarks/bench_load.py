@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -260,6 +261,7 @@ def main() -> None:
             proc.wait()
     result["files_left_after_stop"] = files_under(server_tmp)
     result["files_left_after_stop_by_folder"] = files_by_folder(server_tmp)
+    shutil.rmtree(work, ignore_errors=True)
     result["cpu_count"] = os.cpu_count()
     result["load_average"] = os.getloadavg()
     print(json.dumps(result, indent=1))
