@@ -31,7 +31,9 @@ def _photos(folder: Path, n: int) -> list[Path]:
     photos = [load_sample_image(f) for f in ("china.jpg", "flower.jpg")]
     out = []
     for i in range(n):
-        image = Image.fromarray(np.roll(photos[i % 2], shift=5 * i, axis=1 + (i // 2) % 2))
+        arr = np.roll(photos[i % 2], shift=(7 * i) % 400, axis=1 + (i // 2) % 2)
+        arr[:8, : 8 * 16] = (((i >> np.arange(16)) & 1) * 255).repeat(8)[None, :, None]
+        image = Image.fromarray(arr)  # the 16-bit stripe makes every image distinct
         path = folder / f"img{i:05d}.jpg"
         image.save(path, format="JPEG", quality=90)
         out.append(path)
@@ -46,10 +48,12 @@ def session(n: int, classes: int, bb) -> dict[str, float]:
         project = Project(workdir=Path(tmp) / "work", n_classes=classes)
         times = {}
         t = time.perf_counter()
+        assert len({p.read_bytes() for p in files}) == n, "duplicate images"
         for c, entry in enumerate(project.classes):
             project.add_images(entry.uid, files[c::classes])
         times["add images (checks + stored copies)"] = time.perf_counter() - t
         stored = [str(i.path) for c in project.classes for i in c.images]
+        assert len(stored) == n, f"the project kept {len(stored)} of {n} images"
         t = time.perf_counter()
         for s in range(0, len(stored), 32):
             bb.preprocess(stored[s : s + 32])
