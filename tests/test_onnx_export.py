@@ -37,6 +37,7 @@ FAMILIES: dict[str, dict | str] = {
     "janson_mnn_euclidean_distance": "janson",
     "oracle_ls": "oracle",
     "whitened": dict(norm_pre="whiten", norm_inf="whiten", gen="kmeans", k=3),
+    **{p: p for p in ("auto", "adaptive") if p in ic.PRESETS},  # whitened presets beyond the paper
     "all_cosine_max": dict(gen="all", distance="cosine"),
     "kmeans_manhattan_mnn": dict(gen="kmeans", k=3, agg="mnn", m=5, distance="manhattan"),
     "kmeans_inner_mnn_distance": dict(gen="kmeans", k=3, agg="mnn", m=4, weighting="distance"),
