@@ -92,7 +92,7 @@ def test_oas_and_ledoit_wolf_match_scikit_learn(n):
 
 
 def test_dof_shrinkage_falls_with_the_number_of_images():
-    assert dof_shrinkage(1280, 0) == 1.0  # one image per class: no within-class scatter
+    assert dof_shrinkage(1280, 0) == pytest.approx(1.0)  # one image per class: no within-class scatter
     assert dof_shrinkage(1280, 90) == pytest.approx(1280 / 1370)
     assert dof_shrinkage(1280, 4990) == pytest.approx(0.2041, abs=1e-4)
 
