@@ -16,6 +16,8 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+import imprint_core as ic  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
@@ -56,7 +58,7 @@ def test_api_lists_the_named_endpoints(url, tmp_path):
     defaults = {
         p["parameter_name"]: p["parameter_default"] for p in named["/imprint"]["parameters"]
     }
-    assert defaults["preset"] == "ours" and defaults["backbone"] == "efficientnet_lite0"
+    assert defaults["preset"] == ic.DEFAULT_PRESET and defaults["backbone"] == "efficientnet_lite0"
     assert [p["parameter_name"] for p in named["/predict"]["parameters"]] == ["image"]
 
 
@@ -68,8 +70,9 @@ def test_imprint_predict_export_load_roundtrip(url, images, tmp_path):
     )
     assert summary["classes"] == ["sneakers", "trousers"]
     assert summary["images_per_class"] == {"sneakers": 10, "trousers": 10}
-    assert summary["proxies_per_class"] == {"sneakers": 10, "trousers": 10}  # k=20 > 10 images
-    assert summary["preset"] == "ours" and summary["backbone"] == "efficientnet_lite0"
+    # the default preset imprints one (whitened) class mean per class
+    assert summary["proxies_per_class"] == {"sneakers": 1, "trousers": 1}
+    assert summary["preset"] == ic.DEFAULT_PRESET and summary["backbone"] == "efficientnet_lite0"
     assert summary["accuracy"]["method"] == "leave-one-out"
     assert summary["accuracy"]["accuracy"] >= 0.9
     assert summary["seconds"]["embed"] > 0
@@ -93,7 +96,6 @@ def test_imprint_predict_export_load_roundtrip(url, images, tmp_path):
     assert conf2 == pytest.approx(conf, abs=1e-6)
 
     # and so does the library, as the export snippet shows
-    import imprint_core as ic
 
     clf = ic.ImprintClassifier.load(head)
     z = ic.get_backbone(clf.backbone).embed([str(probe)])
@@ -230,7 +232,6 @@ def test_a_refused_imprint_keeps_the_session_as_it_was(url, images, tmp_path):
 
 def test_a_loaded_head_reports_the_settings_in_its_file(url, images, tmp_path):
     """Issue 9: a head saved with k=3, agg=mnn, m=3 was reported with the session's settings."""
-    import imprint_core as ic
 
     train, _ = images
     backbone = ic.get_backbone()

@@ -39,10 +39,19 @@ def project(tmp_path):
 def trained(backbone, fashion, tmp_path_factory):
     train, _ = fashion
     p = Project(workdir=tmp_path_factory.mktemp("trained"), n_classes=0)
+    p.set_settings("ours")  # these tests read k-means proxies (k = 20)
     for cls, paths in train.items():
         p.add_images(p.add_class(cls).uid, paths)
     p.train(backbone)
     return p
+
+
+def test_a_new_project_starts_with_the_library_default_preset(project):
+    import imprint_core as ic
+
+    assert ic.DEFAULT_PRESET in ic.PRESETS and ic.DEFAULT_PRESET != "ours"
+    assert project.preset == ic.DEFAULT_PRESET
+    assert project.settings == {"seed": 0, **ic.PRESETS[ic.DEFAULT_PRESET]}
 
 
 # ---- class names -----------------------------------------------------------------------------------
@@ -400,7 +409,8 @@ def test_changing_settings_reimprints_without_embedding(trained, backbone):
 
 
 def test_presets_keep_the_seed_and_are_recognised(project):
-    assert project.preset == "ours" and project.settings["seed"] == 0
+    assert project.preset == pj.DEFAULT_PRESET and project.settings["seed"] == 0
+    project.set_settings("ours")
     project.set_settings(None, seed=7)
     assert project.preset == "ours"  # the seed is not part of a preset
     s = project.set_settings("qi")
@@ -413,11 +423,12 @@ def test_presets_keep_the_seed_and_are_recognised(project):
 
 
 def test_bad_settings_are_refused(project):
+    before = dict(project.settings)
     with pytest.raises(ProjectError, match="Unknown preset 'best'"):
         project.set_settings("best")
     with pytest.raises(ProjectError, match="gen"):
         project.set_settings(None, gen="magic")
-    assert project.settings["gen"] == "kmeans"  # unchanged
+    assert project.settings == before  # unchanged
 
 
 def test_predict_with_evidence(trained, backbone, fashion):
@@ -605,6 +616,7 @@ def test_a_transaction_restores_everything_on_error(trained, backbone):
 @pytest.mark.parametrize("side", ["norm_pre", "norm_inf"])
 def test_whiten_on_one_side_sets_the_other_and_says_so(project, side):
     other = {"norm_pre": "norm_inf", "norm_inf": "norm_pre"}[side]
+    project.set_settings("ours")  # both sides l2
     settings = project.set_settings(None, **{side: "whiten"})
     assert settings["norm_pre"] == settings["norm_inf"] == "whiten"
     assert f"{other} was set to whiten too" in project.settings_note

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..names import MAX_NAME_CHARS  # noqa: F401 - one limit for the app, zips and head files
+from ..presets import DEFAULT_PRESET as _LIBRARY_DEFAULT_PRESET
 
 MIN_CLASSES = 2
 MAX_CLASSES = 20
@@ -31,7 +32,7 @@ MAX_REQUEST_PIXELS = 500_000_000
 EMBED_BATCH = 8
 STORE_MAX_SIDE = 448  # stored copies are downscaled to this (the backbones look at 224 px)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
-DEFAULT_PRESET = "ours"
+DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends
 
 ProgressFn = Callable[[int, int], None]
 

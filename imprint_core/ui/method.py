@@ -18,6 +18,7 @@ from imprint_core.presets import PRESETS
 from .views import Views
 
 PRESET_LABELS = {
+    "adaptive": "Few-shot default: whitened class mean",
     "ours": "IMPRINT k-means (ours)",
     "qi": "Qi et al. 2018: mean",
     "hosoda": "Hosoda et al. 2024: quantile",
@@ -87,7 +88,11 @@ def build(views: Views) -> SimpleNamespace:
         ui.preset = views.add(
             "preset",
             gr.Radio(
-                [(PRESET_LABELS.get(k, k), k) for k in PRESETS] + [("Custom", "custom")],
+                [
+                    (PRESET_LABELS.get(k, k), k)
+                    for k in sorted(PRESETS, key=lambda k: k != pj.DEFAULT_PRESET)
+                ]
+                + [("Custom", "custom")],
                 value=pj.DEFAULT_PRESET,
                 label="Method preset",
                 elem_id="preset",
