@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .normalisation import l2
+
 # Tableau 10, then ten of Kelly's colours of maximum contrast: 20 distinguishable classes.
 PALETTE = (
     "#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
@@ -262,7 +264,7 @@ def _legend_key(name: str, kind: str, dim: int, group: str | None = None, visibl
 
 def _centred_cosines(means: np.ndarray) -> np.ndarray:
     centred = means - means.mean(axis=0)
-    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    unit = l2(centred)
     return unit @ unit.T
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .normalisation import l2
+
 # Ridge lambda of the least-squares oracle per backbone: the weight decay of each model's
 # original training recipe (reference: backbone_lambda_regs); 0.05 elsewhere.
 LS_LAMBDA = {"resnet18": 1e-4, "resnet50": 1e-4, "vit_b_16": 0.1, "swin_b": 0.05}
@@ -243,7 +245,7 @@ def auto_candidates(n: int, k_max: int) -> list[int]:
 def _proxies_k(X: np.ndarray, k: int, ctx: GenContext) -> np.ndarray:
     P = X.mean(axis=0, keepdims=True) if k == 1 else _kmeans(X, replace(ctx, k=k))
     if ctx.norm_post == "l2":
-        P = P / np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1e-12)
+        P = l2(P)
     return P
 
 
@@ -280,7 +282,7 @@ def choose_k_per_class(
             held_y.append(np.full(int((folds[c] == f).sum()), c))
     Z = np.concatenate(held_Z)
     if ctx.norm_inf == "l2":
-        Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
+        Z = l2(Z)
     y = np.concatenate(held_y)
     fold_of = np.concatenate(
         [

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .normalisation import l2
+
 MIN_PER_CLUSTER = 5  # a proxy needs at least this many images behind it
 MAX_SAMPLES = 400  # larger classes are subsampled (seeded): enough to see the groups
 KMEANS_DIMS = 64  # k-means runs in the top principal directions; silhouettes use all of them
@@ -92,7 +94,7 @@ def _recommend_k(X_c: Any, *, max_k: int, seed: int, label: Any) -> tuple[int, s
                 "This class", "this class"
             )
         )
-    X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    X = l2(X)
     n = len(X)
     need = 2 * MIN_PER_CLUSTER
     if n < need or max_k < 2:

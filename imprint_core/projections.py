@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .normalisation import l2
+
 CACHE_SIZE = 32
 EXACT_SVD_MAX = 512  # exact SVD when the smaller side is at most this; randomized SVD beyond
 UMAP_MIN_SAMPLES = 4  # below this UMAP cannot build a neighbour graph; PCA is shown
@@ -62,8 +64,7 @@ def _as_matrix(a: Any, what: str, d: int | None = None) -> np.ndarray:
     return a
 
 
-def _l2(a: np.ndarray) -> np.ndarray:
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+_l2 = l2  # row-wise L2, as the heads do
 
 
 def _extra_items(extra: Extra, d: int) -> list[tuple[str, np.ndarray]]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..normalisation import l2
 from .intake import prepare_image
 from .limits import ProjectError
 from .quotas import MAX_PREDICT_FILES
@@ -200,5 +201,4 @@ class Insight:
 
 
 def _unit(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    return l2(np.asarray(X, dtype=np.float32))
