@@ -298,9 +298,27 @@ def test_cli_end_to_end_writes_json_and_csv(first_run, cache_dir, tmp_path, caps
         (["--tasks", "all,evens"], "unknown task 'evens'"),
         (["--config", "/nonexistent/m.toml"], "config file '/nonexistent/m.toml' does not exist"),
         (["--dataset", "mnist"], "dataset 'mnist' needs --data-root DIR"),
+        (["--engine", "spark"], "--engine must be one of local, ray, got 'spark'"),
     ],
 )
 def test_cli_bad_options_give_clear_errors(argv, message, tmp_path, capsys):
     code = main(["bench", "--no-progress", "--cache-dir", str(tmp_path), *argv])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("imprint bench: error: ") and message in err
+
+
+def test_cli_engine_ray_embeds_through_a_ray_backbone():
+    """``imprint bench --engine ray`` hands the bench a Ray stand-in (tested against the local
+    backbone in test_ray_embed.py); ``local`` keeps the name. Building it starts no Ray."""
+    from imprint_core.cli import build_parser
+    from imprint_core.cli.bench import embedding_backbone
+    from imprint_core.distributed import RayBackbone
+
+    args = build_parser().parse_args(
+        ["bench", "--engine", "ray", "--ray-address", "auto", "--ray-cpus", "2"]
+    )
+    bb = embedding_backbone(args)
+    assert isinstance(bb, RayBackbone) and bb.name == "efficientnet_lite0" and bb.dim == 1280
+    assert bb.ray_options == {"ray_address": "auto", "local_cpus": 2}
+    local = build_parser().parse_args(["bench"])
+    assert embedding_backbone(local) == "efficientnet_lite0"

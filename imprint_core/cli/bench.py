@@ -100,6 +100,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output prefix for PREFIX.json, PREFIX.csv, PREFIX-runs.csv")
     p.add_argument("--batch-size", type=int, default=64, help="embedding batch size")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--engine",
+        default="local",
+        help="embedding stage: local (this process) or ray (Ray Data actors, needs "
+        "imprint_core[distributed]; see docs/distributed.md) (default: %(default)s)",
+    )
+    p.add_argument("--ray-address", default=None, help="with --engine ray: an existing cluster")
+    p.add_argument(
+        "--ray-cpus", type=int, default=None, help="with --engine ray: CPUs of a local Ray"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_fewshot(args, methods, tasks)
     cfg = BenchConfig(
         dataset=args.dataset,
-        backbone=args.backbone,
+        backbone=embedding_backbone(args),
         per_class=args.per_class,
         test_per_class=args.test_per_class,
         seeds=_ints(args.seeds, "--seeds"),
@@ -161,12 +171,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+ENGINES = ("local", "ray")
+
+
+def embedding_backbone(args: argparse.Namespace):
+    """The backbone name (embedded in this process), or a Ray stand-in that embeds on Ray."""
+    if args.engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {args.engine!r}.")
+    if args.engine == "local":
+        return args.backbone
+    from ..distributed import RayBackbone
+
+    return RayBackbone(args.backbone, ray_address=args.ray_address, local_cpus=args.ray_cpus)
+
+
 def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> int:
     from ..fewshot import FewShotConfig, run_fewshot, write_outputs
 
     cfg = FewShotConfig(
         dataset=args.dataset,
-        backbone=args.backbone,
+        backbone=embedding_backbone(args),
         shots=_ints(args.shots, "--shots"),
         draws=args.draws,
         pool_per_class=args.pool_per_class,
