@@ -1,5 +1,9 @@
 """Export: download the head (safetensors + readable JSON metadata), use it from Python, or load
-a saved head into this session. The download shown is always the current head's."""
+a saved head into this session. The download shown is always the current head's.
+
+Also the standalone model (backbone + head as one ONNX file, for onnxruntime without this
+package) and the whole project as one zip (classes, images, settings, head), saved and opened.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,13 @@ from types import SimpleNamespace
 import gradio as gr
 
 from imprint_core import session as pj
+from imprint_core.onnx_export import onnx_snippet
+from imprint_core.session import bundle
 
+from .errors import session
 from .views import Views
+
+ONNX_FILE = "imprint-classifier.onnx"
 
 
 def build(views: Views) -> SimpleNamespace:
@@ -39,6 +48,29 @@ def build(views: Views) -> SimpleNamespace:
                 elem_id="head-upload",
             )
             ui.message = gr.Markdown(elem_id="load-msg")
+    with gr.Row():
+        with gr.Column():
+            ui.onnx = gr.Button("Download standalone model (ONNX)", elem_id="export-onnx")
+            ui.onnx_file = gr.File(label="Standalone model (ONNX)", elem_id="onnx-file")
+            ui.onnx_note = gr.Markdown(
+                "The first export in a session converts the backbone: 10-20 s.",
+                elem_id="onnx-note",
+            )
+            gr.Code(
+                onnx_snippet(ONNX_FILE),
+                language="python",
+                label="Use it with onnxruntime (no PyTorch, no imprint_core)",
+            )
+        with gr.Column():
+            ui.save = gr.Button("Save project", elem_id="save-project")
+            ui.project_file = gr.File(label="Project (.zip)", elem_id="project-file")
+            ui.open = gr.File(
+                label=f"Open a saved project (.zip, at most {pj.MAX_UPLOAD_MB} MB): "
+                "replaces the classes, images and head of this session",
+                file_types=[".zip"],
+                elem_id="project-upload",
+            )
+            ui.open_message = gr.Markdown(elem_id="open-msg")
     return ui
 
 
@@ -50,6 +82,21 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
         [ui.upload],
         extra=[ui.message, ui.upload],
         refused=lambda project, file: ("", None),
+    )
+    views.on(
+        ui.onnx.click,
+        export_onnx,
+        extra=[ui.onnx_file, ui.onnx_note],
+        refused=lambda project: (None, ""),
+        concurrency_id="export-onnx",
+        concurrency_limit=1,  # the backbone conversion is memory- and CPU-heavy
+    )
+    views.on(ui.save.click, save, extra=[ui.project_file], refused=lambda project: (None,))
+    ui.open.upload(
+        _open_event(views),
+        [views.project, ui.open],
+        [*views.outputs, ui.open_message, ui.open],
+        api_visibility="private",
     )
 
 
@@ -73,3 +120,35 @@ def load_head(project, file):
         return gr.skip(), gr.skip()
     load_head_file(project, file)
     return f"Head '{pj.escape_md(project.head_source)}' loaded: go to **Try it**.", None
+
+
+def export_onnx(project, progress=gr.Progress()):
+    progress(0, desc="Converting the backbone and the head to ONNX (10-20 s the first time)")
+    path = bundle.export_project_onnx(project)
+    return str(path), f"Saved `{path.name}` ({path.stat().st_size / 2**20:.1f} MB)."
+
+
+def save(project):
+    folder = project.workdir / "saved"
+    return (str(bundle.save_project(project, folder / "imprint-project.zip")),)
+
+
+def _open_event(views: Views):
+    """Open a saved zip as the session's project. Not a ``views.on`` event: the result is a new
+    ``Project`` that replaces the state (the wrapper keeps the one it was given)."""
+
+    def open_saved(project, file):
+        project = session(project)
+        if not file:
+            return (project, *views.show(project), gr.skip(), gr.skip())
+        try:
+            backbone = pj.load_backbone(project.backbone_name)  # None: the built-in one
+            opened = bundle.open_project(file, backbone=backbone)
+        except pj.ProjectError as exc:  # the old project is untouched
+            gr.Warning(pj.escape_html(exc))
+            return (project, *views.show(project), "", None)
+        project.close()
+        text = f"Opened '{pj.escape_md(Path(file).name)}': {len(opened.classes)} classes."
+        return (opened, *views.show(opened), text, None)
+
+    return open_saved
