@@ -169,7 +169,7 @@ def _calibration_batch() -> np.ndarray:
     from PIL import Image
 
     from imprint_core import backbones as B
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
     from imprint_core.images import load_image
 
     images = [load_image(b) for b in _sample_jpegs(48, (500, 333))]
@@ -353,7 +353,7 @@ def _fidelity_images():
     """Real images never used for calibration: 32 photo crops and Fashion-MNIST test images."""
     from PIL import Image
 
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
     from imprint_core.images import load_image
 
     X, _ = load_fashion_mnist("test")
@@ -363,7 +363,7 @@ def _fidelity_images():
 
 def _fmnist_split(per_class_pool: int = 50, n_test: int = 1000):
     """A few-shot pool (train split) and a test set (test split) of Fashion-MNIST."""
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
 
     rng = np.random.default_rng(0)
     Xtr, ytr = load_fashion_mnist("train")

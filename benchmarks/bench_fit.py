@@ -26,7 +26,7 @@ import imprint_core as ic
 
 def fashion_mnist_500() -> tuple[np.ndarray, np.ndarray]:
     from imprint_core.bench import default_cache_dir, embed_cached, subset_rows
-    from imprint_core.datasets import load_dataset
+    from imprint_core.bench.datasets import load_dataset
 
     ds = load_dataset("fashion-mnist", "train")
     rows = subset_rows(ds.labels, 500, 0)

@@ -23,7 +23,7 @@ def _data(per_class: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from PIL import Image
 
     import imprint_core as ic
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
     from imprint_core.session import examples as ex
 
     bb = ic.get_backbone()

@@ -62,7 +62,7 @@ def write_images(folder: Path, clients: int) -> tuple[list[list[tuple[Path, str]
     """Per client: 40 (path, class) pairs; and the test images to predict."""
     from PIL import Image
 
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
 
     X, y = load_fashion_mnist("train")
     Xt, _ = load_fashion_mnist("test")

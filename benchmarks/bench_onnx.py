@@ -52,7 +52,7 @@ def main() -> None:
     from PIL import Image
 
     import imprint_core as ic
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
     from imprint_core.onnx_export import backbone_graph, export_onnx
 
     torch.set_num_threads(args.threads)  # the library's ONNX Runtime engine follows it

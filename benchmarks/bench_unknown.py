@@ -18,12 +18,12 @@ import json
 import numpy as np
 
 import imprint_core as ic
-from imprint_core.fewshot import interval95
+from imprint_core.bench.fewshot import interval95
 
 
 def pool_and_test(test_per_class: int | None):
     from imprint_core.bench import default_cache_dir, embed_cached, subset_rows
-    from imprint_core.datasets import load_dataset
+    from imprint_core.bench.datasets import load_dataset
 
     out = []
     for split, per in (("train", 500), ("test", test_per_class)):

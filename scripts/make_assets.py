@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from imprint_core.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
+from imprint_core.bench.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist  # noqa: E402
 
 OUT = ROOT / "assets" / "examples"
 SIZE = 112

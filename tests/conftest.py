@@ -39,7 +39,7 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``fashion_mnist`` skip, with the way to install it, when it is missing."""
-    from imprint_core.datasets import FASHION_MNIST_DIR
+    from imprint_core.bench.datasets import FASHION_MNIST_DIR
 
     if FASHION_MNIST_DIR.is_dir():
         return

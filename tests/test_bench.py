@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 
-from imprint_core import bench
 from imprint_core.bench import (
     PROBE,
     BenchConfig,
@@ -22,8 +21,9 @@ from imprint_core.bench import (
     run_bench,
     subset_rows,
 )
+from imprint_core.bench import protocol as bench
+from imprint_core.bench.datasets import FASHION_MNIST_DIR, load_dataset
 from imprint_core.cli import main
-from imprint_core.datasets import FASHION_MNIST_DIR, load_dataset
 from imprint_core.presets import PRESETS
 
 TINY = dict(per_class=10, test_per_class=5, seeds=(0, 1), tasks=("short", "merged"))

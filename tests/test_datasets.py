@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imprint_core.datasets import (
+from imprint_core.bench.datasets import (
     CIFAR10_CLASSES,
     FASHION_MNIST_DIR,
     load_dataset,

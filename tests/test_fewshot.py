@@ -1,4 +1,4 @@
-"""The few-shot protocol (imprint_core.fewshot, `imprint bench --shots`), the default preset and
+"""The few-shot protocol (imprint_core.bench.fewshot, `imprint bench --shots`), the default preset and
 what it is built from: data-driven whitening shrinkage and the closed-form `sized` generator."""
 
 import csv
@@ -9,8 +9,7 @@ import pytest
 
 import imprint_core as ic
 from imprint_core.bench import PROBE
-from imprint_core.cli import main
-from imprint_core.fewshot import (
+from imprint_core.bench.fewshot import (
     SIMPLESHOT,
     FewShotConfig,
     SimpleShot,
@@ -18,6 +17,7 @@ from imprint_core.fewshot import (
     interval95,
     run_fewshot,
 )
+from imprint_core.cli import main
 from imprint_core.generation import SIZED_PER_PROXY, sized_k
 from imprint_core.normalisation import dof_shrinkage, fit_whitener, l2
 
@@ -92,7 +92,9 @@ def test_oas_and_ledoit_wolf_match_scikit_learn(n):
 
 
 def test_dof_shrinkage_falls_with_the_number_of_images():
-    assert dof_shrinkage(1280, 0) == pytest.approx(1.0)  # one image per class: no within-class scatter
+    assert dof_shrinkage(1280, 0) == pytest.approx(
+        1.0
+    )  # one image per class: no within-class scatter
     assert dof_shrinkage(1280, 90) == pytest.approx(1280 / 1370)
     assert dof_shrinkage(1280, 4990) == pytest.approx(0.2041, abs=1e-4)
 

@@ -83,7 +83,7 @@ def _run_standalone(images: list[Path], models: list[Path], cwd: Path) -> dict:
 def data(tmp_path_factory):
     from PIL import Image
 
-    from imprint_core.datasets import load_fashion_mnist
+    from imprint_core.bench.datasets import load_fashion_mnist
 
     folder = tmp_path_factory.mktemp("images")
     X, y = load_fashion_mnist("test")

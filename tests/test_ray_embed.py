@@ -53,7 +53,7 @@ def test_ray_backbone_embeds_a_benchmark_dataset_like_the_local_one(tmp_path):
     """``imprint bench``'s embedding stage takes a backbone object: RayBackbone gives its rows."""
     import imprint_core as ic
     from imprint_core.bench import embed_cached
-    from imprint_core.datasets import ImageDataset, load_fashion_mnist
+    from imprint_core.bench.datasets import ImageDataset, load_fashion_mnist
     from imprint_core.distributed import RayBackbone
 
     X, y = load_fashion_mnist("test")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from imprint_core.datasets import FASHION_MNIST_CLASSES
-from imprint_core.tasks import MERGED, SPLITS, get_task, merged_task, split_task
+from imprint_core.bench.datasets import FASHION_MNIST_CLASSES
+from imprint_core.bench.tasks import MERGED, SPLITS, get_task, merged_task, split_task
 
 
 def test_splits_are_the_papers():

@@ -88,7 +88,7 @@ def test_auroc_known_vs_unknown_on_fashion_mnist():
     from sklearn.metrics import roc_auc_score
 
     from imprint_core.backbones import get_backbone
-    from imprint_core.datasets import load_dataset
+    from imprint_core.bench.datasets import load_dataset
 
     ds = load_dataset("fashion-mnist", "train")
     labels = ds.labels

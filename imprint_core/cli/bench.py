@@ -1,6 +1,6 @@
 """``imprint bench``: the paper's protocol on a dataset, printed as a table, saved as JSON/CSV.
 
-With ``--shots`` it runs the few-shot protocol instead (``imprint_core.fewshot``): for every shot
+With ``--shots`` it runs the few-shot protocol instead (``imprint_core.bench.fewshot``): for every shot
 count, ``--draws`` random draws of that many images per class from a pool of ``--pool-per-class``
 embedded images, the logistic-regression probe and SimpleShot beside the methods, mean and 95 %
 interval over the draws.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..tasks import PAPER_TASKS
+from ..bench.tasks import PAPER_TASKS
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -45,8 +45,8 @@ def _count(text: str) -> int | None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..bench import DEFAULT_PRESETS, PROBE_C
-    from ..datasets import DATASETS
-    from ..fewshot import DEFAULT_DRAWS, DEFAULT_POOL
+    from ..bench.datasets import DATASETS
+    from ..bench.fewshot import DEFAULT_DRAWS, DEFAULT_POOL
 
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "example:" + __doc__.split("Example::", 1)[1]
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         run_bench,
         write_outputs,
     )
-    from ..datasets import DATASETS
+    from ..bench.datasets import DATASETS
 
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
@@ -186,7 +186,7 @@ def embedding_backbone(args: argparse.Namespace):
 
 
 def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> int:
-    from ..fewshot import FewShotConfig, run_fewshot, write_outputs
+    from ..bench.fewshot import FewShotConfig, run_fewshot, write_outputs
 
     cfg = FewShotConfig(
         dataset=args.dataset,

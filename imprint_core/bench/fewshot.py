@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .bench import (
+from ..normalisation import l2
+from .datasets import load_dataset
+from .protocol import (
     PROBE,
     PROBE_C,
     Method,
@@ -37,8 +39,6 @@ from .bench import (
     subset_rows,
     unique_methods,
 )
-from .datasets import load_dataset
-from .normalisation import l2
 from .tasks import get_task
 
 DEFAULT_SHOTS = (1, 2, 5, 10, 20)

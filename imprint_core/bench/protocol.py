@@ -3,7 +3,7 @@
 ``run_bench(BenchConfig(...))`` embeds the train and test images of a dataset once per
 (dataset, split, backbone, subset) and caches them on disk (``.npz``, no pickle), so a rerun only
 re-imprints. Then every method (presets, option grids, a config file) is fitted on every task
-(``imprint_core.tasks``) for every seed, and scored by top-1 accuracy (%) on the task's test images.
+(``imprint_core.bench.tasks``) for every seed, and scored by top-1 accuracy (%) on the task's test images.
 
 Protocol details (the choices the paper leaves to us, written down):
 
@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from ..presets import PRESETS, preset
 from .datasets import ImageDataset, load_dataset
-from .presets import PRESETS, preset
 from .tasks import PAPER_TASKS, Task, get_task
 
 DEFAULT_PRESETS = ("qi", "hosoda", "janson", "ours", "oracle")
@@ -65,14 +65,14 @@ class Method:
 
 
 def _grid_keys() -> list[str]:
-    from .classifier import ImprintClassifier
+    from ..classifier import ImprintClassifier
 
     names = inspect.signature(ImprintClassifier).parameters  # constructor order, not sorted
     return [k for k in names if k not in _NOT_IN_GRID]
 
 
 def _check(params: dict, where: str) -> None:
-    from .classifier import ImprintClassifier
+    from ..classifier import ImprintClassifier
 
     unknown = sorted(set(params) - set(_grid_keys()))
     if unknown:
@@ -139,7 +139,7 @@ def parse_grid(text: str) -> list[Method]:
 
 
 def _combinations(axes: dict[str, list[Any]], where: str) -> list[Method]:
-    from .generation import K_FREE
+    from ..generation import K_FREE
 
     methods: dict[str, Method] = {}
     for combo in itertools.product(*axes.values()):
@@ -206,7 +206,7 @@ def unique_methods(methods: Iterable[Method]) -> list[Method]:
 # ------------------------------------------------------------------------ embeddings cache
 def default_cache_dir() -> Path:
     """``IMPRINT_CACHE_DIR``/embeddings, else ``~/.cache/imprint/embeddings``."""
-    from .config import cache_dir
+    from ..config import cache_dir
 
     return cache_dir() / "embeddings"
 
@@ -278,7 +278,7 @@ def embed_cached(
             return Z, info
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(backbone, str):
-        from .backbones import get_backbone
+        from ..backbones import get_backbone
 
         backbone = get_backbone(backbone)
     bar = _bar(progress, len(rows), f"embed {dataset.name} {dataset.split} ({name})", "img")
@@ -337,7 +337,7 @@ def _probe(method: Method, seed: int, backbone: str):
 
 
 def _imprint(method: Method, seed: int, backbone: str):
-    from .classifier import ImprintClassifier
+    from ..classifier import ImprintClassifier
 
     return ImprintClassifier(**{**method.params, "seed": seed, "backbone": backbone})
 
