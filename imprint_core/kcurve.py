@@ -16,27 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from .modes import (  # the curve's configuration (modes advises under it)
+    NORMS,
+    advice_settings,
+    base_settings,
+)
+
 LOO_MAX = 30  # leave-one-out up to this many images
 N_FOLDS = 5
 MIN_PER_CLASS = 2
-NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
 REFERENCES = {"mean": "qi", "ls": "oracle"}  # curve reference -> preset
-
-
-def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
-    """The paper's Fig. 6 configuration (gen and k are set per point of the curve)."""
-    if norm not in NORMS:
-        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
-    return {
-        "norm_pre": NORMS[norm],
-        "gen": "kmeans",
-        "k": 1,
-        "norm_post": NORMS[norm],
-        "norm_inf": NORMS[norm],
-        "agg": "max",
-        "distance": "inner_product",
-        "seed": seed,
-    }
 
 
 def _settings(base: dict[str, Any], gen: str, k: int) -> dict[str, Any]:
@@ -145,8 +134,6 @@ def accuracy_vs_k(
     if settings is None:
         base = base_settings(norm, seed)
     else:
-        from .modes import advice_settings  # checks the names of the settings
-
         base = {**advice_settings(settings), "seed": seed}
     scheme, splits, sentence = _splits(y_idx, cv, seed)
     from .presets import preset

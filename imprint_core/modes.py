@@ -149,6 +149,25 @@ _ADVICE_LOCK = threading.Lock()
 _NOT_KEPT = ("gen", "k", "lambda_reg", "kmeans_impl")  # set by the adviser, or irrelevant here
 
 
+NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
+
+
+def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
+    """The paper's Fig. 6 configuration (gen and k are set per point of the curve)."""
+    if norm not in NORMS:
+        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
+    return {
+        "norm_pre": NORMS[norm],
+        "gen": "kmeans",
+        "k": 1,
+        "norm_post": NORMS[norm],
+        "norm_inf": NORMS[norm],
+        "agg": "max",
+        "distance": "inner_product",
+        "seed": seed,
+    }
+
+
 def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVICE_MAX_K) -> dict:
     """The classifier settings whose own choice of k per class is the advice.
 
@@ -158,7 +177,6 @@ def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVI
     "auto", and "sized" when available), else becomes "auto"; k, the cap, becomes max_k.
     """
     from .classifier import ImprintClassifier
-    from .kcurve import base_settings
 
     known = ImprintClassifier().get_params()
     base = base_settings() if settings is None else dict(settings)

@@ -9,10 +9,10 @@ import pytest
 
 import imprint_core as ic
 from imprint_core.bench import PROBE
+from imprint_core.bench.baselines import SimpleShot
 from imprint_core.bench.fewshot import (
     SIMPLESHOT,
     FewShotConfig,
-    SimpleShot,
     draw_support,
     interval95,
     run_fewshot,

@@ -343,7 +343,7 @@ def _imprint(method: Method, seed: int, backbone: str):
 
 
 def _simpleshot(method: Method, seed: int, backbone: str):
-    from .fewshot import SimpleShot
+    from .baselines import SimpleShot
 
     return SimpleShot()
 
