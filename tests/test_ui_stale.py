@@ -25,7 +25,12 @@ pytestmark = MARKS
 HEAD_FILE = "#head-file [aria-label='imprint-head.safetensors']"  # the file's row
 
 
-def teach_and_imprint(page, train, n: int = 6) -> None:
+def teach_and_imprint(page, train, n: int = 6, preset: str = "IMPRINT k-means (ours)") -> None:
+    """Two classes of ``n`` images imprinted under ``preset`` (k-means: one proxy per image
+    here, so the evidence reads "i of n"; both NORMs l2, so whiten is a change)."""
+    page.get_by_role("tab", name="Method").click()
+    page.get_by_label(preset).check()
+    page.get_by_role("tab", name="Teach").click()
     rename(page, 0, "trousers")
     upload(page, 0, train["Trouser"][:n])
     rename(page, 1, "sneakers")
