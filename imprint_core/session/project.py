@@ -586,7 +586,8 @@ class Project(Transactional, Insight):
             params = head.get_params()
             # exactly the file's settings (the options a preset sets, the seed and any other
             # option the session shows), not the ones the session had before
-            keys = set(OPTION_ORDER) | set(self.settings)
+            # (whiten_shrinkage only for a whitened head: the session's default preset has it)
+            keys = set(OPTION_ORDER) | (set(self.settings) - {"whiten_shrinkage"})
             if params.get("norm_pre") == "whiten":
                 keys.add("whiten_shrinkage")
             self.settings = {k: params[k] for k in sorted(keys) if k in params}
