@@ -171,6 +171,15 @@ def test_webcam_capture_adds_an_image(page):
     assert page.locator("#gal-1 img").count() == 1
 
 
+def test_record_fills_a_class_from_the_camera_in_one_go(page):
+    """Teachable Machine's hold-to-record: "Record 10" opens the card's webcam if needed and
+    adds 10 frames of Chromium's synthetic camera as one upload (checked like dropped files)."""
+    page.locator("#burst-0").click()
+    page.wait_for_selector("#card-0 :text('10 images')", timeout=120_000)
+    assert page.locator("#gal-0 img").count() == 10
+    assert page.locator("#card-1 :text('0 images')").count() == 1  # the other class is untouched
+
+
 def test_zip_import_and_example_buttons(page, images, tmp_path):
     import zipfile
 

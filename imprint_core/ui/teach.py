@@ -174,6 +174,43 @@ def _card_update(project: pj.Project, uid: int) -> tuple:
     return _count_text(card["n"]), gr.update(value=thumbs or None, visible=bool(thumbs))
 
 
+BURST_FRAMES = 10
+BURST_GAP_MS = 150
+
+# "Record": grab BURST_FRAMES frames from the card's open webcam in the browser and hand them to
+# the card's drop zone as one upload, so they go through the same checks and limits as dropped
+# files (Teachable Machine's hold-to-record, without a server-side stream).
+BURST_JS = """async () => {
+  const cam = document.querySelector('#cam-%(i)d');
+  let video = cam && cam.querySelector('video');
+  if (!video || video.readyState < 2) {
+    const open = cam && [...cam.querySelectorAll('button')].find(
+      b => b.textContent.includes('Access Webcam'));
+    if (open) open.click();
+    for (let t = 0; t < 50; t++) {
+      await new Promise(r => setTimeout(r, 100));
+      video = cam && cam.querySelector('video');
+      if (video && video.readyState >= 2 && video.videoWidth > 0) break;
+    }
+  }
+  if (!video || !video.videoWidth) return;
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+  const files = [];
+  for (let k = 0; k < %(n)d; k++) {
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    const blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
+    files.push(new File([blob], 'camera-' + Date.now() + '-' + k + '.png', {type: 'image/png'}));
+    await new Promise(r => setTimeout(r, %(gap)d));
+  }
+  const input = document.querySelector('#drop-%(i)d input[type=file]');
+  const data = new DataTransfer();
+  files.forEach(f => data.items.add(f));
+  input.files = data.files;
+  input.dispatchEvent(new Event('change', {bubbles: true}));
+}"""
+
+
 def _card(views: Views, i: int, card: dict) -> None:
     """One class card (created inside gr.render) and its events, bound to the class's uid."""
     uid = card["uid"]
@@ -189,6 +226,14 @@ def _card(views: Views, i: int, card: dict) -> None:
                 scale=4,
             )
             count = gr.Markdown(_count_text(card["n"]), key=f"n-{uid}")
+            burst = gr.Button(
+                f"Record {BURST_FRAMES}",
+                size="sm",
+                key=f"burst-{uid}",
+                elem_id=f"burst-{i}",
+                interactive=True,
+                scale=0,
+            )
             clear = gr.Button("Clear", size="sm", key=f"clear-{uid}", interactive=True, scale=0)
             remove = gr.Button(
                 "Remove",
@@ -292,6 +337,8 @@ def _card(views: Views, i: int, card: dict) -> None:
     for trigger in (name.submit, name.blur):
         views.on(trigger, rename, [name], extra=[name, drop], refused=name_as_is)
     views.on(remove.click, remove_class)
+    # browser only: the frames arrive through the drop zone's upload event below
+    burst.click(None, js=BURST_JS % {"i": i, "n": BURST_FRAMES, "gap": BURST_GAP_MS})
     views.on(clear.click, clear_images, extra=shown, refused=as_is)
     for source, event in ((drop, drop.upload), (cam, cam.input)):
         views.on(
