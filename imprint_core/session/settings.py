@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..head_io import PARAMS as _HEAD_PARAMS
 from .limits import ProjectError
 
 
@@ -66,16 +67,6 @@ def evaluation_scheme(n_images: int) -> str:
     return "stratified k-fold" if n_images <= KFOLD_MAX else "stratified hold-out"
 
 
-# The options the Method tab shows, in its order (the classifier's constructor parameters).
-OPTION_ORDER = (
-    "norm_pre",
-    "gen",
-    "k",
-    "norm_post",
-    "norm_inf",
-    "agg",
-    "distance",
-    "m",
-    "weighting",
-    "seed",
-)
+# The options the Method tab shows, in its order: the head file's parameters up to the seed
+# (one list of the classifier's options, kept by head_io).
+OPTION_ORDER = _HEAD_PARAMS[: _HEAD_PARAMS.index("seed") + 1]
