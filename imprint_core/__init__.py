@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "read_embeddings": "imprint_core.embeddings_io",
     "write_embeddings": "imprint_core.embeddings_io",
     "export_onnx": "imprint_core.onnx_export",
+    "embed_views": "imprint_core.augment",
+    "add_views": "imprint_core.augment",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -80,9 +80,19 @@ def choose_scheme(n_images: int, settings: dict[str, Any]) -> str:
 
 
 def evaluate(
-    X: np.ndarray, y: np.ndarray, settings: dict[str, Any], scheme: str | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: dict[str, Any],
+    scheme: str | None = None,
+    views: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Evaluation:
-    """Estimate accuracy on (X, y) with a head built from ``settings`` (ImprintClassifier kwargs)."""
+    """Estimate accuracy on (X, y) with a head built from ``settings`` (ImprintClassifier kwargs).
+
+    ``views``: ``(Z, source)``, training-only samples (augmented views, ``imprint_core.augment``),
+    row j a view of image ``source[j]`` with its label. A view trains exactly the heads whose
+    training split holds its source image: a held-out image takes its views with it. Views are
+    never evaluated.
+    """
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     labels, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -97,7 +107,12 @@ def evaluate(
         return Evaluation(
             "none", f"No accuracy estimate: {why} (each class needs {MIN_PER_CLASS}+).", names
         )
-    scheme = scheme or choose_scheme(len(y), settings)
+    if views is not None:
+        views = (np.asarray(views[0], dtype=np.float32), np.asarray(views[1], dtype=np.int64))
+        if len(views[0]) != len(views[1]) or (len(views[1]) and views[1].max() >= len(y)):
+            raise ValueError("views must be (Z, source) with one source row of X per view")
+    if scheme is None:  # with views, leave-one-out refits (the per-class shortcut has no views)
+        scheme = choose_scheme(len(y), {} if views is not None else settings)
     if scheme not in SCHEMES:
         raise ValueError(f"unknown evaluation scheme {scheme!r}; choose one of {list(SCHEMES)}")
     from .collapse import one_thread
@@ -105,7 +120,7 @@ def evaluate(
     # Many small fits: multi-threaded BLAS/OpenMP spins against other processes on a busy
     # machine and is far slower than one thread here (measured 2 ms vs up to 0.5 s per k-means).
     with one_thread():
-        pred_idx, mask, n_splits, description = SCHEMES[scheme](X, y, y_idx, settings)
+        pred_idx, mask, n_splits, description = SCHEMES[scheme](X, y, y_idx, settings, views)
     return _summarise(scheme, description, names, y_idx, pred_idx, mask, n_splits)
 
 
@@ -116,18 +131,18 @@ def _classifier(settings: dict[str, Any]):
     return ImprintClassifier(**settings)
 
 
-def _loo(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any]):
+def _loo(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any], views=None):
     n = len(y_idx)
     text = (
         f"Leave-one-out: each of the {n} images was classified by a head imprinted from the "
         f"other {n - 1}."
     )
-    if fast_loo_applies(settings):
+    if views is None and fast_loo_applies(settings):
         return _loo_per_class(X, y, y_idx, settings), np.ones(n, bool), n, text
     pred = np.empty(n, dtype=np.int64)
     for i in range(n):
-        keep = np.arange(n) != i
-        pred[i] = _fit_predict(X[keep], y[keep], X[i : i + 1], settings, np.unique(y))[0]
+        keep = np.flatnonzero(np.arange(n) != i)
+        pred[i] = _fit_predict(X, y, keep, X[i : i + 1], settings, np.unique(y), views)[0]
     return pred, np.ones(n, bool), n, text
 
 
@@ -166,13 +181,20 @@ def _loo_per_class(X, y, y_idx, settings: dict[str, Any]) -> np.ndarray:
     return pred
 
 
-def _fit_predict(X_tr, y_tr, X_te, settings, labels) -> np.ndarray:
-    """Indices into ``labels`` (all classes, sorted) predicted by a head fitted on a split."""
+def _fit_predict(X, y, train, X_te, settings, labels, views=None) -> np.ndarray:
+    """Indices into ``labels`` (all classes, sorted) predicted by a head fitted on the rows
+    ``train`` and the views of exactly those rows."""
+    X_tr, y_tr = X[train], y[train]
+    if views is not None:
+        Z, source = views
+        own = np.isin(source, train)
+        X_tr = np.concatenate([X_tr, Z[own]])
+        y_tr = np.concatenate([y_tr, y[source[own]]])
     clf = _classifier(settings).fit(X_tr, y_tr)
     return np.searchsorted(labels, clf.predict(X_te)).astype(np.int64)
 
 
-def _kfold(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any]):
+def _kfold(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any], views=None):
     from sklearn.model_selection import StratifiedKFold
 
     folds = N_FOLDS
@@ -186,7 +208,7 @@ def _kfold(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, 
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
         splits = list(splitter.split(X, y_idx))
     for train, test in splits:
-        pred[test] = _fit_predict(X[train], y[train], X[test], settings, np.unique(y))
+        pred[test] = _fit_predict(X, y, train, X[test], settings, np.unique(y), views)
     text = (
         f"Stratified {folds}-fold cross-validation: the {len(y_idx)} images were split into "
         f"{folds} class-balanced folds and each fold was classified by a head imprinted from "
@@ -195,13 +217,13 @@ def _kfold(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, 
     return pred, np.ones(len(y_idx), bool), folds, text
 
 
-def _holdout(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any]):
+def _holdout(X: np.ndarray, y: np.ndarray, y_idx: np.ndarray, settings: dict[str, Any], views=None):
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y_idx))
     train, test = train_test_split(idx, test_size=HOLDOUT_FRACTION, stratify=y_idx, random_state=0)
     pred = np.full(len(y_idx), -1, dtype=np.int64)
-    pred[test] = _fit_predict(X[train], y[train], X[test], settings, np.unique(y))
+    pred[test] = _fit_predict(X, y, train, X[test], settings, np.unique(y), views)
     mask = np.zeros(len(y_idx), bool)
     mask[test] = True
     text = (

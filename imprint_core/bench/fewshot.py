@@ -10,11 +10,18 @@ draws and the half-width of its 95 % interval (Student t over draws).
 Beside the imprinting methods every run holds the two few-shot references: the logistic-regression
 probe of the paper's protocol and SimpleShot (Wang et al. 2019, "CL2N": subtract the support mean,
 L2-normalise, nearest class mean under the Euclidean distance).
+
+With ``augment`` (view names of ``imprint_core.augment``, e.g. ``("flip", "crops")``) every method is
+also fitted on the same supports plus the augmented views of their images (each view a sample with
+its source's label), in the same run: rows ``method + flip+crops`` beside ``method``, and the paired
+difference per draw (``FewShotResult.paired``). The views of the pool images any draw uses are
+embedded once and cached on disk beside the plain embeddings, keyed by the view set.
 """
 
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import os
 import time
@@ -32,6 +39,9 @@ from .protocol import (
     Method,
     _backbone_name,
     _bar,
+    _load_npz,
+    _save_npz,
+    cache_path,
     default_cache_dir,
     embed_cached,
     fit_and_score,
@@ -98,6 +108,7 @@ class FewShotConfig:
     subset_seed: int = 0
     batch_size: int = 64
     progress: bool = True
+    augment: tuple[str, ...] = ()  # view names (imprint_core.augment): also score with views
 
 
 @dataclass
@@ -109,6 +120,7 @@ class FewShotResult:
     summary: list[dict] = field(default_factory=list)
     embeddings: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    paired: list[dict] = field(default_factory=list)  # with minus without views, per draw
 
     def table(self, task: str | None = None, markdown: bool = False) -> str:
         return format_table(self.summary, task or self.settings["tasks"][0], markdown)
@@ -126,6 +138,67 @@ def _check(cfg: FewShotConfig) -> None:
         )
     if not cfg.tasks:
         raise ValueError("give at least one task")
+    from ..augment import check_views
+
+    check_views(cfg.augment, "augment (--augment)")
+
+
+def views_cache_path(dataset, rows: np.ndarray, backbone: str, cache_dir, views) -> Path:
+    """Where the views ``views`` of ``dataset[rows]`` are cached (next to the plain file)."""
+    from ..augment import VIEWS_VERSION
+
+    base = cache_path(dataset, rows, backbone, Path(cache_dir))
+    return base.with_name(f"{base.stem}-views-{'+'.join(views)}-v{VIEWS_VERSION}.npz")
+
+
+def embed_views_cached(
+    dataset, rows: np.ndarray, backbone: Any, cache_dir, views, batch_size: int = 64, progress=True
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(Z, source, info)``: the views of ``dataset[rows]`` (``source`` indexes ``rows``),
+    from the disk cache when present (keyed by the rows' content, the backbone and the views)."""
+    from ..augment import check_views, embed_views, view_labels
+
+    views = check_views(views)
+    rows = np.asarray(rows, dtype=np.int64)
+    name = _backbone_name(backbone)
+    path = views_cache_path(dataset, rows, name, cache_dir, views)
+    per = len(view_labels(views))
+    source = np.repeat(np.arange(len(rows), dtype=np.int64), per)
+    info = {"file": str(path), "images": len(rows), "views": len(source), "cached": True}
+    info["seconds"] = 0.0
+    if path.is_file():
+        Z = _load_npz(path, rows)
+        if Z is not None and len(Z) == len(source):
+            return Z, source, info
+    if isinstance(backbone, str):
+        from ..backbones import get_backbone
+
+        backbone = get_backbone(backbone)
+    bar = _bar(progress, len(rows), f"embed {'+'.join(views)} views ({name})", "img")
+    # the disk cache replaces the in-memory one (memory would grow)
+    cache = False if "cache" in inspect.signature(backbone.embed).parameters else None
+    start = time.perf_counter()
+    try:
+
+        def advance(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        Z, _ = embed_views(
+            backbone,
+            dataset.images(rows),
+            views,
+            batch_size=batch_size,
+            progress=advance,
+            cache=cache,
+            chunk=256,
+        )
+    finally:
+        bar.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_npz(path, embeddings=Z, rows=rows)
+    info.update(cached=False, seconds=time.perf_counter() - start)
+    return Z, source, info
 
 
 def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
@@ -150,33 +223,65 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         Z, info = embed_cached(ds, rows, cfg.backbone, cache_dir, cfg.batch_size, cfg.progress)
         data[split] = (Z, ds.labels[rows])
         embeddings[split] = info
+    aug = "+".join(cfg.augment)
+    plans = [
+        (task, *task.select(data["train"][1]), *task.select(data["test"][1])) for task in tasks
+    ]
+    picks = {  # (task, shots, draw) -> (rows of the embedded pool, task labels)
+        (task.name, shots, draw): (pool_rows[pick], pool_y[pick])
+        for task, pool_rows, pool_y, _, _ in plans
+        for shots in cfg.shots
+        for draw in range(int(cfg.draws))
+        for pick in [draw_support(pool_y, shots, draw)]
+    }
+    views = None
+    if cfg.augment:  # the views of every pool image some draw uses, embedded once
+        used = np.unique(np.concatenate([rows for rows, _ in picks.values()]))
+        train_rows = subset_rows(splits["train"].labels, cfg.pool_per_class, cfg.subset_seed)
+        Zv, source, info = embed_views_cached(
+            splits["train"],
+            train_rows[used],
+            cfg.backbone,
+            cache_dir,
+            cfg.augment,
+            cfg.batch_size,
+            cfg.progress,
+        )
+        embeddings["views"] = info
+        order = np.argsort(used[source], kind="stable")  # views grouped by pool row
+        views = (Zv[order], used[source][order])
     t1 = time.perf_counter()
     runs = []
-    total = len(tasks) * len(cfg.shots) * int(cfg.draws) * len(methods)
+    total = len(picks) * len(methods) * (2 if views is not None else 1)
     bar = _bar(cfg.progress, total, "few-shot", "fit")
     try:
-        for task in tasks:
-            pool_rows, pool_y = task.select(data["train"][1])
-            test_rows, test_y = task.select(data["test"][1])
+        for task, _, _, test_rows, test_y in plans:
             Xte = data["test"][0][test_rows]
             for shots in cfg.shots:
                 for draw in range(int(cfg.draws)):
-                    pick = draw_support(pool_y, shots, draw)
-                    split = (data["train"][0][pool_rows[pick]], pool_y[pick], Xte, test_y)
+                    rows, ytr = picks[(task.name, shots, draw)]
+                    Xtr = data["train"][0][rows]
+                    supports = [("", (Xtr, ytr, Xte, test_y))]
+                    if views is not None:
+                        Xa, ya = _with_views(Xtr, ytr, rows, views)
+                        supports.append((aug, (Xa, ya, Xte, test_y)))
                     for method in methods:
-                        acc, fit_s = fit_and_score(method, split, draw, backbone)
-                        runs.append(
-                            {
-                                "method": method.name,
-                                "kind": method.kind,
-                                "task": task.name,
-                                "shots": int(shots),
-                                "draw": draw,
-                                "accuracy": acc,
-                                "fit_seconds": fit_s,
-                            }
-                        )
-                        bar.update(1)
+                        for augment, split in supports:
+                            acc, fit_s = fit_and_score(method, split, draw, backbone)
+                            runs.append(
+                                {
+                                    "method": method.name,
+                                    "kind": method.kind,
+                                    "augment": augment,
+                                    "task": task.name,
+                                    "shots": int(shots),
+                                    "draw": draw,
+                                    "n_train": len(split[1]),
+                                    "accuracy": acc,
+                                    "fit_seconds": fit_s,
+                                }
+                            )
+                            bar.update(1)
     finally:
         bar.close()
     settings = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
@@ -190,23 +295,42 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         protocol="few-shot",
     )
     result = FewShotResult(settings, runs, summarise(runs), embeddings)
+    result.paired = paired_differences(runs)
     result.seconds = {"embed": t1 - t0, "imprint": time.perf_counter() - t1}
     result.seconds["total"] = time.perf_counter() - t0
     return result
 
 
+def _with_views(X, y, rows, views) -> tuple[np.ndarray, np.ndarray]:
+    """The support ``(X, y)`` (pool rows ``rows``) plus the views of exactly those rows."""
+    from ..augment import add_views
+
+    Zv, owner = views  # owner: the pool row of each view, sorted
+    lo, hi = np.searchsorted(owner, rows, "left"), np.searchsorted(owner, rows, "right")
+    take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+    source = np.repeat(np.arange(len(rows)), hi - lo)
+    return add_views(X, y, Zv[take], source)
+
+
+def row_name(method: str, augment: str = "") -> str:
+    """A method's name in tables: ``qi``, or ``qi + flip+crops`` when fitted with views."""
+    return f"{method} + {augment}" if augment else method
+
+
 def summarise(runs: Sequence[dict]) -> list[dict]:
-    """Per (method, task, shots): draws, mean accuracy, 95 % half-width, median fit time."""
+    """Per (method, augment, task, shots): draws, mean accuracy, 95 % half-width, median fit time."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["method"], r["task"], r["shots"]), []).append(r)
+        key = (r["method"], r.get("augment", ""), r["task"], r["shots"])
+        groups.setdefault(key, []).append(r)
     out = []
-    for (method, task, shots), rs in groups.items():
+    for (method, augment, task, shots), rs in groups.items():
         mean, half = interval95([r["accuracy"] for r in rs])
         out.append(
             {
-                "method": method,
+                "method": row_name(method, augment),
                 "kind": rs[0]["kind"],
+                "augment": augment,
                 "task": task,
                 "shots": shots,
                 "draws": len(rs),
@@ -218,12 +342,54 @@ def summarise(runs: Sequence[dict]) -> list[dict]:
     return out
 
 
-def format_table(summary: Sequence[dict], task: str, markdown: bool = False) -> str:
+def paired_differences(runs: Sequence[dict]) -> list[dict]:
+    """Per (method, task, shots): accuracy with views minus without, paired by draw (the same
+    support), mean and 95 % half-width over the draws, and the draws it helped in."""
+    plain = {(r["method"], r["task"], r["shots"], r["draw"]): r for r in runs if not r["augment"]}
+    groups: dict[tuple, list[float]] = {}
+    augments: dict[tuple, str] = {}
+    for r in runs:
+        base = plain.get((r["method"], r["task"], r["shots"], r["draw"]))
+        if r.get("augment") and base is not None:
+            key = (r["method"], r["task"], r["shots"])
+            groups.setdefault(key, []).append(r["accuracy"] - base["accuracy"])
+            augments[key] = r["augment"]
+    out = []
+    for (method, task, shots), diffs in groups.items():
+        mean, half = interval95(diffs)
+        out.append(
+            {
+                "method": method,
+                "augment": augments[(method, task, shots)],
+                "task": task,
+                "shots": shots,
+                "draws": len(diffs),
+                "gain": mean,
+                "ci95": half,
+                "better_draws": int(sum(d > 0 for d in diffs)),
+            }
+        )
+    return out
+
+
+def format_paired(paired: Sequence[dict], task: str, markdown: bool = False) -> str:
+    """Methods x shots for one task: ``gain ± 95 % half-width`` (percentage points)."""
+    rows = [
+        {**p, "mean": p["gain"], "method": row_name(p["method"], p["augment"]) + " (gain)"}
+        for p in paired
+    ]
+    return format_table(rows, task, markdown, signed=True)
+
+
+def format_table(
+    summary: Sequence[dict], task: str, markdown: bool = False, signed: bool = False
+) -> str:
     """Methods x shots for one task: ``mean ± 95 % half-width`` (accuracy in %)."""
     rows = [s for s in summary if s["task"] == task]
     shots = sorted({s["shots"] for s in rows})
     methods = list(dict.fromkeys(s["method"] for s in rows))
-    cell = {(s["method"], s["shots"]): f"{s['mean']:.1f} ± {s['ci95']:.1f}" for s in rows}
+    sign = "+" if signed else ""
+    cell = {(s["method"], s["shots"]): f"{s['mean']:{sign}.1f} ± {s['ci95']:.1f}" for s in rows}
     head = ["method", *(f"{n} shot{'s' * (n > 1)}" for n in shots)]
     body = [[m, *(cell.get((m, n), "-") for n in shots)] for m in methods]
     if markdown:
@@ -248,7 +414,7 @@ def write_outputs(result: FewShotResult, prefix: str | os.PathLike) -> list[Path
     prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = [Path(f"{prefix}{s}") for s in (".json", ".csv", "-runs.csv", ".md")]
     paths[0].write_text(json.dumps(asdict(result), indent=1) + "\n")
-    cols = ["method", "kind", "task", "shots", "draws", "mean", "ci95", "fit_seconds"]
+    cols = ["method", "kind", "augment", "task", "shots", "draws", "mean", "ci95", "fit_seconds"]
     with open(paths[1], "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
@@ -258,5 +424,11 @@ def write_outputs(result: FewShotResult, prefix: str | os.PathLike) -> list[Path
         w.writeheader()
         w.writerows(result.runs)
     md = [f"### {t}\n\n{result.table(t, markdown=True)}\n" for t in result.settings["tasks"]]
+    if result.paired:
+        md += [
+            f"### {t}: with minus without views (paired by draw, points)\n\n"
+            f"{format_paired(result.paired, t, markdown=True)}\n"
+            for t in result.settings["tasks"]
+        ]
     paths[3].write_text("\n".join(md))
     return paths

@@ -10,6 +10,7 @@ Example::
     imprint bench --dataset fashion-mnist --per-class 500 --test-per-class 200 \\
         --seeds 0,1,2 --tasks all,even,odd,short --merged --grid "preset=ours k=1,5,10"
     imprint bench --shots 1,2,5,10,20 --draws 10 --methods qi,ours,auto,oracle,fewshot
+    imprint bench --shots 1,5,20 --test-per-class 200 --methods qi,adaptive --augment flip,crops
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"few-shot: embedded training images per class to draw from (default {DEFAULT_POOL})",
     )
     p.add_argument("--no-simpleshot", action="store_true", help="few-shot: skip SimpleShot")
+    p.add_argument(
+        "--augment",
+        default="",
+        help="few-shot: also score every method with these views of the support images added "
+        "(comma-separated: flip, crops), paired with the plain run by draw",
+    )
     p.add_argument("--no-probe", action="store_true", help="skip the linear-probe reference row")
     p.add_argument("--probe-c", type=float, default=PROBE_C, help="C of the linear probe")
     p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/imprint/embeddings)")
@@ -186,7 +193,8 @@ def embedding_backbone(args: argparse.Namespace):
 
 
 def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> int:
-    from ..bench.fewshot import FewShotConfig, run_fewshot, write_outputs
+    from ..augment import check_views
+    from ..bench.fewshot import FewShotConfig, format_paired, run_fewshot, write_outputs
 
     cfg = FewShotConfig(
         dataset=args.dataset,
@@ -204,6 +212,7 @@ def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> i
         data_root=args.data_root,
         batch_size=args.batch_size,
         progress=not args.no_progress,
+        augment=check_views(args.augment, "--augment"),
     )
     result = run_fewshot(cfg)
     name = result.settings["backbone"]
@@ -217,6 +226,13 @@ def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> i
     for task in tasks:
         print(f"task {task}")
         print(result.table(task))
+        if result.paired:
+            print(f"task {task}: with minus without views, paired by draw (percentage points)")
+            print(format_paired(result.paired, task))
+    if "views" in e:
+        v = e["views"]
+        how = "from the cache" if v["cached"] else f"embedded in {v['seconds']:.1f} s"
+        print(f"views: {v['views']} views of {v['images']} pool images, {how}")
     s = result.seconds
     print(f"time: embed {s['embed']:.1f} s, imprint {s['imprint']:.1f} s, total {s['total']:.1f} s")
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
