@@ -385,7 +385,7 @@ def dispersion_bars(metrics: dict[str, Any], kind: str = "both"):
 REFERENCE_STYLE = {  # curve["references"] key -> (legend name, dash, colour)
     "mean": ("mean (Qi et al.)", "dash", "#555555"),
     "ls": ("least squares (oracle)", "dot", "#000000"),
-    "auto": ("gen=auto (the advice), k chosen in each fold", "dashdot", "#B07AA1"),
+    "auto": ("gen=auto, k chosen per class in each fold", "dashdot", "#B07AA1"),
 }
 
 

@@ -1,11 +1,12 @@
 """Accuracy versus k on the user's own embeddings: the paper's Figure 6, cross-validated.
 
 For every GEN method and k, an ImprintClassifier (NORM l2/l2/l2 by default, max aggregation with
-the inner product, as in the paper's Fig. 6 config) is scored by cross-validation, beside the class
-mean (preset "qi"), the least-squares oracle (preset "oracle") and gen "auto" (k chosen per class
-by cross-validation: the Geometry tab's advice, see modes.advise_proxies). Small projects are
-scored by leave-one-out, larger ones by stratified k-fold with at most as many folds as the
-smallest class has images; the result says which.
+the inner product, as in the paper's Fig. 6 config; or a head's own settings) is scored by
+cross-validation, beside the class mean (preset "qi"), the least-squares oracle (preset "oracle")
+and gen "auto" (k chosen per class inside every fold). Small projects are scored by leave-one-out,
+larger ones by stratified k-fold with at most as many folds as the smallest class has images; the
+result says which. The Geometry tab's advice (modes.advise_proxies) is the k-means line of this
+curve, with the same settings, ks, folds and seed, read by modes.one_se_choice.
 """
 
 from __future__ import annotations
@@ -91,12 +92,13 @@ def accuracy_vs_k(
     ks: Sequence[int] = (1, 2, 3, 5, 10, 20),
     gens: Sequence[str] = ("kmeans", "kmedoids", "random", "fps"),
     cv: int | str | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     norm: str = "l2",
     progress: Callable[[float, str], None] | None = None,
     *,
     settings: dict[str, Any] | None = None,
     auto: bool = True,
+    references: bool = True,
 ) -> dict[str, Any]:
     """Cross-validated accuracy of each (GEN, k), plus the mean and least-squares references.
 
@@ -105,7 +107,9 @@ def accuracy_vs_k(
     NORMpre/post/inf. settings: a head's settings to vary instead (its NORM, AGG and distance
     options are kept; gen and k vary; `norm` is then ignored). auto: also score gen="auto" with
     k up to max(ks), the per-class choice that modes.advise_proxies reports as advice, on the
-    same folds. progress(fraction, message) is called after each configuration.
+    same folds. references: also score the mean and least-squares presets. seed: of the folds and
+    of k-means (None: the settings' seed, else 0). progress(fraction, message) is called after
+    each configuration.
 
     Returns {"ks", "gens": {gen: {"mean", "std", "folds"}}, "references": {"mean"|"ls"|"auto":
     {"mean", "std", "preset" | "settings"}}, "cv", "n_splits", "cv_description", "error_kind",
@@ -131,6 +135,8 @@ def accuracy_vs_k(
             f"Class(es) {', '.join(repr(s) for s in small)} have fewer than {MIN_PER_CLASS} "
             "images: an image can only be held out if its class keeps another one."
         )
+    if seed is None:
+        seed = int((settings or {}).get("seed", 0) or 0)
     if settings is None:
         base = base_settings(norm, seed)
     else:
@@ -139,7 +145,8 @@ def accuracy_vs_k(
     from .presets import preset
 
     jobs = [(g, k, _settings(base, g, k)) for g in gens for k in ks]
-    jobs += [(r, None, {**preset(p), "seed": seed}) for r, p in REFERENCES.items()]
+    if references:
+        jobs += [(r, None, {**preset(p), "seed": seed}) for r, p in REFERENCES.items()]
     if auto:
         jobs.append(("auto", None, _settings(base, "auto", max(ks))))
     result: dict[str, Any] = {"ks": ks, "gens": {}, "references": {}}

@@ -1,10 +1,11 @@
 """How many proxies should a class get? Two readings of a class's embeddings.
 
-``advise_proxies`` / ``recommend_k_per_class`` give THE advice: the number of k-means proxies per
-class that GEN ``auto`` (the app's "Apply gen=auto") chooses, i.e. the k with the best 3-fold
-cross-validated accuracy on the user's own images, under the same settings as the head (default:
-the L2 / k-means / L2 / L2 / max configuration of the accuracy-vs-k curve). So the advice, the
-button and the curve rest on one kind of evidence: held-out accuracy on the same images.
+``advise_proxies`` / ``recommend_k_per_class`` give THE advice, read from the accuracy-vs-k curve
+(``kcurve.accuracy_vs_k``) of the user's own images: its k-means line, computed under the head's
+own settings (for the default preset: whitened, shrinkage "dof") on the curve's folds, and a stated
+rule (``one_se_choice``: the smallest k within one paired standard error of the best k). The
+Geometry tab's curve is computed with the same settings, ks, folds and seeds, so it shows exactly
+the evidence the advice read, and "Apply" sets exactly the advised k (gen=kmeans, or the mean).
 
 ``recommend_k`` only describes the *shape* of one class: for k = 2..max_k its L2-normalised
 embeddings are clustered with k-means and scored with the silhouette, against a single Gaussian
@@ -18,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -142,11 +143,12 @@ def _recommend_k(X_c: Any, *, max_k: int, seed: int, label: Any) -> tuple[int, s
 
 
 ADVICE_MAX_K = 20  # the largest k of the accuracy-vs-k curve and of the app's k-means presets
-ADVICE_DEFAULT_GEN = "auto"  # heads whose gen has no rule of its own get auto's evidence
+ADVICE_KS = (1, 2, 3, 5, 10, 20)  # the curve's points (kcurve.accuracy_vs_k's default ks)
+ADVICE_GEN = "kmeans"  # the curve line the advice reads, and the gen "Apply" sets
 _ADVICE_CACHE: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _ADVICE_CACHE_SIZE = 16
 _ADVICE_LOCK = threading.Lock()
-_NOT_KEPT = ("gen", "k", "lambda_reg", "kmeans_impl")  # set by the adviser, or irrelevant here
+_NOT_KEPT = ("gen", "k", "lambda_reg", "kmeans_impl")  # set per point of the curve, or irrelevant
 
 
 NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
@@ -169,12 +171,12 @@ def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
 
 
 def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVICE_MAX_K) -> dict:
-    """The classifier settings whose own choice of k per class is the advice.
+    """The settings the curve and the advice vary k under: the head's own, with k-means proxies.
 
-    settings: the head's settings (ImprintClassifier keyword arguments) or None for the
-    accuracy-vs-k curve's configuration (L2 / k-means / L2 / L2 / max). Its NORM, AGG, distance
-    and seed options are kept; gen stays when it chooses k per class itself (a key of ADVISERS:
-    "auto", and "sized" when available), else becomes "auto"; k, the cap, becomes max_k.
+    settings: the head's settings (ImprintClassifier keyword arguments) or None for the paper's
+    Fig. 6 configuration (L2 / k-means / L2 / L2 / max). Its NORM (whitening and its shrinkage
+    included), AGG, distance and seed options are kept; gen becomes "kmeans" and k, the largest
+    k the curve tries, max_k.
     """
     from .classifier import ImprintClassifier
 
@@ -188,9 +190,13 @@ def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVI
         )
     if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
         raise ValueError(f"max_k must be a whole number >= 1; got {max_k!r}.")
-    gen = base.get("gen") if base.get("gen") in advisers() else ADVICE_DEFAULT_GEN
     keep = {k: v for k, v in base.items() if k not in _NOT_KEPT}
-    return {**keep, "gen": gen, "k": int(max_k)}
+    return {**keep, "gen": ADVICE_GEN, "k": int(max_k)}
+
+
+def advice_ks(max_k: int = ADVICE_MAX_K) -> list[int]:
+    """The k the advice compares: the curve's points up to max_k."""
+    return [k for k in ADVICE_KS if k <= max_k] or [1]
 
 
 def clear_advice_cache() -> None:
@@ -208,98 +214,41 @@ def _advice_key(X: np.ndarray, y: np.ndarray, settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-# ----------------------------------------------------------------------- advisers (one per gen)
-def _auto_k(X, y, settings, head) -> dict[Any, int]:
-    """auto's cross-validated choice; a head fitted with the same settings already holds it."""
-    from .classifier import ImprintClassifier
+def one_se_choice(ks: Sequence[int], folds: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """THE rule of the advice, applied to one line of an accuracy-vs-k curve.
 
-    chosen = getattr(head, "auto_k_", None)
-    if chosen is not None:
-        params = head.get_params()
-        if any(params.get(k) != v for k, v in settings.items()):
-            chosen = None
-    if chosen is None:
-        chosen = ImprintClassifier(**settings).fit(X, y).auto_k_
-    return {_py(c): int(k) for c, k in chosen.items()}
+    folds[i]: the held-out scores of k = ks[i] (one accuracy per fold, or one 0/1 outcome per
+    image under leave-one-out), on the same folds for every k. The best k has the highest mean;
+    the advised k is the smallest k whose mean is at most one paired standard error below it
+    (the one-standard-error rule, Breiman et al. 1984; the error of a difference between two k
+    is computed fold by fold, since the same folds score both). So more proxies are advised
+    exactly when the curve's gain over fewer proxies is larger than its own noise.
 
-
-def _auto_reason(label: Any, k: int, n: int, k_max: int) -> str:
-    from .generation import AUTO_FOLDS, AUTO_MIN_PER_PROXY, auto_candidates
-
-    cands = auto_candidates(n, k_max)
-    if cands == [1]:
-        return (
-            f"'{label}': 1 proxy (the class mean). Its {n} image(s) are too few for a second "
-            f"proxy (each proxy needs at least {AUTO_MIN_PER_PROXY} images), and the mean is "
-            "best when images are few."
-        )
-    tried = ", ".join(map(str, cands))
-    if k == 1:
-        return (
-            f"'{label}': 1 proxy (the class mean). Cross-validation on your images (as gen=auto "
-            f"does) tried k = {tried}; more proxies did not raise the {AUTO_FOLDS}-fold held-out "
-            "accuracy."
-        )
-    return (
-        f"'{label}': {k} proxies. Cross-validation on your images (as gen=auto does) tried "
-        f"k = {tried}; {k} gave the best {AUTO_FOLDS}-fold held-out accuracy."
-    )
-
-
-def _auto_summary(settings: Mapping[str, Any]) -> str:
-    from .generation import AUTO_FOLDS
-
-    return (
-        "Where this comes from: gen=auto (what 'Apply gen=auto' uses) tries, for each class, "
-        f"k-means with k = 1, 2, 3, 5, ... up to {settings['k']} (each proxy needs enough images) "
-        f"and keeps the k with the best {AUTO_FOLDS}-fold cross-validated accuracy on your "
-        f"images, with the head's other settings ({settings_line(settings)}). The "
-        "accuracy-vs-k curve measures the same held-out accuracy, for one k shared by all "
-        "classes."
-    )
-
-
-def _sized_k(X, y, settings, head) -> dict[Any, int]:
-    from .generation import sized_k
-
-    classes, counts = np.unique(y, return_counts=True)
-    return {_py(c): sized_k(int(n), settings["k"]) for c, n in zip(classes, counts, strict=True)}
-
-
-def _sized_reason(label: Any, k: int, n: int, k_max: int) -> str:
-    from .generation import SIZED_PER_PROXY
-
-    if k == 1:
-        return (
-            f"'{label}': 1 proxy (the class mean). With {n} image(s) it has fewer than "
-            f"{2 * SIZED_PER_PROXY}, and the rule gives one proxy per {SIZED_PER_PROXY} images."
-        )
-    capped = f" (capped at k = {k_max})" if k == k_max else ""
-    return f"'{label}': {k} proxies: one per {SIZED_PER_PROXY} of its {n} images{capped}."
-
-
-def _sized_summary(settings: Mapping[str, Any]) -> str:
-    from .generation import SIZED_PER_PROXY
-
-    return (
-        f"Where this comes from: the head's gen=sized rule, one k-means proxy per "
-        f"{SIZED_PER_PROXY} images of a class (the mean below that, at most {settings['k']}), "
-        "a rule measured on Fashion-MNIST draws rather than on your images. The accuracy-vs-k "
-        "curve shows what more proxies would do on your own images."
-    )
-
-
-def advisers() -> dict[str, tuple[Callable, Callable, Callable]]:
-    """gen -> (k per class, reason per class, summary): gens that choose k per class themselves.
-
-    "sized" is listed only when imprint_core.generation provides it.
+    Returns {"k", "best_k", "mean" (per k), "gain" (best over k=ks[0]), "se" (paired standard
+    error of that gain), "se_k" (paired standard error of best minus advised)}.
     """
-    from . import generation
+    ks = [int(k) for k in ks]
+    if not ks or ks != sorted(set(ks)):
+        raise ValueError(f"ks must be distinct and increasing; got {ks}.")
+    F = [np.asarray(f, dtype=float) for f in folds]
+    if len(F) != len(ks) or len({len(f) for f in F}) != 1 or len(F[0]) == 0:
+        raise ValueError("folds must hold the same number of held-out scores for every k.")
+    mean = np.array([f.mean() for f in F])
+    best = int(np.argmax(mean))  # ties go to the smaller k
 
-    found = {"auto": (_auto_k, _auto_reason, _auto_summary)}
-    if hasattr(generation, "sized_k") and hasattr(generation, "SIZED_PER_PROXY"):
-        found["sized"] = (_sized_k, _sized_reason, _sized_summary)
-    return found
+    def paired_se(i: int) -> float:
+        diff = F[best] - F[i]
+        return float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
+
+    pick = next(i for i in range(len(ks)) if mean[best] - mean[i] <= paired_se(i))
+    return {
+        "k": ks[pick],
+        "best_k": ks[best],
+        "mean": mean.tolist(),
+        "gain": float(mean[best] - mean[0]),
+        "se": paired_se(0),
+        "se_k": paired_se(pick),
+    }
 
 
 def advise_proxies(
@@ -308,17 +257,20 @@ def advise_proxies(
     settings: Mapping[str, Any] | None = None,
     *,
     max_k: int = ADVICE_MAX_K,
-    head: Any = None,
+    curve: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """How many proxies each class should get, from the evidence the head's own gen uses.
+    """How many k-means proxies per class, read from the accuracy-vs-k curve of these images.
 
-    X (n, d), y (n,): the project's embeddings. settings: the head's settings (None: the
-    accuracy-vs-k curve's L2 configuration); see advice_settings for which gen decides (auto's
-    cross-validation unless the head's gen has a rule of its own). head: a fitted head, whose own
-    auto choice is reused when it was fitted with the same settings (no refit).
+    X (n, d), y (n,): the project's embeddings. settings: the head's settings (None: the paper's
+    Fig. 6 L2 configuration). The evidence is the curve's k-means line, computed with
+    ``kcurve.accuracy_vs_k`` under the head's own settings (whitening included) and the curve's
+    folds, for k in ADVICE_KS up to max_k; the advised k is ``one_se_choice`` of that line, one k
+    shared by all classes (a class with fewer images keeps all of them as proxies). curve: an
+    accuracy-vs-k result of the same images and settings to read instead of computing one.
 
-    Returns {"k": {label: k}, "reasons": {label: sentence}, "summary": where the advice comes
-    from, "gen", "settings"}. Cached (LRU keyed by a hash of X, y and the settings).
+    Returns {"k": {label: k}, "k_shared", "reasons": {label: sentence}, "summary", "gen",
+    "settings" (what "Apply" sets: gen and k included), "evidence" (the rule's numbers, the ks,
+    the cv scheme)}. Cached (LRU keyed by a hash of X, y and the settings).
     """
     X = np.asarray(X)
     y = np.asarray(y)
@@ -327,35 +279,89 @@ def advise_proxies(
             f"advise_proxies needs embeddings (n, d) and n labels; got {X.shape} and {y.shape}."
         )
     chosen = advice_settings(settings, max_k)
-    key = _advice_key(X, y, chosen)
-    with _ADVICE_LOCK:
-        if key in _ADVICE_CACHE:
-            _ADVICE_CACHE.move_to_end(key)
-            return _ADVICE_CACHE[key]
-    choose, reason, summary = advisers()[chosen["gen"]]
-    ks = choose(X, y, chosen, head)
+    ks = advice_ks(max_k)
+    key = _advice_key(X, y, {**chosen, "ks": tuple(ks)}) if curve is None else None
+    if key is not None:
+        with _ADVICE_LOCK:
+            if key in _ADVICE_CACHE:
+                _ADVICE_CACHE.move_to_end(key)
+                return _ADVICE_CACHE[key]
+    if curve is None:
+        from .kcurve import accuracy_vs_k  # kcurve imports this module at load time
+
+        curve = accuracy_vs_k(
+            X, y, ks=ks, gens=(ADVICE_GEN,), settings=chosen, auto=False, references=False
+        )
+    line = curve["gens"][ADVICE_GEN]
+    rule = one_se_choice(curve["ks"], line["folds"])
+    k = rule["k"]
     classes, counts = np.unique(y, return_counts=True)
     labels = [_py(c) for c in classes]
-    result = {
-        "k": {c: ks[c] for c in labels},
-        "reasons": {
-            c: reason(c, ks[c], int(n), chosen["k"]) for c, n in zip(labels, counts, strict=True)
-        },
-        "summary": summary(chosen),
-        "gen": chosen["gen"],
-        "settings": chosen,
+    evidence = {
+        **rule,
+        "ks": list(curve["ks"]),
+        "cv": curve["cv"],
+        "cv_description": curve["cv_description"],
     }
-    with _ADVICE_LOCK:
-        _ADVICE_CACHE[key] = result
-        while len(_ADVICE_CACHE) > _ADVICE_CACHE_SIZE:
-            _ADVICE_CACHE.popitem(last=False)
+    apply = {**chosen, "gen": "mean" if k == 1 else ADVICE_GEN, "k": k}
+    result = {
+        "k": {c: k for c in labels},
+        "k_shared": k,
+        "reasons": {c: _reason(c, k, int(n), rule) for c, n in zip(labels, counts, strict=True)},
+        "summary": _summary(chosen, evidence),
+        "gen": apply["gen"],
+        "settings": apply,
+        "evidence": evidence,
+    }
+    if key is not None:
+        with _ADVICE_LOCK:
+            _ADVICE_CACHE[key] = result
+            while len(_ADVICE_CACHE) > _ADVICE_CACHE_SIZE:
+                _ADVICE_CACHE.popitem(last=False)
     return result
 
 
+def _reason(label: Any, k: int, n: int, rule: Mapping[str, Any]) -> str:
+    what = "1 proxy (the class mean)" if k == 1 else f"{k} k-means proxies"
+    if k > 1 and n <= k:
+        return f"'{label}': {what}; with {n} image(s) it keeps every image as a proxy."
+    return f"'{label}': {what}, the number the curve's rule gives every class ({n} images)."
+
+
+def _summary(settings: Mapping[str, Any], ev: Mapping[str, Any]) -> str:
+    ks, mean = ev["ks"], ev["mean"]
+    at = {k: m for k, m in zip(ks, mean, strict=True)}
+    head = (
+        "Where this comes from: the accuracy-vs-k curve of your own images (its k-means line, "
+        f"k = {', '.join(map(str, ks))}), held out as the curve is ({ev['cv']}), with the head's "
+        f"settings ({settings_line(settings)}). Rule: the smallest k within one standard error "
+        "of the best k (errors of differences taken fold by fold). "
+    )
+    if ev["k"] == 1 and ev["best_k"] == 1:
+        tail = f"One proxy per class scores best ({at[1]:.1%}): keep the class mean."
+    elif ev["k"] == 1:
+        tail = (
+            f"The best k is {ev['best_k']} ({at[ev['best_k']]:.1%} against {at[1]:.1%} for one "
+            f"proxy, {100 * ev['gain']:+.1f} +/- {100 * ev['se']:.1f} points): within the noise, "
+            "so one proxy per class (the mean) is advised."
+        )
+    else:
+        tail = (
+            f"More proxies help: one proxy per class scores {at[1]:.1%}, the best k is "
+            f"{ev['best_k']} ({at[ev['best_k']]:.1%}, {100 * ev['gain']:+.1f} +/- "
+            f"{100 * ev['se']:.1f} points), and k = {ev['k']} ({at[ev['k']]:.1%}) is the "
+            "smallest k within one standard error of it."
+        )
+    return head + tail
+
+
 def settings_line(settings: Mapping[str, Any]) -> str:
-    """NORMpre / NORMpost / NORMinf / AGG / distance in one short phrase."""
+    """NORMpre / NORMpost / NORMinf / AGG / distance in one short phrase (whitening named)."""
+    pre = settings.get("norm_pre")
+    if pre == "whiten":
+        pre = f"whiten (shrinkage {settings.get('whiten_shrinkage')})"
     return (
-        f"norm_pre {settings.get('norm_pre')}, norm_post {settings.get('norm_post')}, "
+        f"norm_pre {pre}, norm_post {settings.get('norm_post')}, "
         f"norm_inf {settings.get('norm_inf')}, agg {settings.get('agg')}, "
         f"distance {settings.get('distance')}"
     )
@@ -369,55 +375,44 @@ def recommend_k_per_class(
     return {c: (advice["k"][c], advice["reasons"][c]) for c in advice["k"]}
 
 
-def curve_agreement(
-    advice: Mapping[str, Any], curve: Mapping[str, Any], gen: str = "kmeans"
-) -> str:
-    """One sentence comparing the advice with an accuracy-vs-k curve of the same images.
+def curve_agreement(advice: Mapping[str, Any], curve: Mapping[str, Any]) -> str:
+    """One sentence relating the advice to an accuracy-vs-k curve of the same images.
 
-    Uses the curve's `gen` line (k-means by default): the gain of its best k over k = 1 counts
-    as clear when it exceeds twice its paired standard error (the same folds or held-out images
-    score both k, so their difference is compared fold by fold).
+    The advice is the one-standard-error rule applied to the curve's k-means line; the same rule
+    is applied to this curve's line. They agree when the curve was computed with the advice's
+    settings and folds; the sentence says which k both give, or why they differ.
     """
-    line = curve["gens"].get(gen) or next(iter(curve["gens"].values()))
+    line = curve["gens"].get(ADVICE_GEN)
     ks = list(curve["ks"])
-    if 1 not in ks:
-        raise ValueError(f"curve_agreement needs the curve's k = 1 point; its ks are {ks}.")
-    acc = np.asarray(line["mean"], dtype=float)
-    folds = [np.asarray(f, dtype=float) for f in line["folds"]]
-    one, best = ks.index(1), int(np.argmax(acc))
-    diff = folds[best] - folds[one]
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("inf")
-    gain = float(acc[best] - acc[one])
-    more = [str(c) for c, k in advice["k"].items() if k > 1]
+    if line is None or 1 not in ks:
+        raise ValueError(
+            f"curve_agreement needs the curve's {ADVICE_GEN} line with k = 1; it has "
+            f"{sorted(curve['gens'])} at k = {ks}."
+        )
+    here = one_se_choice(ks, line["folds"])
+    at = dict(zip(ks, here["mean"], strict=True))
     text = (
-        f"On the curve, one proxy per class scores {acc[one]:.1%}; the best shared k is "
-        f"{ks[best]} ({acc[best]:.1%}, a gain of {100 * gain:+.1f} +/- {100 * se:.1f} points)."
+        f"On the curve, one proxy per class scores {at[1]:.1%}; the best shared k is "
+        f"{here['best_k']} ({at[here['best_k']]:.1%}, {100 * here['gain']:+.1f} +/- "
+        f"{100 * here['se']:.1f} points over one proxy)."
     )
     auto = curve.get("references", {}).get("auto")
     if auto is not None:
-        text += f" gen=auto, choosing k again inside every fold, scores {auto['mean']:.1%}."
-    clear = ks[best] > 1 and gain > 2 * se
-    if clear and more:
-        tail = f"Both say more proxies help: the advice gives more than one to {', '.join(more)}."
-    elif clear:
+        text += f" gen=auto, choosing k per class inside every fold, scores {auto['mean']:.1%}."
+    advised = advice.get("k_shared")
+    ev = advice.get("evidence", {})
+    if advised == here["k"] and ev.get("ks") == ks[: len(ev.get("ks", []))]:
         tail = (
-            "The curve gains clearly from extra proxies, but the advice keeps one per class: "
-            "its rule did not see enough evidence for any single class."
-        )
-    elif more:
-        tail = (
-            f"The advice gives more than one proxy to {', '.join(more)}; the curve agrees in "
-            "direction, but its gain is within twice its standard error, so expect a small "
-            "difference."
-            if gain > 0
-            else f"The advice gives more than one proxy to {', '.join(more)}, but on the curve "
-            "no shared k beats one proxy per class."
-        )
-    elif ks[best] > 1 and gain > 0:
-        tail = (
-            "The advice keeps one proxy per class; the curve's best k does a little better, but "
-            "within twice its standard error, so the evidence for more proxies is weak."
+            f"The advice ({advised} proxies per class) is this curve's k by the same rule: "
+            "the smallest k within one standard error of the best."
+            if advised > 1
+            else "The advice (one proxy per class) is this curve's k by the same rule: no k "
+            "beats one proxy by more than one standard error."
         )
     else:
-        tail = "Both say one proxy per class (the mean) is enough here."
+        tail = (
+            f"By the advice's rule this curve gives k = {here['k']}, but the advice says "
+            f"{advised}: it was computed with other settings, folds or k ({ev.get('cv')}, "
+            f"k = {ev.get('ks')}); recompute both with the current head."
+        )
     return f"{text} {tail}"

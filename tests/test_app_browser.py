@@ -248,4 +248,4 @@ def test_geometry_tab_after_an_example_project(page):
     assert "kmeans" in traces, traces
     page.locator("#use-auto").click()
     page.get_by_role("tab", name="Result").click()
-    page.wait_for_selector("#summary :text('gen=auto')", timeout=120_000)
+    page.wait_for_selector("#summary :text('gen=kmeans')", timeout=120_000)  # the advised k

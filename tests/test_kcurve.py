@@ -36,7 +36,7 @@ def test_multimodal_classes_need_several_proxies():
     assert mean_ref["mean"] < 0.8
     assert km["mean"][1] > 0.97 and km["mean"][2] > 0.97
     assert curve["gens"]["fps"]["mean"][2] > 0.9
-    # gen=auto (the Geometry advice), re-chosen inside every training fold, finds the modes
+    # gen=auto, re-chosen inside every training fold, finds the modes
     auto = curve["references"]["auto"]
     assert auto["settings"]["gen"] == "auto" and auto["settings"]["k"] == 5
     assert auto["settings"]["norm_pre"] == "l2" and auto["mean"] > 0.95
@@ -46,7 +46,7 @@ def test_multimodal_classes_need_several_proxies():
         "fps",
         "mean (Qi et al.)",
         "least squares (oracle)",
-        "gen=auto (the advice), k chosen in each fold",
+        "gen=auto, k chosen per class in each fold",
     ]
 
 

@@ -156,9 +156,9 @@ class Insight:
             projection=p,
         )
         metrics = nc_metrics(X, y, head)
-        # the advice comes from the evidence the head's own settings use (the same the
-        # accuracy-vs-k curve measures), so the two agree
-        advice = advise_proxies(X, y, self._head_settings(), head=head)
+        # the advice reads the accuracy-vs-k curve's k-means line under the head's own settings,
+        # folds and seed: the curve k_curve draws is the same evidence, so the two agree
+        advice = advise_proxies(X, y, self._head_settings())
         return {
             "figure": figure,
             "cosines": cosine_heatmap(means, head.classes_),
@@ -170,6 +170,21 @@ class Insight:
             "recommended_k": {str(c): int(k) for c, k in advice["k"].items()},
             "advice_raw": advice,
         }
+
+    def advised_settings(self) -> dict[str, Any]:
+        """gen and k of the Geometry tab's advice for the current head: what "Apply" sets (the
+        advice is cached, so this is the one the tab shows)."""
+        from ..modes import advise_proxies
+
+        with self.lock:
+            if self.head is None or self.head_source != "imprinted":
+                raise ProjectError(
+                    "Imprint a classifier first: the advice uses its training images."
+                )
+            X, y, _ = self.dataset()
+            settings = self._head_settings()
+        advice = advise_proxies(X, y, settings)
+        return {"gen": advice["settings"]["gen"], "k": int(advice["settings"]["k"])}
 
     def k_curve(self, progress: Any = None) -> Any:
         """Cross-validated accuracy against the number of proxies on this project's images

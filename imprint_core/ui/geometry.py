@@ -41,7 +41,7 @@ def build(views: Views) -> SimpleNamespace:
         )
         views.add("dispersion", gr.Plot(label="Spread of each class", elem_id="dispersion"))
     ui.use_auto = gr.Button(
-        "Apply: let IMPRINT choose the number of proxies per class (gen = auto)",
+        "Apply the advice: the advised number of proxies per class",
         elem_id="use-auto",
     )
     gr.Markdown(
@@ -63,9 +63,15 @@ def wire(views: Views, ui: SimpleNamespace, tab: gr.Tab, method_ui: SimpleNamesp
     views.on(ui.k_curve.click, k_curve, **heavy)
 
     def use_auto(project, backbone_name, preset, *values):
-        """The advice applied: k-means proxies, their number chosen per class."""
+        """The advice applied: exactly the advised gen and k (the head's other options kept)."""
+        try:
+            advised = project.advised_settings()
+        except pj.ProjectError as exc:
+            project.settings_note = f"Not applied: {exc}"
+            return
         values = list(values)
-        values[method_ui.options.index("gen")] = "auto"
+        for name, value in advised.items():
+            values[method_ui.options.index(name)] = value
         apply_settings(project, backbone_name, "custom", *values)
 
     views.on(
