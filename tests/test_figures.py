@@ -243,7 +243,7 @@ def test_accuracy_vs_k_figure():
         "fps",
         "mean (Qi et al.)",
         "least squares (oracle)",
-        "gen=auto (the advice), k chosen in each fold",
+        "gen=auto, k chosen per class in each fold",
     ]
     assert fig.layout.title.text == "Accuracy vs k (stratified 5-fold)"  # short: fits a phone
     np.testing.assert_allclose(fig.data[0].y, [60, 80, 90])
