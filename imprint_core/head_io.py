@@ -88,6 +88,9 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
         "proxy_counts": [int(c) for c in clf.proxy_counts_],
         "sha256": _digest(clf.proxies_, clf.proxy_counts_),
     }
+    training = getattr(clf, "training_", None)  # how the samples were made (not an option)
+    if training:  # e.g. {"augment": ["flip", "crops"], "images": 40, "samples": 280}
+        meta["training"] = dict(training)
     tensors = {
         "proxies": np.ascontiguousarray(clf.proxies_, dtype=np.float32),
         "proxy_counts": np.ascontiguousarray(clf.proxy_counts_, dtype=np.int64),
@@ -97,6 +100,14 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
         tensors["whiten_mean"] = np.ascontiguousarray(whitener.mean, dtype=np.float64)
         tensors["whiten_matrix"] = np.ascontiguousarray(whitener.matrix, dtype=np.float64)
         meta["sha256_whiten"] = _digest_bytes(tensors["whiten_mean"], tensors["whiten_matrix"])
+    if getattr(clf, "unknown_means_", None) is not None:  # "none of these" (imprint_core.unknown)
+        tensors["unknown_means"] = np.ascontiguousarray(clf.unknown_means_, dtype=np.float32)
+        tensors["unknown_calibration"] = np.ascontiguousarray(
+            clf.unknown_calibration_, dtype=np.float32
+        )
+        meta["sha256_unknown"] = _digest_bytes(
+            tensors["unknown_means"], tensors["unknown_calibration"]
+        )
     save_file(tensors, str(path), metadata={"imprint": json.dumps(meta)})
 
 
@@ -279,8 +290,29 @@ def load_head(cls, path: str | os.PathLike):
     clf.whitener_ = None
     if clf.norm_pre == "whiten":
         _load_whitener(name, clf, tensors, meta)
+    _load_unknown(name, clf, tensors, meta)
     clf.metadata_ = {k: v for k, v in meta.items() if k not in ("params", "classes")}
     return clf
+
+
+def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
+    """The class means and held-out scores of "none of these"; a head saved before they were
+    stored has neither and scores by its nearest proxy (classifier.unknown_score)."""
+    clf.unknown_means_ = clf.unknown_calibration_ = None
+    if "unknown_means" not in tensors and "unknown_calibration" not in tensors:
+        return
+    try:
+        means, calibration = tensors["unknown_means"], tensors["unknown_calibration"]
+    except KeyError as exc:
+        raise HeadFileError(f"'{name}' lacks the tensor {exc} of its unknown-score") from None
+    if _digest_bytes(means, calibration) != meta.get("sha256_unknown"):
+        raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
+    _finite(name, "class means", means)
+    _finite(name, "unknown-score calibration", calibration)
+    if means.shape != (len(clf.classes_), clf.n_features_in_) or calibration.ndim != 1:
+        raise HeadFileError(f"'{name}' is inconsistent: the class means have the wrong shape")
+    clf.unknown_means_ = np.ascontiguousarray(means, dtype=np.float32)
+    clf.unknown_calibration_ = np.sort(calibration.astype(np.float32))
 
 
 def _load_whitener(name: str, clf, tensors: dict, meta: dict) -> None:

@@ -53,6 +53,7 @@ def _manifest(project) -> dict[str, Any]:
         "library_version": __version__,
         "classes": classes,
         "settings": dict(project.settings),
+        "augment": list(project.augment),  # support augmentation (imprint_core.augment)
         "preset": project.preset,
         "backbone": project.backbone_name,
         "head": HEAD if project.head is not None else None,
@@ -196,6 +197,7 @@ def _restore(project, zf, zip_path: Path, meta: dict[str, Any], label: str, back
         project.set_settings(**meta["settings"])
     except TypeError as exc:  # a keyword this version does not know
         raise ProjectError(f"'{label}': its settings cannot be used here ({exc}).") from None
+    project.set_augment(meta.get("augment", []))  # absent in older zips: off
     name = meta.get("backbone")
     if name is not None and name not in list_backbones():
         raise ProjectError(

@@ -43,7 +43,14 @@ from .limits import (
 )
 from .names import validate_class_name
 from .quotas import WORKDIR_PREFIX
-from .settings import OPTION_ORDER, couple_settings, evaluation_scheme, make_classifier
+from .settings import (
+    AUGMENT_DEFAULT,
+    OPTION_ORDER,
+    check_augment,
+    couple_settings,
+    evaluation_scheme,
+    make_classifier,
+)
 from .state import ClassEntry, ImageItem, Transactional
 
 # Live projects, so that a clean stop (SIGTERM) can delete every session's stored images.
@@ -63,6 +70,10 @@ class Project(Transactional, Insight):
         self._embeddings: dict[str, dict[str, np.ndarray]] = {}  # backbone -> key -> vector
         self.lock = threading.RLock()  # events of one session may overlap
         self.settings: dict[str, Any] = {}
+        # support augmentation: view names (imprint_core.augment), () = off; views are extra
+        # training samples only, cached per (image key, view) beside the plain embeddings
+        self.augment: tuple[str, ...] = AUGMENT_DEFAULT
+        self._view_embeddings: dict[str, dict[tuple[str, str], np.ndarray]] = {}
         self.preset: str | None = None
         self.backbone_name: str | None = None
         self.head = None  # a fitted ImprintClassifier
@@ -385,6 +396,16 @@ class Project(Transactional, Insight):
             )
             return dict(base)
 
+    def set_augment(self, views: Any) -> tuple[str, ...]:
+        """Turn support augmentation on (view names, or True for the app's views) or off.
+
+        Takes effect at the next imprint (the app re-imprints). A bad view name is a
+        ProjectError naming the option and the allowed views; nothing changes then.
+        """
+        with self.transaction():
+            self.augment = check_augment(views)
+            return self.augment
+
     # -- embedding and imprinting ------------------------------------------------------------------
     def _check_trainable(self) -> None:
         if len(self.classes) < MIN_CLASSES:
@@ -412,21 +433,79 @@ class Project(Transactional, Insight):
                     if item.key not in store:
                         todo.setdefault(item.key, item)
             start = time.perf_counter()
+            views = self._missing_views(backbone.name)
+            total = len(todo) + sum(len(items) * per for items, per in views.values())
             if progress is not None:
-                progress(0, len(todo))
+                progress(0, total)
+
+            def report(offset: int, per: int = 1):
+                if progress is None:
+                    return None
+                return lambda done, _: progress(offset + done * per, total)
+
             if todo:
                 items = list(todo.values())
                 Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
                     [str(i.path) for i in items],
                     batch_size=EMBED_BATCH,
-                    progress=progress,
+                    progress=report(0),
                     cache=False,
                 )
                 Z = np.asarray(Z, dtype=np.float32)
                 for item, z in zip(items, Z, strict=True):
                     store[item.key] = z
+            self._embed_views(backbone, views, len(todo), report)
             self.backbone_name = backbone.name
             return time.perf_counter() - start
+
+    def _missing_views(self, backbone_name: str) -> dict[str, tuple[list[ImageItem], int]]:
+        """View name -> (images lacking that view's embeddings, outputs per image)."""
+        from ..augment import view_labels
+
+        have = self._view_embeddings.get(backbone_name, {})
+        out = {}
+        for view in self.augment:
+            todo = {i.key: i for c in self.classes for i in c.images if (i.key, view) not in have}
+            if todo:
+                out[view] = (list(todo.values()), len(view_labels((view,))))
+        return out
+
+    def _embed_views(self, backbone, views: dict, done: int, report) -> None:
+        """Embed the missing views (one batched call per chunk of images and view)."""
+        from ..augment import embed_views
+
+        store = self._view_embeddings.setdefault(backbone.name, {})
+        for view, (items, per) in views.items():
+            Z, source = embed_views(
+                backbone,
+                [str(i.path) for i in items],
+                (view,),
+                batch_size=EMBED_BATCH,
+                progress=report(done, per),
+                cache=False,
+                names=[i.name for i in items],
+            )
+            for j, item in enumerate(items):
+                store[(item.key, view)] = Z[source == j]
+            done += len(items) * per
+
+    def training_views(
+        self, items: Sequence[ImageItem], backbone_name: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The augmented views of ``items`` as ``(Z, source)`` (``source`` indexes ``items``),
+        or None when augmentation is off. Training samples only: never shown, never evaluated."""
+        if not self.augment:
+            return None
+        store = self._view_embeddings.get(backbone_name or self.backbone_name or "", {})
+        blocks, source = [], []
+        for j, item in enumerate(items):
+            for view in self.augment:
+                block = store.get((item.key, view))
+                if block is None:
+                    raise ProjectError("Some images are not embedded yet: press Imprint.")
+                blocks.append(block)
+                source.append(np.full(len(block), j, dtype=np.int64))
+        return np.concatenate(blocks), np.concatenate(source)
 
     def dataset(self, backbone_name: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
         """Cached embeddings ``X (n, d)``, class names ``y (n,)`` and the matching ImageItems."""
@@ -441,9 +520,15 @@ class Project(Transactional, Insight):
         return X, y, [i for _, i in items]
 
     def is_embedded(self, backbone_name: str | None = None) -> bool:
-        store = self._embeddings.get(backbone_name or self.backbone_name or "", {})
+        name = backbone_name or self.backbone_name or ""
+        store = self._embeddings.get(name, {})
         keys = [i.key for c in self.classes for i in c.images]
-        return bool(keys) and all(k in store for k in keys)
+        views = self._view_embeddings.get(name, {})
+        return (
+            bool(keys)
+            and all(k in store for k in keys)
+            and all((k, v) in views for k in keys for v in self.augment)
+        )
 
     def imprint(self, evaluate: bool = True) -> dict[str, Any]:
         """Fit the head from cached embeddings (no embedding here) and evaluate it."""
@@ -451,7 +536,13 @@ class Project(Transactional, Insight):
 
         with self.transaction():
             self._check_trainable()
-            X, y, _ = self.dataset()
+            X, y, items = self.dataset()
+            views = self.training_views(items)
+            X_fit, y_fit = X, y
+            if views is not None:  # the views are extra samples labelled like their image
+                from ..augment import add_views
+
+                X_fit, y_fit = add_views(X, y, *views)
             start = time.perf_counter()
             settings = {**self.settings, "backbone": self.backbone_name}
             clf = make_classifier(settings)
@@ -459,16 +550,21 @@ class Project(Transactional, Insight):
                 from ..collapse import one_thread
 
                 with one_thread():  # small GEMMs: one thread beats spinning against other load
-                    clf.fit(X, y)
+                    clf.fit(X_fit, y_fit)
             except ValueError as exc:
                 raise ProjectError(f"These settings cannot imprint this data: {exc}") from None
             self.seconds["imprint"] = time.perf_counter() - start
+            # recorded in the head file ("training"): how its samples were made
+            clf.training_ = {"augment": list(self.augment), "images": len(y), "samples": len(y_fit)}
             self.head, self.head_source = clf, "imprinted"
             self.head_serial += 1
             self._imprinted_from = self._fingerprint()
             start = time.perf_counter()
             scheme = evaluation_scheme(len(y))
-            self.evaluation = run_evaluation(X, y, settings, scheme) if evaluate else None
+            # a held-out image's views are held out with it (evaluate's ``views``)
+            self.evaluation = (
+                run_evaluation(X, y, settings, scheme, views=views) if evaluate else None
+            )
             self.seconds["evaluate"] = time.perf_counter() - start
             return self.summary()
 
@@ -511,6 +607,7 @@ class Project(Transactional, Insight):
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "head": self.head_source or None,
             "stale": self.stale,
+            "augment": self._head_augment(),
         }
         if head is None:
             return out
@@ -532,6 +629,12 @@ class Project(Transactional, Insight):
         if self.evaluation is not None:
             out["accuracy"] = self.evaluation.as_dict()
         return out
+
+    def _head_augment(self) -> list[str]:
+        """The views the current head was trained with (the session's setting before any)."""
+        if self.head is None:
+            return list(self.augment)
+        return list(_training(self.head).get("augment", []))
 
     # -- export and import -------------------------------------------------------------------------
     def export_head(self, folder: str | os.PathLike | None = None) -> Path:
@@ -600,6 +703,11 @@ class Project(Transactional, Insight):
                 None,
             )
             self.settings_note = ""
+            training = _training(head)
+            try:  # the file's augmentation too, so that imprinting again makes the same head
+                self.augment = check_augment(training.get("augment", []))
+            except ProjectError as exc:
+                raise ProjectError(f"'{label}': {exc}") from None
             self.head, self.head_source = head, label
             self.head_serial += 1
             self.backbone_name = backbone
@@ -610,6 +718,15 @@ class Project(Transactional, Insight):
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+def _training(head) -> dict[str, Any]:
+    """How a head's samples were made: set by ``imprint``, or read from its file's metadata."""
+    training = getattr(head, "training_", None)
+    if training is None:  # a loaded head
+        meta = getattr(head, "metadata_", None)
+        training = meta.get("training") if isinstance(meta, dict) else None
+    return training if isinstance(training, dict) else {}
+
+
 def head_backbone(head) -> str | None:
     """The backbone name stored with a loaded head."""
     for attr in ("backbone_", "backbone"):

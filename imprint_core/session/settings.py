@@ -70,3 +70,27 @@ def evaluation_scheme(n_images: int) -> str:
 # The options the Method tab shows, in its order: the head file's parameters up to the seed
 # (one list of the classifier's options, kept by head_io).
 OPTION_ORDER = _HEAD_PARAMS[: _HEAD_PARAMS.index("seed") + 1]
+
+
+# Support augmentation (imprint_core.augment): the views the app adds to every training image
+# when the option is on. Not a classifier option: the session keeps it beside ``settings``
+# (``Project.augment``) and the head file records it under "training".
+AUGMENT_VIEWS = ("flip", "crops")
+AUGMENT_DEFAULT: tuple[str, ...] = ()  # off: see docs/benchmarks.md, "Support augmentation"
+
+
+def check_augment(views: Any) -> tuple[str, ...]:
+    """Validated view names (``()`` for none); a bad name becomes a ProjectError."""
+    from ..augment import check_views
+
+    if isinstance(views, bool):
+        return AUGMENT_VIEWS if views else ()
+    if views is not None and not isinstance(views, (str, list, tuple)):
+        raise ProjectError(
+            f"Augment training images takes view names ({', '.join(AUGMENT_VIEWS)}), "
+            f"not {type(views).__name__}."
+        )
+    try:
+        return check_views(views, "Augment training images")
+    except ValueError as exc:
+        raise ProjectError(str(exc)) from None

@@ -39,6 +39,7 @@ class Transactional:
         "classes",
         "_next_uid",
         "settings",
+        "augment",
         "preset",
         "backbone_name",
         "head",

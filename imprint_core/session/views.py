@@ -35,6 +35,7 @@ VIEWS = (
     "undo",  # the Undo button's label, or None when there is nothing to undo
     "preset",
     *OPTION_ORDER,  # Method: the settings in use
+    "augment",  # Method: support augmentation on or off
     "preset_text",
     "method_note",
     "summary",  # Result
@@ -84,6 +85,7 @@ def _method(project) -> dict[str, Any]:
     name = project.preset or "custom"
     out = {o: project.settings.get(o) for o in OPTION_ORDER}
     out.update(
+        augment=bool(project.augment),
         preset=name,
         preset_text=preset_description(name),
         method_note=escape_md(project.settings_note) if project.settings_note else "",

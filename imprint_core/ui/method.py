@@ -14,6 +14,7 @@ import gradio as gr
 
 from imprint_core import session as pj
 from imprint_core.presets import PRESETS
+from imprint_core.session.settings import AUGMENT_DEFAULT, AUGMENT_VIEWS
 
 from .views import Views
 
@@ -110,6 +111,7 @@ def build(views: Views) -> SimpleNamespace:
                         value=defaults.get(name, 0), label=name, info=info, elem_id=f"opt-{name}"
                     )
                     ui.widgets.append(views.add(name, widget))
+        ui.augment = views.add("augment", gr.Checkbox(**AUGMENT_WIDGET))
         views.add("method_note", gr.Markdown(elem_id="method-note"))
     ui.imprint = gr.Button("Imprint", variant="primary", elem_id="imprint-method")
     views.add("status", gr.Markdown(elem_id="status-method"))
@@ -119,6 +121,13 @@ def build(views: Views) -> SimpleNamespace:
 def wire(views: Views, ui: SimpleNamespace) -> None:
     for trigger in (ui.preset.input, *(w.input for w in ui.widgets)):
         views.on(trigger, apply_settings, [ui.backbone, ui.preset, *ui.widgets])
+    views.on(
+        ui.augment.input,
+        apply_augment,
+        [ui.backbone, ui.augment],
+        concurrency_id="embed",
+        concurrency_limit=pj.HEAVY_CONCURRENCY["embed"],
+    )
     views.on(
         ui.backbone.input,
         change_backbone,
@@ -149,6 +158,28 @@ def apply_settings(project, backbone_name, preset, *values) -> None:
             project.imprint()
         except pj.ProjectError as exc:  # these settings cannot imprint these images
             project.settings_note = f"{project.settings_note} Not imprinted: {exc}".strip()
+
+
+# ---- support augmentation (issue 10): a checkbox, re-imprints ------------------------------------
+AUGMENT_WIDGET = {
+    "value": bool(AUGMENT_DEFAULT),
+    "label": "Augment training images: flip + crops",
+    "info": "Adds a mirrored copy and five crops of every training image as extra samples "
+    "(7x the embedding time). Off by default: on Fashion-MNIST it changed the default "
+    "method's accuracy by +0.1 / -0.3 / -0.4 points at 1 / 5 / 20 images per class (within "
+    "the noise of 10 draws); it mostly helps a linear probe at 1 image (+15 points).",
+    "elem_id": "opt-augment",
+}
+
+
+def apply_augment(project, backbone_name, on, progress=gr.Progress()) -> None:
+    """Augmentation turned on or off: embed the views if needed and re-imprint, all or nothing."""
+    from .teach import imprint
+
+    with project.transaction():  # a failed re-imprint leaves the option as it was
+        project.set_augment(AUGMENT_VIEWS if on else ())
+        if project.head_source == "imprinted":
+            imprint(project, backbone_name, progress)
 
 
 def change_backbone(project, backbone_name, progress=gr.Progress()) -> None:
