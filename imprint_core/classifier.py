@@ -124,9 +124,15 @@ default="inner_product"
     whitener_ : normalisation.Whitener or None
         The fitted whitening (``mean``, ``matrix``, the ``shrinkage`` used) when
         ``norm_pre="whiten"``, else None.
+    unknown_means_ : ndarray of shape (n_classes, n_features), float32
+        The L2 class means of the L2-normalised training embeddings, from which
+        ``unknown_score`` measures "none of these" (see ``imprint_core.unknown``).
+    unknown_calibration_ : ndarray of shape (n_held_out,), float32
+        Sorted ``unknown_score`` of every training image held out from its own class's mean
+        (classes with one image give none): the threshold's calibration.
     unknown_threshold_ : float
-        The ``unknown_score`` above which ``is_unknown`` says "none of these" (a property
-        computed from the proxies, see ``imprint_core.unknown``).
+        The ``unknown_score`` above which ``is_unknown`` says "none of these": the 95th
+        percentile of ``unknown_calibration_`` (a property; ``unknown_threshold(q)`` for others).
     n_features_in_ : int
         Number of features seen during fit.
 
@@ -265,11 +271,18 @@ default="inner_product"
         proxies = generation.generate(class_data, self.gen, ctx, classes)
         proxies = normalisation.normalise_post_sequential(proxies, self.norm_post)
         self.classes_ = classes
+        self._fit_unknown(X, y_idx)
         self._ls_state = ctx.state.get("ls")
         if "auto_k" in ctx.state:
             self.auto_k_ = ctx.state["auto_k"]
         self._set_proxies([np.asarray(p, dtype=np.float32) for p in proxies])
         return self
+
+    def _fit_unknown(self, X: np.ndarray, y_idx: np.ndarray) -> None:
+        from . import unknown
+
+        self.unknown_means_ = unknown.class_means(X, y_idx, len(self.classes_))
+        self.unknown_calibration_ = unknown.held_out_scores(X, y_idx, self.unknown_means_)
 
     def _context(self) -> generation.GenContext:
         return generation.GenContext(
@@ -340,9 +353,26 @@ default="inner_product"
             new = normalisation.NORM_POST[self.norm_post](new, self.proxies_.ravel())
             old = {c: self.proxies_of(c) for c in self.classes_}
             per_class = [new if c == label else old[c] for c in classes]
+        self._add_unknown(X, label, classes)
         self.classes_ = classes
         self._set_proxies([np.asarray(p, dtype=np.float32) for p in per_class])
         return self
+
+    def _add_unknown(self, X: np.ndarray, label: Any, classes: np.ndarray) -> None:
+        """The new class's mean and held-out scores; the stored scores of earlier images stay
+        as they were (a new class can only bring them closer to a mean: the threshold errs
+        towards flagging fewer images)."""
+        from . import unknown
+
+        if getattr(self, "unknown_means_", None) is None:
+            return
+        at = int(np.flatnonzero(classes == label)[0])
+        means = np.insert(
+            self.unknown_means_, at, unknown.class_means(X, np.zeros(len(X), int), 1)[0], axis=0
+        )
+        new = unknown.held_out_scores(X, np.full(len(X), at), means)
+        self.unknown_means_ = means
+        self.unknown_calibration_ = np.sort(np.concatenate([self.unknown_calibration_, new]))
 
     def add_classes(self, X: Any, y: Any) -> ImprintClassifier:
         """Fit if unfitted, else imprint every class of y as a new class (see add_class).
@@ -441,34 +471,62 @@ default="inner_product"
     def unknown_score(self, X: Any) -> np.ndarray:
         """(n,) how unlike every taught class each input is: higher = farther from all of them.
 
-        The distance to the nearest proxy in the head's space: ``1 - <z, p>`` for inner-product
-        heads (``1 - cosine`` with L2, whitened or not), the head's distance otherwise. It uses
-        the proxies and the input transform only, so loaded heads give the same scores.
+        ``1 - max_c cos(x, m_c)`` over the L2 class means ``unknown_means_`` of the training
+        embeddings, whatever the head's own options (see ``imprint_core.unknown`` for why).
+        The means are saved with the head, so loaded heads give the same scores.
         """
-        from .unknown import nearest_proxy_distance
+        from . import unknown
 
-        Z = self._validate_test(X)
-        W = self.proxies_.astype(Z.dtype, copy=False)
-        return nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
+        check_is_fitted(self)
+        X = validate_data(
+            self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
+        )
+        _check_finite(X, "embeddings to score")
+        means = getattr(self, "unknown_means_", None)
+        if means is None:  # a head file saved before the means were stored
+            Z = self._validate_test(X)
+            W = self.proxies_.astype(Z.dtype, copy=False)
+            return unknown.nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
+        return unknown.unknown_score(X, means)
+
+    def unknown_threshold(self, quantile: float | None = None) -> float:
+        """The score above which :meth:`is_unknown` says "none of these".
+
+        The ``quantile`` (default ``unknown.UNKNOWN_QUANTILE``, 0.95) of the training images'
+        held-out scores ``unknown_calibration_``: an input is unknown when it lies farther from
+        every class than that share of the user's own images lie from theirs. With one image
+        per class, the median distance between class means (``unknown_rule_`` says which).
+        """
+        return self._unknown_rule(quantile)[0]
 
     @property
     def unknown_threshold_(self) -> float:
-        """The score above which :meth:`is_unknown` says "none of these".
+        """:meth:`unknown_threshold` at the default quantile."""
+        return self.unknown_threshold()
 
-        The median over proxies of the distance to the nearest proxy of another class (times
-        ``unknown.UNKNOWN_MARGIN``): an input farther from every class than the classes are from
-        each other is unknown. Computed from the proxies, so saved heads carry it.
-        """
-        from .unknown import UNKNOWN_MARGIN, class_separation
+    @property
+    def unknown_rule_(self) -> str:
+        """In words, where ``unknown_threshold_`` comes from."""
+        return self._unknown_rule(None)[1]
+
+    def _unknown_rule(self, quantile: float | None) -> tuple[float, str]:
+        from . import unknown
 
         check_is_fitted(self)
-        W = self.proxies_.astype(np.float64)
-        sep = class_separation(W, self.proxy_class_index_, self.distance, self._mahalanobis())
-        return UNKNOWN_MARGIN * sep
+        quantile = unknown.UNKNOWN_QUANTILE if quantile is None else quantile
+        means = getattr(self, "unknown_means_", None)
+        if means is None:
+            W = self.proxies_.astype(np.float64)
+            sep = unknown.proxy_separation(
+                W, self.proxy_class_index_, self.distance, self._mahalanobis()
+            )
+            return sep, "proxy separation (a head file saved without class means)"
+        return unknown.threshold(self.unknown_calibration_, means, quantile)
 
-    def is_unknown(self, X: Any) -> np.ndarray:
-        """(n,) True where ``unknown_score(X) > unknown_threshold_``: unlike every class."""
-        return self.unknown_score(X) > self.unknown_threshold_
+    def is_unknown(self, X: Any, quantile: float | None = None) -> np.ndarray:
+        """(n,) True where ``unknown_score(X) > unknown_threshold(quantile)``: unlike every
+        class."""
+        return self.unknown_score(X) > self.unknown_threshold(quantile)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """scikit-learn's convention: (n, C) scores, or (n,) = score[1] - score[0] for 2 classes."""

@@ -764,5 +764,7 @@ def test_try_it_says_none_of_these_for_an_image_unlike_every_class(trained, back
     far = -np.asarray(trained.head.proxies_, dtype=np.float32).mean(axis=0)
     assert trained.explain(far)["unknown"]["unknown"]
     trained.last_test = (far, "odd.png", trained.backbone_name)
-    assert "None of these?" in pj.views(trained)["try_note"]
+    note = pj.views(trained)["try_note"]
+    assert "None of these?" in note and "than 95 % of your own images are from their" in note
+    assert "the nearest class is shown" in note
     trained.last_test = None

@@ -43,5 +43,6 @@ from .texts import (
     python_snippet,
     status_line,
     summary_markdown,
+    unknown_note,
 )
 from .views import VIEWS, views

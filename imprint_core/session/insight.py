@@ -84,9 +84,14 @@ class Insight:
             "neighbours": [],
             "unknown": None,
         }
-        if hasattr(head, "unknown_score"):  # "none of these": farther than classes are apart
+        if hasattr(head, "unknown_score"):  # "none of these" (imprint_core.unknown)
             score, threshold = float(head.unknown_score(Z)[0]), float(head.unknown_threshold_)
-            out["unknown"] = {"score": score, "threshold": threshold, "unknown": score > threshold}
+            out["unknown"] = {
+                "score": score,
+                "threshold": threshold,
+                "unknown": score > threshold,
+                "rule": head.unknown_rule_,
+            }
         if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()
             s = _unit(X) @ unit

@@ -143,6 +143,22 @@ def evidence_rows(result: dict[str, Any]) -> list[list]:
     ]
 
 
+def unknown_note(unknown: dict[str, Any] | None, subject: str = "It") -> str:
+    """The "none of these" sentence for an image (or camera frame) the head finds unlike every
+    class; empty when it does not. The nearest class is still shown beside it."""
+    if not unknown or not unknown["unknown"]:
+        return ""
+    if str(unknown.get("rule", "")).startswith("held-out"):
+        than = "than 95 % of your own images are from their class, each held out"
+    else:  # one image per class, or a head file without class means
+        than = "than the classes are from each other"
+    return (
+        f"**None of these?** {subject} is farther from every class (unknown score "
+        f"{unknown['score']:.2f}) {than} ({unknown['threshold']:.2f}): it may belong to none "
+        "of them, though the nearest class is shown."
+    )
+
+
 def preset_description(name: str) -> str:
     """One line on a preset (or on custom settings) for the Method tab."""
     from ..presets import PRESET_INFO

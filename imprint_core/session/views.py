@@ -26,6 +26,7 @@ from .texts import (
     python_snippet,
     status_line,
     summary_markdown,
+    unknown_note,
 )
 
 VIEWS = (
@@ -124,13 +125,9 @@ def _try_it(project) -> dict[str, Any]:
         for n in result["neighbours"]
     ]
     note = f"'{escape_md(result['file'])}' as the current head sees it."
-    unknown = result.get("unknown")
-    if unknown is not None and unknown["unknown"]:
-        note += (
-            f" **None of these?** It is farther from every class (unknown score "
-            f"{unknown['score']:.2f}) than the classes are from each other "
-            f"({unknown['threshold']:.2f}): it may belong to none of them."
-        )
+    unknown = unknown_note(result.get("unknown"))
+    if unknown:
+        note += f" {unknown}"
     if not thumbs:
         note += " No training images to compare with (a loaded head)."
     return {

@@ -143,17 +143,7 @@ def live_frame(project, frame):
     except pj.ProjectError as exc:  # a note, not a toast: this repeats every frame
         return None, pj.escape_md(str(exc))
     took = f"Frame classified in {1000 * (time.perf_counter() - start):.0f} ms by the current head."
-    return result["confidences"], f"{took} {_unknown_note(result.get('unknown'))}"
-
-
-def _unknown_note(unknown) -> str:
-    if unknown is None or not unknown["unknown"]:
-        return ""
-    return (
-        f"**None of these?** The frame is farther from every class (unknown score "
-        f"{unknown['score']:.2f}) than the classes are from each other "
-        f"({unknown['threshold']:.2f}): it may belong to none of them."
-    )
+    return result["confidences"], f"{took} {pj.unknown_note(result.get('unknown'), 'The frame')}"
 
 
 def predict(project, image) -> None:
