@@ -5,8 +5,10 @@
 - input ``pixels``: uint8 ``[N, 224, 224, 3]`` RGB, already resized and centre-cropped by the
   caller (``preprocessing_lines()`` gives the five lines of PIL for the built-in backbone);
 - output ``probabilities``: float32 ``[N, C]``, the library's ``predict_proba`` (rows sum to 1);
+- output ``unknown_score``: float32 ``[N]``, the library's ``unknown_score`` ("none of these" when
+  above the metadata's ``unknown_threshold``);
 - metadata: ``classes`` (JSON list, column order), ``backbone``, ``preprocessing`` (JSON recipe),
-  ``imprint_version`` and ``head_settings`` (JSON).
+  ``imprint_version``, ``head_settings`` (JSON), ``unknown_threshold`` and ``unknown_rule``.
 
 The graph is the backbone (uint8 -> float, per-channel mean/std, NCHW, pooled features) followed
 by the head (NORMinf, similarities or distances, AGG, softmax / temperature). The two parts are
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     import torch
 
 INPUT_NAME, OUTPUT_NAME, FEATURES_NAME = "pixels", "probabilities", "features"
+UNKNOWN_NAME = "unknown_score"
+OUTPUTS = (OUTPUT_NAME, UNKNOWN_NAME)
 IMAGE_SIZE = 224
 OPSET = 17
 VOTE_EPS = 1e-10  # as imprint_core.aggregation: 1 / (distance + eps) votes
@@ -164,6 +168,20 @@ def _head_module(clf) -> torch.nn.Module:
             if clf.distance == "mahalanobis":
                 vi = mahalanobis_vi(np.asarray(clf.proxies_, dtype=np.float64))
                 self.register_buffer("vi", torch.from_numpy(vi))
+            means = getattr(clf, "unknown_means_", None)  # None: a head file of an older format
+            self.has_means = means is not None
+            if self.has_means:
+                self.register_buffer("means", torch.tensor(means, dtype=torch.float32))
+
+        def unknown(self, features, z):
+            """As ImprintClassifier.unknown_score (imprint_core.unknown)."""
+            if self.has_means:
+                norms = features.norm(dim=1, keepdim=True)
+                u = features / norms.clamp_min(1e-30)  # a zero row stays zero, as the library
+                return 1.0 - (u @ self.means.T).amax(1)
+            if self.distance == "inner_product":
+                return 1.0 - (z @ self.W.T).amax(1)
+            return DISTANCES[self.distance](z, self.W, self).amin(1)
 
         def per_class_max(self, values):
             n = values.shape[0]
@@ -187,7 +205,8 @@ def _head_module(clf) -> torch.nn.Module:
                         w = torch.ones_like(d_near)
                     votes = (self.onehot[nearest] * w[:, :, None]).sum(1)
                     scores = votes / votes.sum(1, keepdim=True)
-            return torch.softmax(scores / self.temperature, dim=1).float()
+            probabilities = torch.softmax(scores / self.temperature, dim=1).float()
+            return probabilities, self.unknown(features, z).float()
 
     return Head().eval()
 
@@ -305,7 +324,8 @@ def backbone_graph(name: str) -> tuple[bytes, str]:
 
 
 def head_graph(clf) -> bytes:
-    """ONNX bytes of the head alone: ``features`` float32 (n, d) -> ``probabilities`` (n, C)."""
+    """ONNX bytes of the head alone: ``features`` float32 (n, d) -> ``probabilities`` (n, C)
+    and ``unknown_score`` (n,)."""
     import torch
 
     check_exportable(clf)
@@ -317,8 +337,8 @@ def head_graph(clf) -> bytes:
             torch.zeros(2, int(clf.n_features_in_), dtype=torch.float32),
             buf,
             input_names=[FEATURES_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={FEATURES_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}},
+            output_names=list(OUTPUTS),
+            dynamic_axes={FEATURES_NAME: {0: "n"}, OUTPUT_NAME: {0: "n"}, UNKNOWN_NAME: {0: "n"}},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -366,11 +386,13 @@ def build_onnx(clf, backbone: str | None = None):
         onnx.load_from_string(body),
         head,
         io_map=[(FEATURES_NAME, f"head/{FEATURES_NAME}")],
-        outputs=[f"head/{OUTPUT_NAME}"],
+        outputs=[f"head/{o}" for o in OUTPUTS],
     )
-    for node in model.graph.node:  # the public output keeps its plain name
-        node.output[:] = [OUTPUT_NAME if o == f"head/{OUTPUT_NAME}" else o for o in node.output]
-    model.graph.output[0].name = OUTPUT_NAME
+    public = {f"head/{o}": o for o in OUTPUTS}
+    for node in model.graph.node:  # the public outputs keep their plain names
+        node.output[:] = [public.get(o, o) for o in node.output]
+    for output in model.graph.output:
+        output.name = public.get(output.name, output.name)
     model.graph.name = "imprint_classifier"
     meta = {
         "classes": _classes_json(clf),
@@ -379,13 +401,17 @@ def build_onnx(clf, backbone: str | None = None):
         "imprint_version": __version__,
         "head_settings": json.dumps(_settings(clf)),
         "input": f"{INPUT_NAME}: uint8 [N, {IMAGE_SIZE}, {IMAGE_SIZE}, 3] RGB",
-        "output": f"{OUTPUT_NAME}: float32 [N, C], columns in the order of 'classes'",
+        "output": f"{OUTPUT_NAME}: float32 [N, C], columns in the order of 'classes'; "
+        f"{UNKNOWN_NAME}: float32 [N], 'none of these' above unknown_threshold",
+        "unknown_threshold": repr(float(clf.unknown_threshold_)),
+        "unknown_rule": clf.unknown_rule_,
     }
     del model.metadata_props[:]
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     model.doc_string = (
-        "IMPRINT classifier: backbone + imprinted head, uint8 pixels -> probabilities"
+        "IMPRINT classifier: backbone + imprinted head, uint8 pixels -> probabilities and an "
+        "unknown score"
     )
     onnx.checker.check_model(model)
     return model
@@ -440,9 +466,12 @@ import json, numpy as np, onnxruntime as ort
 from PIL import Image, ImageOps
 
 session = ort.InferenceSession("{model_file}")
-classes = json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+meta = session.get_modelmeta().custom_metadata_map
+classes = json.loads(meta["classes"])
 path = "{image_file}"
 {preprocessing_lines()}
-probabilities = session.run(["probabilities"], {{"pixels": pixels}})[0][0]
-print(classes[int(probabilities.argmax())], float(probabilities.max()))
+probabilities, unknown = session.run(["probabilities", "unknown_score"], {{"pixels": pixels}})
+print(classes[int(probabilities[0].argmax())], float(probabilities[0].max()))
+if unknown[0] > float(meta["unknown_threshold"]):  # farther than 95 % of the training images
+    print("none of these? unlike every class it was taught")
 """

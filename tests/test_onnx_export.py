@@ -59,10 +59,12 @@ out = {{}}
 for model in json.loads(sys.argv[2]):
     session = ort.InferenceSession(model)
     meta = session.get_modelmeta().custom_metadata_map
-    (inp,), (res,) = session.get_inputs(), session.get_outputs()
-    probs = session.run(["probabilities"], {{"pixels": batch}})[0]
+    (inp,), outputs = session.get_inputs(), session.get_outputs()
+    probs, unknown = session.run(["probabilities", "unknown_score"], {{"pixels": batch}})
     out[model] = dict(probs=probs.tolist(), dtype=str(probs.dtype), meta=meta,
-                      io=[inp.name, inp.type, inp.shape, res.name, res.type])
+                      unknown=unknown.tolist(), unknown_dtype=str(unknown.dtype),
+                      io=[inp.name, inp.type, inp.shape]
+                      + [x for o in outputs for x in (o.name, o.type, o.shape)])
 heavy = sorted(m for m in ("torch", "imprint_core", "sklearn") if m in sys.modules)
 print(json.dumps(dict(out=out, heavy=heavy)))
 """
@@ -147,6 +149,11 @@ def test_exported_model_equals_library(family, exported, data):
     assert clear.sum() >= len(clear) // 2  # m-NN vote shares tie for real: 2 + 2 + 1 votes
     np.testing.assert_array_equal(probs.argmax(1)[clear], expected.argmax(1)[clear])
     assert json.loads(out["meta"]["classes"]) == list(head.classes_)
+    # "none of these": the same score and threshold as the library
+    assert out["unknown_dtype"] == "float32"
+    np.testing.assert_allclose(out["unknown"], head.unknown_score(data["Ztest"]), atol=1e-4)
+    assert float(out["meta"]["unknown_threshold"]) == pytest.approx(head.unknown_threshold_)
+    assert out["meta"]["unknown_rule"] == head.unknown_rule_
 
 
 def test_metadata_and_signature(exported):
@@ -157,6 +164,10 @@ def test_metadata_and_signature(exported):
         ["n", 224, 224, 3],
         "probabilities",
         "tensor(float)",
+        ["n", 4],
+        "unknown_score",
+        "tensor(float)",
+        ["n"],
     ]
     meta = out["meta"]
     assert meta["backbone"] == "efficientnet_lite0"
@@ -178,7 +189,10 @@ def test_snippet_runs_as_documented(exported, data, tmp_path):
         [sys.executable, "-I", "snippet.py"], capture_output=True, text=True, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    label, prob = done.stdout.split()
+    lines = done.stdout.splitlines()
+    label, prob = lines[0].split()
+    flagged = bool(heads["default"].is_unknown(data["Ztest"][:1])[0])
+    assert lines[1:] == (["none of these? unlike every class it was taught"] if flagged else [])
     expected = heads["default"].predict_proba(data["Ztest"][:1])[0]
     assert label == heads["default"].classes_[expected.argmax()]
     assert float(prob) == pytest.approx(expected.max(), abs=1e-4)
@@ -338,9 +352,11 @@ def test_every_head_option_combination_matches_the_library(data):
             weighting=weighting,
         ).fit(X, y)
         session = ort.InferenceSession(head_graph(head), providers=["CPUExecutionProvider"])
-        got = session.run(["probabilities"], {"features": Z})[0]
+        got, unknown = session.run(["probabilities", "unknown_score"], {"features": Z})
         expected = head.predict_proba(Z)
         atol = 2e-3 if distance == "mahalanobis" else 1e-4
+        if not np.allclose(unknown, head.unknown_score(Z), atol=1e-4, rtol=0):
+            failures.append((norm_inf, distance, agg, weighting, "unknown_score"))
         if got.dtype != np.float32 or not np.allclose(got, expected, atol=atol, rtol=0):
             failures.append(
                 (norm_inf, distance, agg, weighting, float(np.abs(got - expected).max()))

@@ -1,7 +1,8 @@
 """``imprint export-onnx HEAD.safetensors -o classifier.onnx``: one standalone ONNX model.
 
 The model holds the backbone the head was imprinted on, the normalisations and the head: input
-``pixels`` uint8 [N, 224, 224, 3] RGB, output ``probabilities`` [N, C]; class names in its metadata.
+``pixels`` uint8 [N, 224, 224, 3] RGB, outputs ``probabilities`` [N, C] and ``unknown_score`` [N];
+class names and the unknown threshold in its metadata.
 """
 
 from __future__ import annotations
