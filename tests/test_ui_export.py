@@ -119,11 +119,14 @@ def test_the_onnx_download_runs_in_onnxruntime(page, images, tmp_path):
     model = download(page, "#onnx-file", tmp_path / "model.onnx")
     page.wait_for_selector("#onnx-note :text('imprint-classifier.onnx')")
     session = ort.InferenceSession(str(model))
-    assert [o.name for o in session.get_outputs()] == ["probabilities"]
-    # the page's snippet, run as a user would: it prints "<class> <probability>"
+    assert [o.name for o in session.get_outputs()] == ["probabilities", "unknown_score"]
+    # the page's snippet, run as a user would: it prints "<class> <probability>" (and a second
+    # line when the image looks like none of the classes)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(onnx_snippet(str(model), str(test["Sneaker"][0])), {})
-    name, probability = out.getvalue().split()
+    first, *rest = out.getvalue().splitlines()
+    name, probability = first.split()
+    assert rest in ([], ["none of these? unlike every class it was taught"])
     assert name == "sneakers"
     assert 0.5 < float(probability) <= 1.0
