@@ -137,6 +137,21 @@ def upload(page, index: int, files: list[str]) -> None:
     page.wait_for_selector(f"#card-{index} :text('{len(files)} images')")
 
 
+def teach_and_imprint(page, train, n: int = 6, preset: str | None = None) -> None:
+    """Two classes, 'trousers' and 'sneakers', of ``n`` images each, imprinted (under ``preset``,
+    a label of the Method tab's preset radio, when given)."""
+    if preset is not None:
+        page.get_by_role("tab", name="Method").click()
+        page.get_by_label(preset).check()
+        page.get_by_role("tab", name="Teach").click()
+    rename(page, 0, "trousers")
+    upload(page, 0, train["Trouser"][:n])
+    rename(page, 1, "sneakers")
+    upload(page, 1, train["Sneaker"][:n])
+    page.locator("#imprint").click()
+    page.wait_for_selector(f"#status :text('Imprinted 2 classes from {2 * n} images')")
+
+
 def wait_for_names(page, names: list[str]) -> None:
     """The class cards re-render after the message appears: wait for their names."""
     page.wait_for_function(

@@ -10,6 +10,7 @@ from browser_app import (  # noqa: F401
     images,
     page,
     rename,
+    teach_and_imprint,
     upload,
     url,
 )
@@ -17,18 +18,9 @@ from browser_app import (  # noqa: F401
 pytestmark = MARKS
 
 
-def teach_and_imprint(page, train, n: int = 3) -> None:
-    rename(page, 0, "trousers")
-    upload(page, 0, train["Trouser"][:n])
-    rename(page, 1, "sneakers")
-    upload(page, 1, train["Sneaker"][:n])
-    page.locator("#imprint").click()
-    page.wait_for_selector(f"#status :text('Imprinted 2 classes from {2 * n} images')")
-
-
 def test_live_camera_labels_frames_continuously(page, images):
     train, _ = images
-    teach_and_imprint(page, train)
+    teach_and_imprint(page, train, n=3)
     page.get_by_role("tab", name="Try it").click()
     page.get_by_text("Live camera").click()
     page.locator("#live-camera").wait_for()

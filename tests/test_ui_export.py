@@ -16,6 +16,7 @@ from browser_app import (  # noqa: F401
     images,
     page,
     rename,
+    teach_and_imprint,
     upload,
     url,
     wait_text,
@@ -24,15 +25,6 @@ from browser_app import (  # noqa: F401
 from imprint_core.onnx_export import onnx_snippet
 
 pytestmark = MARKS
-
-
-def teach_and_imprint(page, train, n: int = 6) -> None:
-    rename(page, 0, "trousers")
-    upload(page, 0, train["Trouser"][:n])
-    rename(page, 1, "sneakers")
-    upload(page, 1, train["Sneaker"][:n])
-    page.locator("#imprint").click()
-    page.wait_for_selector(f"#status :text('Imprinted 2 classes from {2 * n} images')")
 
 
 def download(page, selector: str, target):

@@ -16,27 +16,15 @@ from browser_app import (  # noqa: F401
     images,
     page,
     rename,
+    teach_and_imprint,
     upload,
     url,
     wait_text,
 )
 
 pytestmark = MARKS
+OURS = "IMPRINT k-means (ours)"  # one proxy per image here, so the evidence reads "i of n"
 HEAD_FILE = "#head-file [aria-label='imprint-head.safetensors']"  # the file's row
-
-
-def teach_and_imprint(page, train, n: int = 6, preset: str = "IMPRINT k-means (ours)") -> None:
-    """Two classes of ``n`` images imprinted under ``preset`` (k-means: one proxy per image
-    here, so the evidence reads "i of n"; both NORMs l2, so whiten is a change)."""
-    page.get_by_role("tab", name="Method").click()
-    page.get_by_label(preset).check()
-    page.get_by_role("tab", name="Teach").click()
-    rename(page, 0, "trousers")
-    upload(page, 0, train["Trouser"][:n])
-    rename(page, 1, "sneakers")
-    upload(page, 1, train["Sneaker"][:n])
-    page.locator("#imprint").click()
-    page.wait_for_selector(f"#status :text('Imprinted 2 classes from {2 * n} images')")
 
 
 def evidence_proxies(page) -> list[str]:
@@ -52,7 +40,7 @@ def no_error_badges(page) -> None:
 
 def test_try_it_follows_the_preset_and_a_replaced_project_clears_every_view(page, images):
     train, test = images
-    teach_and_imprint(page, train)
+    teach_and_imprint(page, train, preset=OURS)
     page.get_by_role("tab", name="Try it").click()
     page.locator("#try-image input[type=file]").set_input_files(test["Sneaker"][0])
     wait_text(page, "#evidence", " of 6")
@@ -104,7 +92,7 @@ def test_try_it_follows_the_preset_and_a_replaced_project_clears_every_view(page
 
 def test_whiten_moves_both_sides_and_leaves_every_widget_usable(page, images):
     train, _ = images
-    teach_and_imprint(page, train, n=4)
+    teach_and_imprint(page, train, n=4, preset=OURS)
     page.get_by_role("tab", name="Method").click()
     page.get_by_text("Advanced: every option of the IMPRINT framework").click()
     page.locator("#opt-norm_pre").get_by_label("whiten").check()
