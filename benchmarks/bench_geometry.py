@@ -1,5 +1,6 @@
-"""Cost of the Geometry tab's proxies advice: gen=auto's cross-validated choice (today's advice)
-beside the silhouette reading it replaced, in the same run, on real embeddings.
+"""Cost of the Geometry tab's proxies advice (``modes.advise_proxies``: the accuracy-vs-k curve's
+k-means line under the head's settings, k by the one-standard-error rule) beside the silhouette
+reading it replaced, in the same run, on real embeddings.
 
     python benchmarks/bench_geometry.py [--per-class 100] [--repeats 3] [--seeds 5]
 
@@ -45,11 +46,11 @@ def _advisers():
     def silhouette(X, y):
         return {c: modes.recommend_k(X[y == c], label=c)[0] for c in np.unique(y)}
 
-    def auto(X, y):
+    def curve(X, y):
         modes.clear_advice_cache()
         return modes.advise_proxies(X, y)["k"]
 
-    return {"silhouette (old)": silhouette, "gen=auto (advice)": auto}
+    return {"silhouette (old)": silhouette, "curve advice": curve}
 
 
 def main() -> None:
