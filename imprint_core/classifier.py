@@ -281,8 +281,9 @@ default="inner_product"
     def _fit_unknown(self, X: np.ndarray, y_idx: np.ndarray) -> None:
         from . import unknown
 
-        self.unknown_means_ = unknown.class_means(X, y_idx, len(self.classes_))
-        self.unknown_calibration_ = unknown.held_out_scores(X, y_idx, self.unknown_means_)
+        self.unknown_means_, self.unknown_calibration_ = unknown.fit_unknown(
+            X, y_idx, len(self.classes_)
+        )
 
     def _context(self) -> generation.GenContext:
         return generation.GenContext(
