@@ -33,7 +33,13 @@ def test_metadata_is_readable_json(head):
     raw = path.read_bytes()
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
-    assert set(header) == {"__metadata__", "proxies", "proxy_counts"}
+    assert set(header) == {
+        "__metadata__",
+        "proxies",
+        "proxy_counts",
+        "unknown_means",  # "none of these": class means and held-out training scores
+        "unknown_calibration",
+    }
     assert b"pickle" not in raw and not raw.startswith(b"\x80")
 
 
