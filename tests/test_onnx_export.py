@@ -299,6 +299,7 @@ def test_hub_recipes_are_read_from_their_transforms():
 
 
 def test_a_projects_head_exports_through_the_session(data, tmp_path):
+    from imprint_core import session as pj
     from imprint_core.session import Project, ProjectError
     from imprint_core.session.bundle import export_project_onnx
 
@@ -310,6 +311,11 @@ def test_a_projects_head_exports_through_the_session(data, tmp_path):
     project.load_head(tmp_path / "head.safetensors")
     path = export_project_onnx(project)
     assert path == tmp_path / "work" / "export" / "imprint-classifier.onnx" and path.is_file()
+    views = pj.views(project)
+    assert views["onnx_file"] == str(path) and "imprint-classifier.onnx" in views["onnx_note"]
+    project.load_head(tmp_path / "head.safetensors")  # another head: the model is withdrawn
+    views = pj.views(project)
+    assert views["onnx_file"] is None and "download it again" in views["onnx_note"]
     project.head.distance = "chebyshev"
     with pytest.raises(ProjectError, match="cannot be exported to ONNX: distance='chebyshev'"):
         export_project_onnx(project, tmp_path / "out")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from imprint_core import session as pj
-from imprint_core.session import Project, ProjectError
+from imprint_core.session import Project, ProjectError, bundle
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
 
@@ -692,9 +692,11 @@ def test_views_follow_the_head(trained, backbone, fashion):
     trained.predict(backbone, str(test["Sneaker"][0]), "probe.png")
     trained.geometry("pca", 2)
     trained.export_head()
+    zipped = bundle.save_project(trained, trained.workdir / "saved" / "p.zip")
     v = pj.views(trained)
     assert v["evidence"][0][2].endswith("of 20") and v["map"] is not None
     assert v["export_files"] and "probe" in v["try_note"]
+    assert v["project_file"] == str(zipped) and v["project_note"] == ""
     trained.set_settings("qi")
     trained.imprint()
     v = pj.views(trained)
@@ -702,8 +704,23 @@ def test_views_follow_the_head(trained, backbone, fashion):
     proxies = [t for t in v["map"].data if (t.name or "").endswith(" proxies")]  # per class
     assert sum(len(t.x) for t in proxies) == 3
     assert v["export_files"] is None and "download it again" in v["export_note"]
+    # the saved zip held the k-means head: withdrawn too (it was left on the page before)
+    assert v["project_file"] is None and "save it again" in v["project_note"]
     trained.set_settings("ours")
     trained.imprint()
+
+
+def test_a_saved_project_is_withdrawn_when_its_classes_change(trained):
+    """The project zip is a view too: renaming a class (the head unchanged) withdraws it."""
+    zipped = bundle.save_project(trained, trained.workdir / "saved" / "p.zip")
+    assert pj.views(trained)["project_file"] == str(zipped)
+    first = trained.classes[0]
+    old = first.name
+    trained.rename_class(first.uid, old + " 2")
+    v = pj.views(trained)
+    assert v["project_file"] is None and "save it again" in v["project_note"]
+    trained.rename_class(first.uid, old)  # the same project again: the same zip is current
+    assert pj.views(trained)["project_file"] == str(zipped)
 
 
 def test_predict_many_has_a_count_limit(trained, backbone, fashion):

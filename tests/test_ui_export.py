@@ -86,6 +86,13 @@ def test_a_saved_project_opens_in_a_fresh_session_with_the_same_predictions(
     assert {before[0][0], before[1][0]} == {"sneakers", "trousers"}, before
     fresh.context.close()
 
+    # the zip is a view of what it was made of: another preset withdraws it (it was left shown)
+    page.get_by_role("tab", name="Method").click()
+    page.get_by_label("Qi et al. 2018: mean").check()
+    page.get_by_role("tab", name="Export").click()
+    wait_text(page, "#project-note", "The project changed since it was saved: save it again.")
+    assert page.locator("#project-file a[download]").count() == 0
+
 
 def test_a_file_that_is_not_a_project_is_refused_and_changes_nothing(page, images, tmp_path):
     train, _ = images
@@ -122,3 +129,10 @@ def test_the_onnx_download_runs_in_onnxruntime(page, images, tmp_path):
     assert rest in ([], ["none of these? unlike every class it was taught"])
     assert name == "sneakers"
     assert 0.5 < float(probability) <= 1.0
+
+    # a new head withdraws the model of the old one, and says so
+    page.get_by_role("tab", name="Method").click()
+    page.get_by_label("Qi et al. 2018: mean").check()
+    page.get_by_role("tab", name="Export").click()
+    wait_text(page, "#onnx-note", "The head changed since the ONNX download: download it again.")
+    assert page.locator("#onnx-file a[download]").count() == 0

@@ -62,6 +62,14 @@ def _manifest(project) -> dict[str, Any]:
     }
 
 
+def project_key(project) -> tuple:
+    """What a saved zip is made of: the manifest, the images and the head. A download is
+    withdrawn when this changes (session.views)."""
+    manifest = {k: v for k, v in _manifest(project).items() if k != "library_version"}
+    images = tuple(i.key for c in project.classes for i in c.images)
+    return (project.head_serial, json.dumps(manifest, sort_keys=True, default=str), images)
+
+
 def save_project(project, path: str | os.PathLike) -> Path:
     """Write ``project`` to the zip ``path`` (written whole or not at all); returns the path."""
     path = Path(path)
@@ -89,6 +97,7 @@ def save_project(project, path: str | os.PathLike) -> Path:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        project.downloads["project"] = (project_key(project), path)
     return path
 
 
@@ -303,8 +312,10 @@ def export_project_onnx(project, folder: str | os.PathLike | None = None) -> Pat
             raise ProjectError("There is no classifier to export yet: press Imprint first.")
         folder = Path(folder) if folder is not None else project.workdir / "export"
         try:
-            return export_onnx(
+            path = export_onnx(
                 project.head, folder / "imprint-classifier.onnx", backbone=project.backbone_name
             )
         except ValueError as exc:
             raise ProjectError(f"This classifier cannot be exported to ONNX: {exc}.") from None
+        project.downloads["onnx"] = (project.head_serial, path)
+        return path

@@ -89,7 +89,9 @@ class Project(Transactional, Insight):
         self.settings_note = ""  # what the last settings change did besides (or why refused)
         self.undo: tuple[str, dict[str, Any]] | None = None  # (what replaced it, old state)
         self.kcurve: tuple[tuple, Any, dict] | None = None  # (data fingerprint, figure, curve)
-        self.exported: tuple[int, Path] | None = None  # (head serial, exported file)
+        # what was downloaded: "head" / "onnx" / "project" -> (what it was made of, the file);
+        # a download is shown only while the session still holds what it was made of
+        self.downloads: dict[str, tuple[Any, Path]] = {}
         self.geometry_inputs: tuple[str, int, bool] | None = None  # set once the map is asked for
         self._geometry: tuple[tuple, dict[str, Any]] | None = None  # (key, result) cache
         LIVE.add(self)
@@ -210,7 +212,7 @@ class Project(Transactional, Insight):
                 self.remove_class(entry.uid)
             self.head, self.evaluation, self.head_source = None, None, ""
             self.head_serial += 1
-            self.seconds, self.kcurve, self.exported, self.last_test = {}, None, None, None
+            self.seconds, self.kcurve, self.downloads, self.last_test = {}, None, {}, None
             self.render_epoch += 1
             for _ in range(n_classes):
                 self.add_class()
@@ -646,14 +648,19 @@ class Project(Transactional, Insight):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / "imprint-head.safetensors"
             self.head.save(path, backbone=self.backbone_name)
-            self.exported = (self.head_serial, path)
+            self.downloads["head"] = (self.head_serial, path)
             return path
 
     def current_export(self) -> Path | None:
-        """The exported file if it holds the current head."""
-        if self.exported is None or self.exported[0] != self.head_serial:
+        """The exported head file if it holds the current head."""
+        return self.current_download("head", self.head_serial)
+
+    def current_download(self, kind: str, made_of: Any) -> Path | None:
+        """The file downloaded as ``kind`` if it was made of ``made_of`` and still exists."""
+        recorded = self.downloads.get(kind)
+        if recorded is None or recorded[0] != made_of:
             return None
-        return self.exported[1] if self.exported[1].exists() else None
+        return recorded[1] if recorded[1].exists() else None
 
     def load_head(
         self,

@@ -52,7 +52,7 @@ class Transactional:
         "settings_note",
         "undo",
         "kcurve",
-        "exported",
+        "downloads",
         "geometry_inputs",
     )
 

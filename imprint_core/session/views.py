@@ -56,6 +56,10 @@ VIEWS = (
     "export_files",  # Export
     "snippet",
     "export_note",
+    "onnx_file",
+    "onnx_note",
+    "project_file",
+    "project_note",
 )
 
 
@@ -170,11 +174,18 @@ def _geometry(project) -> dict[str, Any]:
     return out
 
 
+ONNX_FIRST = "The first export in a session converts the backbone: 10-20 s."
+
+
 def _export(project) -> dict[str, Any]:
+    return {**_head_download(project), **_onnx_download(project), **_project_download(project)}
+
+
+def _head_download(project) -> dict[str, Any]:
     path = project.current_export()
     if path is None:
         note = ""
-        if project.exported is not None:
+        if "head" in project.downloads:
             note = "The head changed since the last download: download it again."
         return {"export_files": None, "snippet": python_snippet(), "export_note": note}
     meta = path.with_suffix(".json")
@@ -185,3 +196,26 @@ def _export(project) -> dict[str, Any]:
         "snippet": python_snippet(path.name, project.backbone_name),
         "export_note": "",
     }
+
+
+def _onnx_download(project) -> dict[str, Any]:
+    path = project.current_download("onnx", project.head_serial)
+    if path is not None:
+        note = f"Saved `{path.name}` ({path.stat().st_size / 2**20:.1f} MB)."
+        return {"onnx_file": str(path), "onnx_note": note}
+    if "onnx" in project.downloads:
+        note = "The head changed since the ONNX download: download it again."
+        return {"onnx_file": None, "onnx_note": note}
+    return {"onnx_file": None, "onnx_note": ONNX_FIRST}
+
+
+def _project_download(project) -> dict[str, Any]:
+    from .bundle import project_key
+
+    if "project" not in project.downloads:
+        return {"project_file": None, "project_note": ""}
+    path = project.current_download("project", project_key(project))
+    if path is None:
+        note = "The project changed since it was saved: save it again."
+        return {"project_file": None, "project_note": note}
+    return {"project_file": str(path), "project_note": ""}

@@ -1,5 +1,6 @@
 """Export: download the head (safetensors + readable JSON metadata), use it from Python, or load
-a saved head into this session. The download shown is always the current head's.
+a saved head into this session. A download is shown only while the session holds what it was
+made of (the head, or for a project zip the classes, images, settings and head).
 
 Also the standalone model (backbone + head as one ONNX file, for onnxruntime without this
 package) and the whole project as one zip (classes, images, settings, head), saved and opened.
@@ -51,11 +52,8 @@ def build(views: Views) -> SimpleNamespace:
     with gr.Row():
         with gr.Column():
             ui.onnx = gr.Button("Download standalone model (ONNX)", elem_id="export-onnx")
-            ui.onnx_file = gr.File(label="Standalone model (ONNX)", elem_id="onnx-file")
-            ui.onnx_note = gr.Markdown(
-                "The first export in a session converts the backbone: 10-20 s.",
-                elem_id="onnx-note",
-            )
+            views.add("onnx_file", gr.File(label="Standalone model (ONNX)", elem_id="onnx-file"))
+            views.add("onnx_note", gr.Markdown(elem_id="onnx-note"))
             gr.Code(
                 onnx_snippet(ONNX_FILE),
                 language="python",
@@ -63,7 +61,8 @@ def build(views: Views) -> SimpleNamespace:
             )
         with gr.Column():
             ui.save = gr.Button("Save project", elem_id="save-project")
-            ui.project_file = gr.File(label="Project (.zip)", elem_id="project-file")
+            views.add("project_file", gr.File(label="Project (.zip)", elem_id="project-file"))
+            views.add("project_note", gr.Markdown(elem_id="project-note"))
             ui.open = gr.File(
                 label=f"Open a saved project (.zip, at most {pj.MAX_UPLOAD_MB} MB): "
                 "replaces the classes, images and head of this session",
@@ -86,12 +85,10 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
     views.on(
         ui.onnx.click,
         export_onnx,
-        extra=[ui.onnx_file, ui.onnx_note],
-        refused=lambda project: (None, ""),
         concurrency_id="export-onnx",
         concurrency_limit=1,  # the backbone conversion is memory- and CPU-heavy
     )
-    views.on(ui.save.click, save, extra=[ui.project_file], refused=lambda project: (None,))
+    views.on(ui.save.click, save)
     ui.open.upload(
         _open_event(views),
         [views.project, ui.open],
@@ -122,15 +119,15 @@ def load_head(project, file):
     return f"Head '{pj.escape_md(project.head_source)}' loaded: go to **Try it**.", None
 
 
-def export_onnx(project, progress=gr.Progress()):
+def export_onnx(project, progress=gr.Progress()) -> None:
+    """The views show the model (and withdraw it when the head changes)."""
     progress(0, desc="Converting the backbone and the head to ONNX (10-20 s the first time)")
-    path = bundle.export_project_onnx(project)
-    return str(path), f"Saved `{path.name}` ({path.stat().st_size / 2**20:.1f} MB)."
+    bundle.export_project_onnx(project)
 
 
-def save(project):
-    folder = project.workdir / "saved"
-    return (str(bundle.save_project(project, folder / "imprint-project.zip")),)
+def save(project) -> None:
+    """The views show the zip (and withdraw it when the project changes)."""
+    bundle.save_project(project, project.workdir / "saved" / "imprint-project.zip")
 
 
 def _open_event(views: Views):
