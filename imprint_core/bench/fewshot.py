@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from .datasets import load_dataset
 from .protocol import (
     PROBE,
     PROBE_C,
@@ -43,12 +42,11 @@ from .protocol import (
     _save_npz,
     cache_path,
     default_cache_dir,
-    embed_cached,
+    embed_splits,
     fit_and_score,
     subset_rows,
     unique_methods,
 )
-from .tasks import get_task
 
 DEFAULT_SHOTS = (1, 2, 5, 10, 20)
 DEFAULT_DRAWS = 10
@@ -213,16 +211,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         raise ValueError("no methods to run: give presets, a grid, a config file or a reference")
     backbone = _backbone_name(cfg.backbone)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
-    splits = {s: load_dataset(cfg.dataset, s, cfg.data_root) for s in ("train", "test")}
-    names = splits["train"].class_names
-    tasks = [get_task(n, cfg.dataset, len(names), names) for n in cfg.tasks]
-    data, embeddings = {}, {}
-    for split, per_class in (("train", cfg.pool_per_class), ("test", cfg.test_per_class)):
-        ds = splits[split]
-        rows = subset_rows(ds.labels, per_class, cfg.subset_seed)
-        Z, info = embed_cached(ds, rows, cfg.backbone, cache_dir, cfg.batch_size, cfg.progress)
-        data[split] = (Z, ds.labels[rows])
-        embeddings[split] = info
+    splits, tasks, data, embeddings = embed_splits(cfg, cfg.pool_per_class)
     aug = "+".join(cfg.augment)
     plans = [
         (task, *task.select(data["train"][1]), *task.select(data["test"][1])) for task in tasks

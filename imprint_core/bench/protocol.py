@@ -427,6 +427,28 @@ def format_table(summary: Sequence[dict], main_tasks: Sequence[str], extra_tasks
 
 
 # ------------------------------------------------------------------------- the run
+def embed_splits(cfg: Any, train_per_class: int | None) -> tuple[dict, list, dict, dict]:
+    """The embedding stage every protocol shares: the dataset's train and test splits, the tasks
+    of ``cfg.tasks`` (checked before any work), and the embeddings of each split's subset
+    (``train_per_class`` / ``cfg.test_per_class`` images per class, from the disk cache when
+    present). ``cfg``: a BenchConfig or FewShotConfig.
+
+    Returns (splits, tasks, data {split: (Z, labels)}, embeddings {split: cache info}).
+    """
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
+    splits = {s: load_dataset(cfg.dataset, s, cfg.data_root) for s in ("train", "test")}
+    names = splits["train"].class_names
+    tasks = [get_task(n, cfg.dataset, len(names), names) for n in cfg.tasks]
+    data, embeddings = {}, {}
+    for split, per_class in (("train", train_per_class), ("test", cfg.test_per_class)):
+        ds = splits[split]
+        rows = subset_rows(ds.labels, per_class, cfg.subset_seed)
+        Z, info = embed_cached(ds, rows, cfg.backbone, cache_dir, cfg.batch_size, cfg.progress)
+        data[split] = (Z, ds.labels[rows])
+        embeddings[split] = info
+    return splits, tasks, data, embeddings
+
+
 @dataclass
 class BenchConfig:
     """Everything a benchmark run depends on (see ``imprint bench --help``)."""
@@ -493,17 +515,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
     if not methods:
         raise ValueError("no methods to run: give presets, a grid, a config file or the probe")
     backbone = _backbone_name(cfg.backbone)
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
-    splits = {s: load_dataset(cfg.dataset, s, cfg.data_root) for s in ("train", "test")}
-    names = splits["train"].class_names
-    tasks = [get_task(n, cfg.dataset, len(names), names) for n in cfg.tasks]  # errors before work
-    data, embeddings = {}, {}
-    for split, per_class in (("train", cfg.per_class), ("test", cfg.test_per_class)):
-        ds = splits[split]
-        rows = subset_rows(ds.labels, per_class, cfg.subset_seed)
-        Z, info = embed_cached(ds, rows, cfg.backbone, cache_dir, cfg.batch_size, cfg.progress)
-        data[split] = (Z, ds.labels[rows])
-        embeddings[split] = info
+    splits, tasks, data, embeddings = embed_splits(cfg, cfg.per_class)
     t1 = time.perf_counter()
     runs = _run_all(cfg, methods, tasks, data, backbone)
     result = BenchResult(
