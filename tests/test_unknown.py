@@ -204,3 +204,18 @@ def test_auroc_known_vs_unknown_on_fashion_mnist():
     # calibrated on held-out training images (95 %): few known images are flagged (the rule of
     # the previous version flagged about 70 % of them for mean heads), more unknown ones
     assert flagged[~unknown].mean() < 0.2 < flagged[unknown].mean()
+
+
+def test_the_sentence_names_the_rule_that_set_the_threshold():
+    """Try it's sentence: held-out images when the head has them, else the classes' separation."""
+    from imprint_core.session import unknown_note
+
+    held = {"unknown": True, "score": 0.31, "threshold": 0.2, "held_out": True}
+    assert "than 95 % of your own images are from their class" in unknown_note(held)
+    one_each = ic.ImprintClassifier.from_preset("qi").fit(np.eye(3), ["a", "b", "c"])
+    assert one_each.unknown_calibration_.size == 0  # nothing to hold out
+    fallback = {**held, "held_out": False, "threshold": one_each.unknown_threshold_}
+    note = unknown_note(fallback, "The frame")
+    assert note.startswith("**None of these?** The frame is farther from every class")
+    assert "than the classes are from each other (1.00)" in note
+    assert unknown_note({**held, "unknown": False}) == "" and unknown_note(None) == ""

@@ -86,11 +86,14 @@ class Insight:
         }
         if hasattr(head, "unknown_score"):  # "none of these" (imprint_core.unknown)
             score, threshold = float(head.unknown_score(Z)[0]), float(head.unknown_threshold_)
+            calibration = getattr(head, "unknown_calibration_", None)
             out["unknown"] = {
                 "score": score,
                 "threshold": threshold,
                 "unknown": score > threshold,
-                "rule": head.unknown_rule_,
+                # the threshold comes from held-out training images (else from the classes'
+                # separation: one image per class, or a head file without class means)
+                "held_out": calibration is not None and len(calibration) > 0,
             }
         if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()
@@ -176,18 +179,21 @@ class Insight:
             "advice_raw": advice,
         }
 
+    def _training_data(self, what: str) -> tuple[np.ndarray, np.ndarray, dict, tuple]:
+        """(X, y, the head's settings, the data fingerprint), read together under the lock;
+        ``what`` names the view that needs them in the refusal."""
+        with self.lock:
+            if self.head is None or self.head_source != "imprinted":
+                raise ProjectError(f"Imprint a classifier first: {what} uses its training images.")
+            X, y, _ = self.dataset()
+            return X, y, self._head_settings(), self._fingerprint()
+
     def advised_settings(self) -> dict[str, Any]:
         """gen and k of the Geometry tab's advice for the current head: what "Apply" sets (the
         advice is cached, so this is the one the tab shows)."""
         from ..modes import advise_proxies
 
-        with self.lock:
-            if self.head is None or self.head_source != "imprinted":
-                raise ProjectError(
-                    "Imprint a classifier first: the advice uses its training images."
-                )
-            X, y, _ = self.dataset()
-            settings = self._head_settings()
+        X, y, settings, _ = self._training_data("the advice")
         advice = advise_proxies(X, y, settings)
         return {"gen": advice["settings"]["gen"], "k": int(advice["settings"]["k"])}
 
@@ -197,14 +203,8 @@ class Insight:
         from ..figures import accuracy_vs_k_figure
         from ..kcurve import accuracy_vs_k
 
-        with self.lock:
-            if self.head is None or self.head_source != "imprinted":
-                raise ProjectError(
-                    "Imprint a classifier first: the curve uses its training images."
-                )
-            X, y, _ = self.dataset()
-            fingerprint = self._fingerprint()
-        curve = accuracy_vs_k(X, y, progress=progress, settings=self._head_settings())
+        X, y, settings, fingerprint = self._training_data("the curve")
+        curve = accuracy_vs_k(X, y, progress=progress, settings=settings)
         figure = accuracy_vs_k_figure(curve)
         with self.transaction():
             self.kcurve = (fingerprint, figure, curve)

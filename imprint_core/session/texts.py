@@ -148,8 +148,11 @@ def unknown_note(unknown: dict[str, Any] | None, subject: str = "It") -> str:
     class; empty when it does not. The nearest class is still shown beside it."""
     if not unknown or not unknown["unknown"]:
         return ""
-    if str(unknown.get("rule", "")).startswith("held-out"):
-        than = "than 95 % of your own images are from their class, each held out"
+    if unknown.get("held_out"):
+        from ..unknown import UNKNOWN_QUANTILE
+
+        share = round(100 * UNKNOWN_QUANTILE)
+        than = f"than {share} % of your own images are from their class, each held out"
     else:  # one image per class, or a head file without class means
         than = "than the classes are from each other"
     return (
