@@ -12,8 +12,9 @@ from .views import Views
 INTRO = (
     "# IMPRINT: teach an image classifier with a few examples\n"
     "Add classes, drop a few images into each, press **Imprint**. A frozen foundation "
-    "model embeds the images and each class is *imprinted* as a handful of proxy vectors "
-    "(k-means, Westerhoff et al., TMLR 2025). No training loop, no GPU."
+    "model embeds the images and each class is *imprinted* as proxy vectors: its mean by "
+    "default, or several k-means proxies (Westerhoff et al., TMLR 2025). No training loop, "
+    "no GPU."
 )
 
 
