@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 # Property tests run fixed examples by default, so that a test run (and CI) is repeatable;
-# `HYPOTHESIS_PROFILE=explore pytest tests/test_properties.py` searches many random ones.
+# `HYPOTHESIS_PROFILE=explore pytest tests/estimator/test_properties.py` searches many random ones.
 settings.register_profile("repeatable", max_examples=25, derandomize=True, database=None)
 settings.register_profile("explore", max_examples=400, derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))

@@ -4,20 +4,10 @@ Class names that are HTML (an image from another host, a fake "Log in again" lin
 form) come from the class cards and from a loaded head file; no such element may appear in any
 tab, and the page may not fetch anything from the names' host.
 """
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
-from browser_app import (  # noqa: F401
-    MARKS,
-    browser,
-    images,
-    page,
-    rename,
-    upload,
-    url,
-    wait_text,
-)
+from browser_app import MARKS, rename, upload, wait_text
 
 pytestmark = MARKS
 HEAD_FILE = "#head-file [aria-label='imprint-head.safetensors']"  # the file's row

@@ -1,22 +1,13 @@
 """ "None of these" in Chromium (issue 10): Try it says in words when an image is unlike every
 taught class, and still shows the nearest class; a held-out image of a taught class gets no such
 sentence."""
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import sklearn.datasets
-from browser_app import (  # noqa: F401
-    MARKS,
-    browser,
-    images,
-    page,
-    teach_and_imprint,
-    url,
-    wait_text,
-)
+from browser_app import MARKS, teach_and_imprint, wait_text
 
 pytestmark = MARKS
 PHOTO = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"  # a temple, not clothing

@@ -4,23 +4,12 @@ Each test drives the real app as a user would and checks the views an older app 
 Try it after a preset change, Result / Try it / Export after an example replaced the project,
 the Method panel after choosing whiten, and the views of a loaded head.
 """
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
 import re
 
-from browser_app import (  # noqa: F401
-    MARKS,
-    browser,
-    images,
-    page,
-    rename,
-    teach_and_imprint,
-    upload,
-    url,
-    wait_text,
-)
+from browser_app import MARKS, teach_and_imprint, wait_text
 
 pytestmark = MARKS
 OURS = "IMPRINT k-means (ours)"  # one proxy per image here, so the evidence reads "i of n"

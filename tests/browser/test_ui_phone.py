@@ -1,11 +1,10 @@
 """Issue 9 §4: the app on a phone (390 x 844, Chromium): every tab reachable, the Imprint button
 reachable without scrolling past the class cards, no overlapping tab titles."""
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
 import pytest
-from browser_app import MARKS, TIMEOUT_MS, browser, url, wait_for_names  # noqa: F401
+from browser_app import MARKS, TIMEOUT_MS, wait_for_names
 
 pytestmark = MARKS
 TABS = ["Teach", "Method", "Result", "Try it", "Geometry", "Export"]

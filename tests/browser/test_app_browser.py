@@ -1,21 +1,11 @@
 """A real browser (Playwright + Debian's Chromium) drives the real app, started as a subprocess."""
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from browser_app import (  # noqa: F401 - fixtures and helpers
-    MARKS,
-    browser,
-    images,
-    page,
-    rename,
-    upload,
-    url,
-    wait_for_names,
-)
+from browser_app import MARKS, rename, upload, wait_for_names
 
 pytestmark = MARKS
 

@@ -1,19 +1,9 @@
 """Issue 12's camera features in Chromium with its synthetic camera (a moving test pattern):
 Try it's live mode classifies frames continuously, and a class card records a burst of frames."""
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
-from browser_app import (  # noqa: F401
-    MARKS,
-    browser,
-    images,
-    page,
-    rename,
-    teach_and_imprint,
-    upload,
-    url,
-)
+from browser_app import MARKS, teach_and_imprint
 
 pytestmark = MARKS
 

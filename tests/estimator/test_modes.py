@@ -1,6 +1,6 @@
 """Proxies per class: the advice (the accuracy-vs-k curve read by the one-standard-error rule) and
 the silhouette reading. The advice under the default preset on the shipped multi-modal example:
-tests/test_advice_coherence.py."""
+tests/estimator/test_advice_coherence.py."""
 
 from __future__ import annotations
 

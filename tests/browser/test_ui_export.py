@@ -1,7 +1,6 @@
 """Issue 12 in Chromium: the Export tab saves a project as one zip that a fresh session opens
 with identical predictions, refuses a file that is not a project without changing anything,
 and downloads a standalone ONNX model that onnxruntime runs."""
-# ruff: noqa: F811 - pytest fixtures imported from browser_app are parameters of the tests
 
 from __future__ import annotations
 
@@ -10,17 +9,7 @@ import io
 import re
 
 import pytest
-from browser_app import (  # noqa: F401
-    MARKS,
-    browser,
-    images,
-    page,
-    rename,
-    teach_and_imprint,
-    upload,
-    url,
-    wait_text,
-)
+from browser_app import MARKS, teach_and_imprint, wait_text
 
 from imprint_core.onnx_export import onnx_snippet
 

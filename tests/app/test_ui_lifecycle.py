@@ -19,7 +19,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from imprint_core import session as pj  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

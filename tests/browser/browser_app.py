@@ -1,0 +1,86 @@
+"""Helpers of the browser tests: marks, Chromium's flags and page actions (fixtures: conftest.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
+    ),
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="playwright (Python) is not installed (pip install playwright)",
+    ),
+]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",  # a synthetic camera for the webcam test
+    "--use-fake-ui-for-media-stream",
+]
+TIMEOUT_MS = 240_000  # a loaded 2-core machine can be very slow; normally seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rename(page, index: int, name: str) -> None:
+    box = page.locator(f"#name-{index} input")
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_selector(f"#drop-{index} :text(\"Drop images of '{name}' here\")")
+
+
+def upload(page, index: int, files: list[str]) -> None:
+    page.locator(f"#drop-{index} input[type=file]").set_input_files(files)
+    page.wait_for_selector(f"#card-{index} :text('{len(files)} images')")
+
+
+def teach_and_imprint(page, train, n: int = 6, preset: str | None = None) -> None:
+    """Two classes, 'trousers' and 'sneakers', of ``n`` images each, imprinted (under ``preset``,
+    a label of the Method tab's preset radio, when given)."""
+    if preset is not None:
+        page.get_by_role("tab", name="Method").click()
+        page.get_by_label(preset).check()
+        page.get_by_role("tab", name="Teach").click()
+    rename(page, 0, "trousers")
+    upload(page, 0, train["Trouser"][:n])
+    rename(page, 1, "sneakers")
+    upload(page, 1, train["Sneaker"][:n])
+    page.locator("#imprint").click()
+    page.wait_for_selector(f"#status :text('Imprinted 2 classes from {2 * n} images')")
+
+
+def wait_for_names(page, names: list[str]) -> None:
+    """The class cards re-render after the message appears: wait for their names."""
+    page.wait_for_function(
+        "names => names.every((n, i) => {"
+        " const box = document.querySelector(`#name-${i} input`);"
+        " return box && box.value === n; })",
+        arg=names,
+    )
+
+
+def wait_text(page, selector: str, text: str) -> None:
+    """Wait until the element's text contains ``text`` (whatever elements the text is split in)."""
+    page.wait_for_function(
+        "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)", arg=[selector, text]
+    )
