@@ -37,7 +37,7 @@ def test_live_camera_labels_frames_continuously(page, images):
     seconds = (texts[-1]["at"] - texts[0]["at"]) / 1000
     print(
         f"live camera: {len(texts)} distinct results in {seconds:.1f} s = "
-        f"{(len(texts) - 1) / seconds:.2f} results/s, a lower bound (stream_every 0.5 s; 2 cores shared with "
-        "other agents)"
+        f"{(len(texts) - 1) / seconds:.2f} results/s, a lower bound (stream_every 0.5 s; 2 cores under "
+        "load)"
     )
     assert len(texts) >= 5
