@@ -8,13 +8,20 @@ format characters (zero-width space and joiners, BOM, soft hyphen, bidi embeddin
 isolates such as U+202E), private-use, surrogate and unassigned code points, and the blank fillers
 and variation selectors that NFKC keeps (an emoji's presentation selector, as in ❤️, is allowed;
 joined emoji sequences are not, their joiner is invisible). Two names are the same class when they
-are equal ignoring case after normalisation (``name_key``).
+are equal ignoring case and look-alike letters after normalisation (``name_key``): 'cat' and 'сat'
+(a Cyrillic 'с') would show as one name, so they cannot be two classes. Look-alikes follow the
+confusable groups of Unicode's security mechanisms (UTS #39) as shipped by the
+``confusable-homoglyphs`` package: every character of a group stands for the group's first
+character (ASCII first), the single-character part of UTS #39's skeleton.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import unicodedata
 from collections.abc import Iterable
+from importlib import resources
 from typing import Any
 
 MAX_NAME_CHARS = 40
@@ -88,10 +95,34 @@ def clean_class_name(name: Any) -> str:
     return clean
 
 
+@functools.cache
+def _look_alike() -> dict[str, str]:
+    """Each character of a confusable group -> the group's representative (read on first use)."""
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    parent: dict[str, str] = {}
+
+    def root(c: str) -> str:
+        while parent.get(c, c) != c:
+            c = parent[c]
+        return c
+
+    for char, alikes in data.items():
+        for alike in alikes:
+            other = alike["c"].strip("\u200e\u200f")  # RTL entries carry direction marks
+            if len(char) == 1 and len(other) == 1:
+                a, b = sorted((root(char), root(other)), key=lambda c: (not c.isascii(), ord(c)))
+                parent[b] = a
+    return {c: root(c) for c in parent}
+
+
 def name_key(name: str) -> str:
-    """What two names must differ in to be two classes: the normalised name, ignoring case."""
+    """What two names must differ in to be two classes: the normalised name, ignoring case and
+    look-alike characters (see the module's docstring)."""
     folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
-    return "".join(c for c in folded if c not in _PRESENTATION)  # ❤️ and ❤ are one class
+    alike = _look_alike()
+    return "".join(alike.get(c, c) for c in folded if c not in _PRESENTATION)  # ❤️ and ❤ are one
 
 
 def clash(name: str, others: Iterable[str]) -> str | None:
@@ -110,7 +141,7 @@ def check_class_names(names: Iterable[Any]) -> list[str]:
         if first is not clean:
             raise ClassNameError(
                 f"The class names '{first}' and '{clean}' are the same class (names must differ, "
-                "ignoring case)."
+                "ignoring case and letters that look alike)."
             )
         out.append(clean)
     return out

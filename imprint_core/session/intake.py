@@ -453,7 +453,7 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
         )
     if not files:
         raise ProjectError(f"Send images of at least {MIN_CLASSES} classes.")
-    names: dict[str, str] = {}  # case-folded -> the spelling first seen
+    names: dict[str, str] = {}  # name_key -> the spelling first seen
     records = []
     for i, (path, label) in enumerate(zip(files, labels, strict=True)):
         path = path.get("path") if isinstance(path, dict) else path
@@ -464,7 +464,8 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
         first = names.setdefault(name_key(clean), clean)
         if first != clean:
             raise ProjectError(
-                f"The class names '{first}' and '{clean}' differ only in case: use one spelling."
+                f"The class names '{first}' and '{clean}' differ only in case or in letters that "
+                "look alike: use one spelling."
             )
         if len({*names.values()}) > MAX_CLASSES:
             raise ProjectError(f"At most {MAX_CLASSES} classes are allowed.")

@@ -12,7 +12,8 @@ from .limits import ProjectError
 def validate_class_name(name: Any, others: Iterable[str] = ()) -> str:
     """The normalised name, or a ProjectError saying what is wrong with it.
 
-    ``others`` are the names already taken; equal ignoring case after NFKC means the same class.
+    ``others`` are the names already taken; equal ignoring case and look-alike
+    letters after NFKC means the same class.
     """
     try:
         clean = clean_class_name(name)
@@ -21,6 +22,7 @@ def validate_class_name(name: Any, others: Iterable[str] = ()) -> str:
     other = clash(clean, others)
     if other is not None:
         raise ProjectError(
-            f"There is already a class named '{other}' (names must differ, ignoring case)."
+            f"There is already a class named '{other}' (names must differ, ignoring case and "
+            "letters that look alike)."
         )
     return clean

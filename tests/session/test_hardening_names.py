@@ -69,6 +69,10 @@ def test_the_message_shows_the_hidden_character():
         (["cat", "ｃａｔ"], "'cat' and 'cat' are the same class"),
         (["Straße", "STRASSE"], "the same class"),  # casefold
         (["\u2764", "\u2764\ufe0f"], "the same class"),  # ❤ and ❤️
+        (["cat", "\u0441at"], "the same class"),  # Cyrillic 'с' (U+0441) looks like Latin 'c'
+        (["paypal", "p\u0430ypal"], "the same class"),  # Cyrillic 'а'
+        (["tops", "t\u03bfps"], "the same class"),  # Greek omicron
+        (["sign A", "sign \u0391"], "the same class"),  # Greek capital alpha
     ],
 )
 def test_lookalike_names_are_one_class(names, message):
@@ -76,6 +80,36 @@ def test_lookalike_names_are_one_class(names, message):
         check_class_names(names)
     with pytest.raises(ProjectError, match="already a class named"):
         validate_class_name(names[1], [names[0]])
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["cat", "cot", "cut"],
+        ["кошка", "собака"],  # two Cyrillic names: different classes
+        ["shirt", "skirt", "t-shirt", "T-shirt 2"],
+        ["猫", "犬"],
+        ["sign 1", "sign 2", "sign 10"],
+    ],
+)
+def test_different_names_stay_different_classes(names):
+    assert check_class_names(names) == names
+
+
+def test_lookalike_names_are_one_class_in_every_entry_point(tmp_path):
+    with pytest.raises(ProjectError, match="differ only in case or in letters that look alike"):
+        records_from_labels(["a.png", "b.png"], ["cat", "\u0441at"])
+    project = Project(workdir=tmp_path / "work", n_classes=0)
+    try:
+        project.add_class("cat")
+        dog = project.add_class("dog")
+        with pytest.raises(ProjectError, match="already a class named 'cat'.*look alike"):
+            project.add_class("\u0441at")
+        with pytest.raises(ProjectError, match="already a class named 'cat'"):
+            project.rename_class(dog.uid, "c\u0430t")  # Cyrillic 'а'
+        assert project.names == ["cat", "dog"]  # a refused name changes nothing
+    finally:
+        project.close()
 
 
 def test_api_labels_and_project_classes_follow_the_rules(tmp_path):
