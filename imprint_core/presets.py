@@ -6,7 +6,9 @@ are ours beyond it, and ``DEFAULT_PRESET`` names the one the app starts with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 _COMMON = {"distance": "inner_product", "m": 1, "weighting": "uniform"}
 
@@ -93,3 +95,22 @@ def preset(name: str) -> dict:
         return dict(PRESETS[name])
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
+
+
+def matching_preset(settings: Mapping[str, Any]) -> str | None:
+    """The name of the first preset whose every option has its value in ``settings``.
+
+    Parameters
+    ----------
+    settings : mapping
+        Classifier options (extra keys, such as the seed, are ignored).
+
+    Returns
+    -------
+    str or None
+        A key of ``PRESETS``, or None when the options match no preset ("custom").
+    """
+    return next(
+        (name for name, p in PRESETS.items() if all(settings.get(k) == v for k, v in p.items())),
+        None,
+    )

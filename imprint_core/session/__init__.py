@@ -1,8 +1,8 @@
 """One user's session, without Gradio: the project state and its operations, intake of files,
 the texts shown to users, the example projects and the shared backbones.
 
-The UI imports this package (``from imprint_core import session as pj``); this package imports
-the library, never the UI.
+The UI imports this package (``from imprint_core import session as pj``) and nothing of the
+library; this package imports the library, never the UI.
 """
 
 from .backbone import (
@@ -13,6 +13,9 @@ from .backbone import (
     load_backbone,
     start_warmup,
 )
+from .downloads import DOWNLOADS, export_metadata, export_project_onnx, save_project
+from .downloads import make as make_download
+from .heads import head_backbone, load_head_file
 from .intake import (
     iter_folder_images,
     iter_uploaded_folder,
@@ -21,19 +24,29 @@ from .intake import (
     records_from_labels,
     uploaded_folder_name,
 )
-from .lifecycle import close_all, sweep_workdirs
+from .lifecycle import close_all, delete_upload_spools, server_address, sweep_workdirs
 from .limits import *  # noqa: F403 - the limits are part of the session's public face
 from .limits import ProjectError
+from .method import apply_advice, apply_augment, apply_settings, change_backbone, imprint_with
 from .names import validate_class_name
-from .project import ClassEntry, ImageItem, Project, head_backbone
+from .opening import open_project
+from .project import Project
 from .quotas import HEAVY_CONCURRENCY, MAX_HEAD_MB, MAX_PREDICT_FILES, SESSION_TTL_S
-from .settings import OPTION_ORDER, evaluation_scheme, make_classifier, option_choices
+from .settings import (
+    AUGMENT_DEFAULT,
+    OPTION_ORDER,
+    default_settings,
+    evaluation_scheme,
+    make_classifier,
+    option_choices,
+    preset_names,
+)
+from .state import ClassEntry, ImageItem
 from .texts import (
     accuracy_markdown,
     escape_html,
     escape_md,
     evidence_rows,
-    export_metadata,
     geometry_markdown,
     geometry_primer,
     kcurve_text,

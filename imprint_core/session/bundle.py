@@ -1,4 +1,4 @@
-"""Save a project as one zip and open it again: classes, images, settings and the head.
+"""The project zip: one file holding classes, images, settings and the head; written and read.
 
 Layout of the zip (format ``imprint-project``, version 1)::
 
@@ -11,14 +11,14 @@ Opening validates the zip with the rules of every other upload: the images come 
 ``intake.iter_zip_images`` (member count, sizes and unpacked bytes capped, no paths taken from the
 zip) and ``Project.import_images`` (class names, image limits, every image decoded and checked);
 the head through ``Project.load_head`` (checksums, backbone and dimension). A refused file leaves
-no project and no files behind.
+no project and no files behind. ``downloads.save_project`` and ``opening.open_project`` are the
+entry points.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -70,34 +70,32 @@ def project_key(project) -> tuple:
     return (project.head_serial, json.dumps(manifest, sort_keys=True, default=str), images)
 
 
-def save_project(project, path: str | os.PathLike) -> Path:
-    """Write ``project`` to the zip ``path`` (written whole or not at all); returns the path."""
-    path = Path(path)
+def write_project(project, path: Path) -> Path:
+    """Write ``project`` to the zip ``path`` (written whole or not at all; the caller holds the
+    project's lock: ``downloads.save_project``); returns the path."""
     if path.suffix.lower() != ".zip":
         raise ProjectError(f"A saved project is a .zip file; '{path.name}' does not end in .zip.")
-    with project.lock:
-        manifest = _manifest(project)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".zip.tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
-                for entry, spec in zip(project.classes, manifest["classes"], strict=True):
-                    for item, image in zip(entry.images, spec["images"], strict=True):
-                        member = f"images/{spec['folder']}/{image['file']}"
-                        # PNGs are compressed already: stored, not deflated again
-                        zf.write(item.path, member, compress_type=zipfile.ZIP_STORED)
-                if project.head is not None:
-                    with tempfile.TemporaryDirectory() as folder:
-                        head = Path(folder) / HEAD
-                        project.head.save(head, backbone=project.backbone_name)
-                        zf.write(head, HEAD, compress_type=zipfile.ZIP_STORED)
-            os.replace(tmp, path)  # a reader never sees half a project
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        project.downloads["project"] = (project_key(project), path)
+    manifest = _manifest(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".zip.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
+            for entry, spec in zip(project.classes, manifest["classes"], strict=True):
+                for item, image in zip(entry.images, spec["images"], strict=True):
+                    member = f"images/{spec['folder']}/{image['file']}"
+                    # PNGs are compressed already: stored, not deflated again
+                    zf.write(item.path, member, compress_type=zipfile.ZIP_STORED)
+            if project.head is not None:
+                with tempfile.TemporaryDirectory() as folder:
+                    head = Path(folder) / HEAD
+                    project.head.save(head, backbone=project.backbone_name)
+                    zf.write(head, HEAD, compress_type=zipfile.ZIP_STORED)
+        os.replace(tmp, path)  # a reader never sees half a project
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
@@ -237,19 +235,12 @@ def _reimprint(project, backbone) -> None:
     project.head = saved
 
 
-def open_project(path: str | os.PathLike, workdir: str | os.PathLike | None = None, backbone=None):
-    """A new ``Project`` restored from a zip written by ``save_project``.
+def read_project(project, path: str | os.PathLike, backbone=None) -> None:
+    """Fill ``project`` (new, without classes) from a zip written by ``write_project``.
 
-    ``workdir`` (a new or empty folder; default: a temporary one) receives the image copies.
-    The head comes back as a loaded head (``head_source`` is the zip's name). Given the loaded
-    ``backbone`` the head was imprinted on, a head that was imprinted from the saved images is
-    restored as imprinted instead: the images are embedded again (seconds per few dozen images),
-    so that evidence, neighbours and maps work as before saving; predictions use the saved head.
     Raises ProjectError with a sentence for damaged files, newer formats and anything an upload
-    may not contain; nothing is left behind then.
+    may not contain (``opening.open_project`` then discards the project and its files).
     """
-    from .project import Project
-
     path = Path(path)
     label = _display_name(path)
     try:
@@ -260,62 +251,19 @@ def open_project(path: str | os.PathLike, workdir: str | os.PathLike | None = No
         raise ProjectError(
             f"'{label}' is {size / 2**20:.0f} MB; a project may be at most {MAX_UPLOAD_MB} MB."
         )
-    made = None
-    if workdir is not None:
-        workdir = Path(workdir)
-        if workdir.exists() and (not workdir.is_dir() or any(workdir.iterdir())):
-            raise ProjectError(f"A project opens into a new or empty folder; '{workdir}' is not.")
-        made = not workdir.exists()
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
         raise ProjectError(f"'{label}' is not a readable zip file (is it damaged?).") from None
-    project = Project(workdir=workdir, n_classes=0)
-    try:
-        with zf:
-            try:
-                meta = json.loads(_read_member(zf, MANIFEST, MAX_MANIFEST_BYTES, label))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise ProjectError(
-                    f"'{label}' is damaged: project.json is not valid JSON."
-                ) from None
-            try:
-                _restore(project, zf, path, _check_manifest(meta, label), label, backbone)
-            except ProjectError:
-                raise
-            except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                # a project.json of the right shape whose values are not: still one sentence
-                raise ProjectError(
-                    f"'{label}' is damaged: project.json is invalid ({exc})."
-                ) from None
-    except BaseException:
-        project.close()
-        if workdir is not None and made:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif workdir is not None:
-            for child in workdir.iterdir():  # it was empty: empty it again
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        raise
-    return project
-
-
-# ---- the standalone model of a project -----------------------------------------------------------
-def export_project_onnx(project, folder: str | os.PathLike | None = None) -> Path:
-    """The project's head and backbone as one ONNX model (``imprint-classifier.onnx``).
-
-    The first export in a process converts the backbone (seconds); later ones reuse it.
-    """
-    from ..onnx_export import export_onnx
-
-    with project.lock:
-        if project.head is None:
-            raise ProjectError("There is no classifier to export yet: press Imprint first.")
-        folder = Path(folder) if folder is not None else project.workdir / "export"
+    with zf:
         try:
-            path = export_onnx(
-                project.head, folder / "imprint-classifier.onnx", backbone=project.backbone_name
-            )
-        except ValueError as exc:
-            raise ProjectError(f"This classifier cannot be exported to ONNX: {exc}.") from None
-        project.downloads["onnx"] = (project.head_serial, path)
-        return path
+            meta = json.loads(_read_member(zf, MANIFEST, MAX_MANIFEST_BYTES, label))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ProjectError(f"'{label}' is damaged: project.json is not valid JSON.") from None
+        try:
+            _restore(project, zf, path, _check_manifest(meta, label), label, backbone)
+        except ProjectError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            # a project.json of the right shape whose values are not: still one sentence
+            raise ProjectError(f"'{label}' is damaged: project.json is invalid ({exc}).") from None

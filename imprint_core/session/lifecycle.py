@@ -1,4 +1,5 @@
-"""A session folder's life: swept at start-up when a dead run left it, deleted at a clean stop."""
+"""The app's life as the session sees it: where it listens, the start-up sweep of folders a dead run
+left, and the clean stop that deletes every session's folder and the uploads Gradio spooled."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import config
 from .project import LIVE
 from .quotas import SESSION_TTL_S, WORKDIR_PREFIX
 
@@ -36,3 +38,21 @@ def close_all() -> int:
     for project in projects:
         project.close()
     return len(projects)
+
+
+def server_address() -> tuple[str, int | None]:
+    """The host and port to listen on: ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` (as on
+    Hugging Face Spaces), else 127.0.0.1 and Gradio's own port."""
+    port = config.env("GRADIO_SERVER_PORT")
+    return config.env("GRADIO_SERVER_NAME") or "127.0.0.1", int(port) if port else None
+
+
+def delete_upload_spools(since: float) -> int:
+    """Delete the spooled copies ("tmp*") that Gradio's upload parser leaves beside its cache,
+    made since ``since`` (this run's); returns how many."""
+    n = 0
+    for spool in config.gradio_temp_dir().glob("tmp*"):
+        if spool.is_file() and spool.stat().st_mtime >= since:
+            spool.unlink(missing_ok=True)
+            n += 1
+    return n

@@ -4,61 +4,50 @@ Everything the app does lives here, callable and testable without Gradio. A ``Pr
 validated, size-normalised PNG copy of every image in its own working folder (uploads may be
 deleted by the web server at any time), caches embeddings per backbone so that changing a setting
 never embeds again, and imprints from those cached embeddings.
+
+``Project`` holds the state (``__init__``), its settings, imprinting and summary; its other
+operations are parts named for what they do: ``Classes`` (classes.py), ``Uploads`` (uploads.py),
+``Embedding`` (embedding.py), ``Insight`` (insight.py), ``HeadFiles`` (heads.py), ``Downloads``
+(downloads.py); ``Transactional`` (state.py) makes every change all or nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..presets import PRESETS, matching_preset
+from .classes import Classes
+from .downloads import Downloads
+from .embedding import Embedding
+from .heads import HeadFiles, head_training
 from .insight import Insight
-from .intake import (
-    _display_name,
-    _png_bytes,
-    iter_folder_images,
-    iter_uploaded_folder,
-    iter_zip_images,
-    prepare_image,
-    uploaded_folder_name,
-)
-from .limits import (
-    DEFAULT_PRESET,
-    EMBED_BATCH,
-    MAX_CLASSES,
-    MAX_IMAGES_PER_CLASS,
-    MAX_IMAGES_TOTAL,
-    MIN_CLASSES,
-    ProgressFn,
-    ProjectError,
-)
-from .names import validate_class_name
+from .limits import DEFAULT_PRESET, ProgressFn, ProjectError
 from .quotas import WORKDIR_PREFIX
 from .settings import (
     AUGMENT_DEFAULT,
-    OPTION_ORDER,
     check_augment,
     couple_settings,
     evaluation_scheme,
     make_classifier,
 )
-from .state import ClassEntry, ImageItem, Transactional
+from .state import ClassEntry, Transactional
+from .uploads import Uploads
 
 # Live projects, so that a clean stop (SIGTERM) can delete every session's stored images.
 LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 # ---- the project ---------------------------------------------------------------------------------
-class Project(Transactional, Insight):
+class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Downloads):
     """A session's classes, images, cached embeddings and imprinted head."""
 
     def __init__(self, workdir: str | os.PathLike | None = None, n_classes: int = 2) -> None:
@@ -123,254 +112,6 @@ class Project(Transactional, Insight):
     def __deepcopy__(self, memo):  # gr.State may try; a project is never shared or copied
         return self
 
-    def cards_key(self) -> dict[str, Any]:
-        """What decides whether the class cards are drawn anew: their classes, or a bulk change.
-        Renames and image edits update a card in place, so they leave this unchanged."""
-        return {"epoch": self.render_epoch, "uids": [c.uid for c in self.classes]}
-
-    # -- classes -----------------------------------------------------------------------------------
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.classes]
-
-    def get(self, uid: int) -> ClassEntry:
-        for entry in self.classes:
-            if entry.uid == uid:
-                return entry
-        raise ProjectError("That class no longer exists (it was removed).")
-
-    def find(self, name: str) -> ClassEntry | None:
-        folded = " ".join(name.split()).casefold()
-        return next((c for c in self.classes if c.name.casefold() == folded), None)
-
-    def _default_name(self) -> str:
-        taken = {n.casefold() for n in self.names}
-        i = len(self.classes) + 1
-        while f"class {i}" in taken:
-            i += 1
-        return f"Class {i}"
-
-    def add_class(self, name: str | None = None) -> ClassEntry:
-        with self.transaction():
-            if len(self.classes) >= MAX_CLASSES:
-                raise ProjectError(f"A project can have at most {MAX_CLASSES} classes.")
-            name = validate_class_name(self._default_name() if name is None else name, self.names)
-            entry = ClassEntry(self._next_uid, name)
-            self._next_uid += 1
-            self.classes.append(entry)
-            return entry
-
-    def rename_class(self, uid: int, name: str) -> ClassEntry:
-        with self.transaction():
-            entry = self.get(uid)
-            others = [c.name for c in self.classes if c.uid != uid]
-            entry.name = validate_class_name(name, others)
-            return entry
-
-    def remove_class(self, uid: int) -> None:
-        with self.transaction():
-            entry = self.get(uid)
-            self.classes.remove(entry)
-            self._release(entry.images)
-
-    def clear_images(self, uid: int) -> None:
-        with self.transaction():
-            entry = self.get(uid)
-            dropped, entry.images = entry.images, []
-            self._release(dropped)
-
-    def remove_image(self, uid: int, index: int) -> None:
-        with self.transaction():
-            entry = self.get(uid)
-            if not 0 <= index < len(entry.images):
-                raise ProjectError(f"Class '{entry.name}' has no image number {index + 1}.")
-            self._release([entry.images.pop(index)])
-
-    def remove_image_file(self, uid: int, file_name: str) -> str:
-        """Remove the image whose stored copy (as shown in the card) is named ``file_name``.
-
-        The app gets back a copy of a thumbnail with the same base name, so a deletion names
-        its image even when the card changed meanwhile. Returns the image's display name.
-        """
-        with self.transaction():
-            entry = self.get(uid)
-            base = Path(str(file_name)).name
-            for index, item in enumerate(entry.images):
-                if item.path.name == base:
-                    self._release([entry.images.pop(index)])
-                    return item.name
-            raise ProjectError(f"Class '{entry.name}' has no image stored as '{base}'.")
-
-    def _release(self, items: Iterable[ImageItem]) -> None:
-        """Stored copies no class uses any more go when the change is complete (one file serves
-        identical uploads, and a refused change may still need them)."""
-
-    def reset(self, n_classes: int = 0) -> None:
-        """Remove every class and image (keeps cached embeddings: re-adding a file is free)."""
-        with self.transaction():
-            for entry in list(self.classes):
-                self.remove_class(entry.uid)
-            self.head, self.evaluation, self.head_source = None, None, ""
-            self.head_serial += 1
-            self.seconds, self.kcurve, self.downloads, self.last_test = {}, None, {}, None
-            self.render_epoch += 1
-            for _ in range(n_classes):
-                self.add_class()
-
-    def replace(self, records: Iterable[tuple[str, str, Any]], title: str) -> str:
-        """Replace every class with ``records`` (an example); the project as it was can be
-        brought back with ``undo_replace`` when it held any image."""
-        with self.transaction():
-            before = self._snapshot() if self.n_images else None
-            if before is not None:
-                before["undo"] = None
-            self.reset()
-            message = self.import_images(records, title)
-            self.undo = (title, before) if before is not None else None
-            return message
-
-    def undo_replace(self) -> str:
-        """Bring back the project as it was before the last ``replace``."""
-        with self.transaction():
-            if self.undo is None:
-                raise ProjectError("There is nothing to undo.")
-            title, state = self.undo
-            self._restore(state)
-            self.undo = None
-            self.head_serial += 1
-            self.render_epoch += 1
-            n = sum(len(c.images) for c in self.classes)
-            return f"Restored your project from before '{title}': {len(self.classes)} classes, {n} images."
-
-    def view(self, max_thumbs: int = 40) -> dict[str, Any]:
-        """Every class card (uid, name, number of images, thumbnails)."""
-        return {"classes": [self.card(c.uid, max_thumbs) for c in self.classes]}
-
-    def card(self, uid: int, max_thumbs: int = 40) -> dict[str, Any]:
-        """One class card: uid, name, number of images and the latest ``max_thumbs`` thumbnails."""
-        c = self.get(uid)
-        thumbs = [str(i.path) for i in c.images[-max_thumbs:]] if max_thumbs > 0 else []
-        return {"uid": c.uid, "name": c.name, "n": len(c.images), "thumbs": thumbs}
-
-    @property
-    def n_images(self) -> int:
-        return sum(len(c.images) for c in self.classes)
-
-    # -- images ------------------------------------------------------------------------------------
-    def _store(self, entry_name: str, name: str, source) -> ImageItem:
-        image = prepare_image(source, name, entry_name)
-        data = _png_bytes(image)
-        key = hashlib.sha256(data).hexdigest()
-        path = self.workdir / f"{key[:24]}.png"
-        if not path.exists():
-            path.write_bytes(data)
-        return ImageItem(name=name, path=path, key=key)
-
-    def _check_room(self, adding: dict[str, int]) -> None:
-        for name, n in adding.items():
-            entry = self.find(name)
-            have = len(entry.images) if entry else 0
-            if have + n > MAX_IMAGES_PER_CLASS:
-                raise ProjectError(
-                    f"Class '{name}' would have {have + n} images; a class may have at most "
-                    f"{MAX_IMAGES_PER_CLASS}."
-                )
-        total = self.n_images + sum(adding.values())
-        if total > MAX_IMAGES_TOTAL:
-            raise ProjectError(
-                f"The project would have {total} images; at most {MAX_IMAGES_TOTAL} are allowed."
-            )
-
-    def add_images(self, uid: int, files: Iterable[str | os.PathLike | tuple]) -> int:
-        """Validate and add image files to a class; all or nothing. Returns how many were added.
-
-        ``files`` are paths, or ``(path, display_name)`` pairs. Exact duplicates of an image
-        already in the class are skipped.
-        """
-        with self.transaction():
-            entry = self.get(uid)
-            pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
-            pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
-            self._check_room({entry.name: len(pairs)})
-            items = [self._store(entry.name, name, str(path)) for path, name in pairs]
-            return self._append(entry, items)
-
-    def add_gallery_images(self, uid: int, files: Iterable[str | os.PathLike]) -> int:
-        """Add what was dropped onto a class's thumbnails.
-
-        A thumbnail gallery hands back all its files: copies of this class's stored images (same
-        base name) plus the new ones. Only the new ones are added (and counted against limits).
-        """
-        with self.transaction():
-            stored = {i.path.name for i in self.get(uid).images}
-            new = [f for f in files if f and Path(str(f)).name not in stored]
-            return self.add_images(uid, new) if new else 0
-
-    def _append(self, entry: ClassEntry, items: list[ImageItem]) -> int:
-        seen = {i.key for i in entry.images}
-        added = 0
-        for item in items:
-            if item.key not in seen:
-                seen.add(item.key)
-                entry.images.append(item)
-                added += 1
-        return added
-
-    def import_images(self, records: Iterable[tuple[str, str, Any]], source: str) -> str:
-        """Add ``(class, file name, path-or-bytes)`` records, creating classes by name.
-
-        All or nothing: every file is validated before the project changes. Empty classes are
-        dropped afterwards (the imported folders define the project). Returns a summary sentence.
-        """
-        with self.transaction():
-            staged: dict[str, list[tuple[str, Any]]] = {}
-            for cls, name, data in records:
-                staged.setdefault(cls, []).append((name, data))
-            if not staged:
-                raise ProjectError(
-                    f"'{source}' holds no images in class folders (expected cat/1.jpg, dog/2.png)."
-                )
-            names: dict[str, str] = {}
-            for cls in staged:
-                existing = self.find(cls)
-                others = [n for n in names.values()]
-                names[cls] = existing.name if existing else validate_class_name(cls, others)
-            kept = [c for c in self.classes if c.images]
-            new = [n for n in names.values() if self.find(n) is None]
-            if len(kept) + len(new) > MAX_CLASSES:
-                raise ProjectError(
-                    f"'{source}' would make {len(kept) + len(new)} classes; at most {MAX_CLASSES}."
-                )
-            self._check_room({names[c]: len(v) for c, v in staged.items()})
-            stored = {
-                cls: [self._store(names[cls], name, data) for name, data in files]
-                for cls, files in staged.items()
-            }
-            for entry in [c for c in self.classes if not c.images]:
-                self.classes.remove(entry)
-            self.render_epoch += 1
-            added = 0
-            for cls, items in stored.items():
-                entry = self.find(names[cls]) or self.add_class(names[cls])
-                added += self._append(entry, items)
-            return f"Imported {added} images into {len(stored)} classes from '{source}'."
-
-    def import_zip(self, zip_path: str | os.PathLike, display_name: str | None = None) -> str:
-        """Bulk import from a zip with one folder per class (see ``iter_zip_images``)."""
-        label = display_name or _display_name(zip_path)
-        return self.import_images(iter_zip_images(zip_path), label)
-
-    def import_folder(self, root: str | os.PathLike) -> str:
-        """Bulk import from a folder with one sub-folder per class."""
-        return self.import_images(iter_folder_images(root), Path(root).name)
-
-    def import_uploaded_folder(
-        self, files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
-    ) -> str:
-        """Bulk import from a folder a browser uploaded (see ``iter_uploaded_folder``)."""
-        records = iter_uploaded_folder(files, relative_paths)
-        return self.import_images(records, uploaded_folder_name(relative_paths))
-
     # -- settings ----------------------------------------------------------------------------------
     def set_settings(self, preset: str | None = None, **options: Any) -> dict[str, Any]:
         """Choose a preset and/or override options; validated by building a classifier.
@@ -378,8 +119,6 @@ class Project(Transactional, Insight):
         Presets leave the seed alone (it is kept, 0 at first). ``preset`` afterwards names the
         preset whose options all match, or is None ("custom").
         """
-        from ..presets import PRESETS
-
         with self.transaction():
             if preset is not None and preset not in PRESETS:
                 raise ProjectError(
@@ -392,10 +131,7 @@ class Project(Transactional, Insight):
                 base, self.settings_note = couple_settings(self.settings, base)
             make_classifier(base)  # raises ProjectError on a bad combination
             self.settings = base
-            self.preset = next(
-                (n for n, p in PRESETS.items() if all(base.get(k) == v for k, v in p.items())),
-                None,
-            )
+            self.preset = matching_preset(base)
             return dict(base)
 
     def set_augment(self, views: Any) -> tuple[str, ...]:
@@ -408,130 +144,7 @@ class Project(Transactional, Insight):
             self.augment = check_augment(views)
             return self.augment
 
-    # -- embedding and imprinting ------------------------------------------------------------------
-    def _check_trainable(self) -> None:
-        if len(self.classes) < MIN_CLASSES:
-            raise ProjectError(
-                f"Add at least {MIN_CLASSES} classes to imprint a classifier "
-                f"(there {'is' if len(self.classes) == 1 else 'are'} {len(self.classes)})."
-            )
-        empty = [c.name for c in self.classes if not c.images]
-        if empty:
-            listed = ", ".join(f"'{n}'" for n in empty)
-            raise ProjectError(
-                f"Class {listed} has no images: add images or remove the class."
-                if len(empty) == 1
-                else f"Classes {listed} have no images: add images or remove them."
-            )
-
-    def embed(self, backbone, progress: ProgressFn | None = None) -> float:
-        """Embed every image not yet embedded with ``backbone``; returns the seconds spent."""
-        with self.transaction():
-            self._check_trainable()
-            store = self._embeddings.setdefault(backbone.name, {})
-            todo: dict[str, ImageItem] = {}
-            for entry in self.classes:
-                for item in entry.images:
-                    if item.key not in store:
-                        todo.setdefault(item.key, item)
-            start = time.perf_counter()
-            views = self._missing_views(backbone.name)
-            total = len(todo) + sum(len(items) * per for items, per in views.values())
-            if progress is not None:
-                progress(0, total)
-
-            def report(offset: int, per: int = 1):
-                if progress is None:
-                    return None
-                return lambda done, _: progress(offset + done * per, total)
-
-            if todo:
-                items = list(todo.values())
-                Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
-                    [str(i.path) for i in items],
-                    batch_size=EMBED_BATCH,
-                    progress=report(0),
-                    cache=False,
-                )
-                Z = np.asarray(Z, dtype=np.float32)
-                for item, z in zip(items, Z, strict=True):
-                    store[item.key] = z
-            self._embed_views(backbone, views, len(todo), report)
-            self.backbone_name = backbone.name
-            return time.perf_counter() - start
-
-    def _missing_views(self, backbone_name: str) -> dict[str, tuple[list[ImageItem], int]]:
-        """View name -> (images lacking that view's embeddings, outputs per image)."""
-        from ..augment import view_labels
-
-        have = self._view_embeddings.get(backbone_name, {})
-        out = {}
-        for view in self.augment:
-            todo = {i.key: i for c in self.classes for i in c.images if (i.key, view) not in have}
-            if todo:
-                out[view] = (list(todo.values()), len(view_labels((view,))))
-        return out
-
-    def _embed_views(self, backbone, views: dict, done: int, report) -> None:
-        """Embed the missing views (one batched call per chunk of images and view)."""
-        from ..augment import embed_views
-
-        store = self._view_embeddings.setdefault(backbone.name, {})
-        for view, (items, per) in views.items():
-            Z, source = embed_views(
-                backbone,
-                [str(i.path) for i in items],
-                (view,),
-                batch_size=EMBED_BATCH,
-                progress=report(done, per),
-                cache=False,
-                names=[i.name for i in items],
-            )
-            for j, item in enumerate(items):
-                store[(item.key, view)] = Z[source == j]
-            done += len(items) * per
-
-    def training_views(
-        self, items: Sequence[ImageItem], backbone_name: str | None = None
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The augmented views of ``items`` as ``(Z, source)`` (``source`` indexes ``items``),
-        or None when augmentation is off. Training samples only: never shown, never evaluated."""
-        if not self.augment:
-            return None
-        store = self._view_embeddings.get(backbone_name or self.backbone_name or "", {})
-        blocks, source = [], []
-        for j, item in enumerate(items):
-            for view in self.augment:
-                block = store.get((item.key, view))
-                if block is None:
-                    raise ProjectError("Some images are not embedded yet: press Imprint.")
-                blocks.append(block)
-                source.append(np.full(len(block), j, dtype=np.int64))
-        return np.concatenate(blocks), np.concatenate(source)
-
-    def dataset(self, backbone_name: str | None = None) -> tuple[np.ndarray, np.ndarray, list]:
-        """Cached embeddings ``X (n, d)``, class names ``y (n,)`` and the matching ImageItems."""
-        name = backbone_name or self.backbone_name
-        store = self._embeddings.get(name or "", {})
-        items = [(c.name, i) for c in self.classes for i in c.images]
-        missing = [i for _, i in items if i.key not in store]
-        if not items or missing:
-            raise ProjectError("Some images are not embedded yet: press Imprint.")
-        X = np.stack([store[i.key] for _, i in items])
-        y = np.array([c for c, _ in items], dtype=object)
-        return X, y, [i for _, i in items]
-
-    def is_embedded(self, backbone_name: str | None = None) -> bool:
-        name = backbone_name or self.backbone_name or ""
-        store = self._embeddings.get(name, {})
-        keys = [i.key for c in self.classes for i in c.images]
-        views = self._view_embeddings.get(name, {})
-        return (
-            bool(keys)
-            and all(k in store for k in keys)
-            and all((k, v) in views for k in keys for v in self.augment)
-        )
-
+    # -- imprinting --------------------------------------------------------------------------------
     def imprint(self, evaluate: bool = True) -> dict[str, Any]:
         """Fit the head from cached embeddings (no embedding here) and evaluate it."""
         from ..evaluation import evaluate as run_evaluation
@@ -636,111 +249,4 @@ class Project(Transactional, Insight):
         """The views the current head was trained with (the session's setting before any)."""
         if self.head is None:
             return list(self.augment)
-        return list(_training(self.head).get("augment", []))
-
-    # -- export and import -------------------------------------------------------------------------
-    def export_head(self, folder: str | os.PathLike | None = None) -> Path:
-        """Save the head (safetensors + JSON metadata) and return the file's path."""
-        with self.lock:
-            if self.head is None:
-                raise ProjectError("There is no classifier to export yet: press Imprint first.")
-            folder = Path(folder) if folder is not None else self.workdir / "export"
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / "imprint-head.safetensors"
-            self.head.save(path, backbone=self.backbone_name)
-            self.downloads["head"] = (self.head_serial, path)
-            return path
-
-    def current_export(self) -> Path | None:
-        """The exported head file if it holds the current head."""
-        return self.current_download("head", self.head_serial)
-
-    def current_download(self, kind: str, made_of: Any) -> Path | None:
-        """The file downloaded as ``kind`` if it was made of ``made_of`` and still exists."""
-        recorded = self.downloads.get(kind)
-        if recorded is None or recorded[0] != made_of:
-            return None
-        return recorded[1] if recorded[1].exists() else None
-
-    def load_head(
-        self,
-        path: str | os.PathLike,
-        available_backbones: Iterable[str] | None = None,
-        dims: dict[str, int] | None = None,
-    ) -> dict[str, Any]:
-        """Load a saved head; check its backbone is known and its dimension matches."""
-        from ..classifier import ImprintClassifier
-
-        label = _display_name(path)
-        try:
-            head = ImprintClassifier.load(path)
-        except Exception as exc:  # a user file: any failure is a user-facing message
-            raise ProjectError(f"'{label}' is not a saved IMPRINT head ({exc}).") from None
-        backbone = head_backbone(head)
-        if not backbone:
-            raise ProjectError(f"'{label}' does not say which backbone it was imprinted on.")
-        if available_backbones is not None and backbone not in set(available_backbones):
-            raise ProjectError(
-                f"'{label}' was imprinted on the backbone '{backbone}', which this app does not "
-                f"offer (available: {', '.join(available_backbones)})."
-            )
-        dim = int(np.asarray(head.proxies_).shape[1])
-        if dims is not None and backbone in dims and dims[backbone] != dim:
-            raise ProjectError(
-                f"'{label}' has {dim}-dimensional proxies but the backbone '{backbone}' makes "
-                f"{dims[backbone]}-dimensional embeddings: the file does not fit its backbone."
-            )
-        from ..presets import PRESETS
-
-        with self.transaction():
-            params = head.get_params()
-            # exactly the file's settings (the options a preset sets, the seed and any other
-            # option the session shows), not the ones the session had before
-            # (whiten_shrinkage only for a whitened head: the session's default preset has it)
-            keys = set(OPTION_ORDER) | (set(self.settings) - {"whiten_shrinkage"})
-            if params.get("norm_pre") == "whiten":
-                keys.add("whiten_shrinkage")
-            self.settings = {k: params[k] for k in sorted(keys) if k in params}
-            self.preset = next(
-                (
-                    n
-                    for n, p in PRESETS.items()
-                    if all(self.settings.get(k) == v for k, v in p.items())
-                ),
-                None,
-            )
-            self.settings_note = ""
-            training = _training(head)
-            try:  # the file's augmentation too, so that imprinting again makes the same head
-                self.augment = check_augment(training.get("augment", []))
-            except ProjectError as exc:
-                raise ProjectError(f"'{label}': {exc}") from None
-            self.head, self.head_source = head, label
-            self.head_serial += 1
-            self.backbone_name = backbone
-            self.evaluation = None
-            self.seconds = {}
-            self._imprinted_from = ()
-            return self.summary()
-
-
-# ---- helpers -------------------------------------------------------------------------------------
-def _training(head) -> dict[str, Any]:
-    """How a head's samples were made: set by ``imprint``, or read from its file's metadata."""
-    training = getattr(head, "training_", None)
-    if training is None:  # a loaded head
-        meta = getattr(head, "metadata_", None)
-        training = meta.get("training") if isinstance(meta, dict) else None
-    return training if isinstance(training, dict) else {}
-
-
-def head_backbone(head) -> str | None:
-    """The backbone name stored with a loaded head."""
-    for attr in ("backbone_", "backbone"):
-        value = getattr(head, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    meta = getattr(head, "metadata_", None)
-    if isinstance(meta, dict) and meta.get("backbone"):
-        return str(meta["backbone"])
-    return None
+        return list(head_training(self.head).get("augment", []))

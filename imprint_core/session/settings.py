@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..head_io import PARAMS as _HEAD_PARAMS
-from .limits import ProjectError
+from ..presets import PRESETS
+from .limits import DEFAULT_PRESET, ProjectError
 
 
 def option_choices() -> dict[str, list[str]]:
@@ -94,3 +95,13 @@ def check_augment(views: Any) -> tuple[str, ...]:
         return check_views(views, "Augment training images")
     except ValueError as exc:
         raise ProjectError(str(exc)) from None
+
+
+def preset_names() -> list[str]:
+    """Every preset's name, the app's default first."""
+    return sorted(PRESETS, key=lambda name: name != DEFAULT_PRESET)
+
+
+def default_settings() -> dict[str, Any]:
+    """The options a new project starts with (the default preset, seed 0)."""
+    return {"seed": 0, **PRESETS[DEFAULT_PRESET]}

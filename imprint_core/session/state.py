@@ -1,7 +1,7 @@
 """A session's state as data, and all-or-nothing changes to it.
 
 ``Transactional`` gives ``Project`` its ``version`` (changes after every successful edit) and
-``transaction()``: a change that raises restores every field in ``_STATE`` and deletes the files
+``transaction()``: a change that raises restores every field in ``STATE`` and deletes the files
 stored meanwhile that nothing uses, so a refused request changes nothing and leaves no file.
 """
 
@@ -32,10 +32,11 @@ class ClassEntry:
 
 
 class Transactional:
-    """Versioned, all-or-nothing state (the fields named in ``_STATE``; see Project)."""
+    """Versioned, all-or-nothing state (the fields named in ``STATE``; see Project)."""
 
-    # What a refused request must leave as it was (the embedding cache may grow: it is a cache).
-    _STATE = (
+    # What a refused request must leave as it was. Every attribute of a Project is here or in
+    # NOT_STATE (tests/session/test_state.py checks it).
+    STATE = (
         "classes",
         "_next_uid",
         "settings",
@@ -54,6 +55,19 @@ class Transactional:
         "kcurve",
         "downloads",
         "geometry_inputs",
+        "render_epoch",  # a refused bulk change must not redraw the class cards
+    )
+    # What a transaction leaves alone, and why.
+    NOT_STATE = (
+        "_given_workdir",  # the session's folder: fixed for its life
+        "_workdir",
+        "_cleanup",
+        "_embeddings",  # caches keyed by content (image, backbone): they may grow
+        "_view_embeddings",
+        "_geometry",  # a memo keyed by the head, the images and the map options
+        "lock",  # the transaction's own machinery
+        "_txn_depth",
+        "_serial",  # the version: advanced only when a transaction succeeds
     )
 
     @property
@@ -64,7 +78,7 @@ class Transactional:
     def _snapshot(self) -> dict[str, Any]:
         # containers are copied (edits mutate them); heads and evaluations are replaced, never
         # mutated, so the objects themselves are kept
-        state = {k: _shallow(getattr(self, k)) for k in self._STATE}
+        state = {k: _shallow(getattr(self, k)) for k in self.STATE}
         state["classes"] = [ClassEntry(c.uid, c.name, list(c.images)) for c in self.classes]
         return state
 

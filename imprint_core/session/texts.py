@@ -9,9 +9,7 @@ read as text, not fetch an image.
 from __future__ import annotations
 
 import html
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 # Characters with a meaning in Markdown (and table cells); a backslash makes each one literal.
@@ -169,19 +167,6 @@ def preset_description(name: str) -> str:
     if name in PRESET_INFO:
         return f"**{name}**: {PRESET_INFO[name]}."
     return "**custom**: your own combination of the options below."
-
-
-def export_metadata(head_path: str | os.PathLike) -> Path:
-    """Write the head's JSON metadata (what its safetensors header holds) beside it."""
-    import json
-
-    from ..head_io import read_head_metadata
-
-    path = Path(head_path)
-    meta = read_head_metadata(path)
-    out = path.with_suffix(".json")
-    out.write_text(json.dumps(meta, indent=1) + "\n")
-    return out
 
 
 def geometry_markdown(g: dict[str, Any]) -> str:

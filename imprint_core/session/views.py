@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import downloads
 from .backbone import default_backbone_name
+from .downloads import VIEWS as DOWNLOAD_VIEWS
 from .limits import ProjectError
 from .settings import OPTION_ORDER
 from .texts import (
@@ -18,12 +20,10 @@ from .texts import (
     accuracy_markdown,
     escape_md,
     evidence_rows,
-    export_metadata,
     geometry_markdown,
     kcurve_text,
     per_class_rows,
     preset_description,
-    python_snippet,
     status_line,
     summary_markdown,
     unknown_note,
@@ -53,13 +53,7 @@ VIEWS = (
     "dispersion",
     "kcurve",
     "kcurve_text",
-    "export_files",  # Export
-    "snippet",
-    "export_note",
-    "onnx_file",
-    "onnx_note",
-    "project_file",
-    "project_note",
+    *DOWNLOAD_VIEWS,  # Export: every download's file, note and code box
 )
 
 
@@ -74,7 +68,7 @@ def views(project) -> dict[str, Any]:
         out.update(_result(s))
         out.update(_try_it(project))
         out.update(_geometry(project))
-        out.update(_export(project))
+        out.update(downloads.views(project))
     return out
 
 
@@ -172,50 +166,3 @@ def _geometry(project) -> dict[str, Any]:
         dispersion=g["dispersion"],
     )
     return out
-
-
-ONNX_FIRST = "The first export in a session converts the backbone: 10-20 s."
-
-
-def _export(project) -> dict[str, Any]:
-    return {**_head_download(project), **_onnx_download(project), **_project_download(project)}
-
-
-def _head_download(project) -> dict[str, Any]:
-    path = project.current_export()
-    if path is None:
-        note = ""
-        if "head" in project.downloads:
-            note = "The head changed since the last download: download it again."
-        return {"export_files": None, "snippet": python_snippet(), "export_note": note}
-    meta = path.with_suffix(".json")
-    if not meta.exists():
-        meta = export_metadata(path)
-    return {
-        "export_files": [str(path), str(meta)],
-        "snippet": python_snippet(path.name, project.backbone_name),
-        "export_note": "",
-    }
-
-
-def _onnx_download(project) -> dict[str, Any]:
-    path = project.current_download("onnx", project.head_serial)
-    if path is not None:
-        note = f"Saved `{path.name}` ({path.stat().st_size / 2**20:.1f} MB)."
-        return {"onnx_file": str(path), "onnx_note": note}
-    if "onnx" in project.downloads:
-        note = "The head changed since the ONNX download: download it again."
-        return {"onnx_file": None, "onnx_note": note}
-    return {"onnx_file": None, "onnx_note": ONNX_FIRST}
-
-
-def _project_download(project) -> dict[str, Any]:
-    from .bundle import project_key
-
-    if "project" not in project.downloads:
-        return {"project_file": None, "project_note": ""}
-    path = project.current_download("project", project_key(project))
-    if path is None:
-        note = "The project changed since it was saved: save it again."
-        return {"project_file": None, "project_note": note}
-    return {"project_file": str(path), "project_note": ""}

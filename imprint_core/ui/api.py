@@ -13,7 +13,6 @@ import gradio as gr
 from imprint_core import session as pj
 
 from .errors import api_endpoint
-from .export import load_head_file
 
 DEFAULT_BACKBONE = pj.default_backbone_name()
 
@@ -41,7 +40,7 @@ def api_load_head(head, project=None):
     """Load a saved head (safetensors) into this session; returns the JSON summary."""
     if not head:
         raise pj.ProjectError("Send a saved head file as 'head'.")
-    load_head_file(project, head)
+    pj.load_head_file(project, head)
     return project.summary()
 
 

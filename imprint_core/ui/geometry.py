@@ -55,28 +55,18 @@ def build(views: Views) -> SimpleNamespace:
 
 
 def wire(views: Views, ui: SimpleNamespace, tab: gr.Tab, method_ui: SimpleNamespace) -> None:
-    from .method import apply_settings
-
+    """The Geometry tab's events; ``method_ui`` holds the Method tab's backbone and option
+    widgets, which "Apply the advice" reads."""
     heavy = {"concurrency_id": "predict", "concurrency_limit": pj.HEAVY_CONCURRENCY["predict"]}
     for trigger in (tab.select, ui.method.input, ui.dim.input, ui.space.input):
         views.on(trigger, draw, [ui.method, ui.dim, ui.space], **heavy)
     views.on(ui.k_curve.click, k_curve, **heavy)
+    views.on(ui.use_auto.click, apply_advice, [method_ui.backbone, *method_ui.widgets])
 
-    def use_auto(project, backbone_name, preset, *values):
-        """The advice applied: exactly the advised gen and k (the head's other options kept)."""
-        try:
-            advised = project.advised_settings()
-        except pj.ProjectError as exc:
-            project.settings_note = f"Not applied: {exc}"
-            return
-        values = list(values)
-        for name, value in advised.items():
-            values[method_ui.options.index(name)] = value
-        apply_settings(project, backbone_name, "custom", *values)
 
-    views.on(
-        ui.use_auto.click, use_auto, [method_ui.backbone, method_ui.preset, *method_ui.widgets]
-    )
+def apply_advice(project, backbone_name, *values) -> None:
+    """The advice applied: the advised gen and k, the options shown otherwise kept."""
+    pj.apply_advice(project, backbone_name, dict(zip(pj.OPTION_ORDER, values, strict=True)))
 
 
 def draw(project, method, dim, space) -> None:

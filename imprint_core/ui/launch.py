@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from imprint_core import config
 from imprint_core import session as pj
 
 log = logging.getLogger("imprint.app")
@@ -50,10 +49,10 @@ def _stale_event(request, exc: KeyError):
 
 def launch_options() -> dict:
     """launch() arguments shared by ``python app.py`` and the tests."""
-    port = config.env("GRADIO_SERVER_PORT")
+    host, port = pj.server_address()
     return {
-        "server_name": config.env("GRADIO_SERVER_NAME") or "127.0.0.1",
-        "server_port": int(port) if port else None,
+        "server_name": host,
+        "server_port": port,
         "ssr_mode": False,
         "share": False,
         "max_file_size": pj.MAX_UPLOAD_MB * 1024 * 1024,
@@ -86,10 +85,7 @@ def main() -> None:
 
         n = pj.close_all()
         delete_files_created_by_app(demo, age=None)
-        # Gradio's upload parser leaves its spooled copies ("tmp*") beside the cache
-        for spool in config.gradio_temp_dir().glob("tmp*"):
-            if spool.is_file() and spool.stat().st_mtime >= started:
-                spool.unlink(missing_ok=True)
+        pj.delete_upload_spools(since=started)
         log.info("stopped: deleted the files of %d sessions", n)
         os._exit(0)
 

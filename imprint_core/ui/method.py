@@ -13,9 +13,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from imprint_core import session as pj
-from imprint_core.presets import PRESETS
-from imprint_core.session.settings import AUGMENT_DEFAULT, AUGMENT_VIEWS
 
+from .actions import embedding_progress, warn
 from .views import Views
 
 PRESET_LABELS = {
@@ -73,7 +72,7 @@ OPTIONS = list(pj.OPTION_ORDER)
 
 
 def build(views: Views) -> SimpleNamespace:
-    ui = SimpleNamespace(options=OPTIONS)
+    ui = SimpleNamespace()
     with gr.Row():
         ui.backbone = views.add(
             "backbone",
@@ -89,18 +88,14 @@ def build(views: Views) -> SimpleNamespace:
         ui.preset = views.add(
             "preset",
             gr.Radio(
-                [
-                    (PRESET_LABELS.get(k, k), k)
-                    for k in sorted(PRESETS, key=lambda k: k != pj.DEFAULT_PRESET)
-                ]
-                + [("Custom", "custom")],
+                [(PRESET_LABELS.get(k, k), k) for k in pj.preset_names()] + [("Custom", "custom")],
                 value=pj.DEFAULT_PRESET,
                 label="Method preset",
                 elem_id="preset",
             ),
         )
     views.add("preset_text", gr.Markdown(pj.preset_description(pj.DEFAULT_PRESET)))
-    defaults = dict(PRESETS[pj.DEFAULT_PRESET])
+    defaults = pj.default_settings()
     with gr.Accordion("Advanced: every option of the IMPRINT framework", open=False):
         ui.widgets = []
         for pair in range(0, len(OPTIONS), 2):
@@ -138,31 +133,13 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
 
 
 def apply_settings(project, backbone_name, preset, *values) -> None:
-    """A preset or an option changed: validate, and re-imprint from cached embeddings.
-
-    A refused combination is said under the options (``settings_note``), not in a toast, and
-    the widgets show the settings in use again."""
-    options = dict(zip(OPTIONS, values, strict=True))
-    for name in ("k", "m", "seed"):
-        options[name] = int(options[name] or 0) if name == "seed" else int(options[name])
-    try:
-        if preset in PRESETS and preset != project.preset:
-            project.set_settings(preset)
-        else:
-            project.set_settings(None, **options)
-    except pj.ProjectError as exc:
-        project.settings_note = f"Not applied: {exc}"
-        return
-    if project.head_source == "imprinted" and project.is_embedded(backbone_name):
-        try:
-            project.imprint()
-        except pj.ProjectError as exc:  # these settings cannot imprint these images
-            project.settings_note = f"{project.settings_note} Not imprinted: {exc}".strip()
+    """A preset or an option changed (the session decides what that does)."""
+    pj.apply_settings(project, backbone_name, preset, dict(zip(OPTIONS, values, strict=True)))
 
 
 # ---- support augmentation (issue 10): a checkbox, re-imprints ------------------------------------
 AUGMENT_WIDGET = {
-    "value": bool(AUGMENT_DEFAULT),
+    "value": bool(pj.AUGMENT_DEFAULT),
     "label": "Augment training images: flip + crops",
     "info": "Adds a mirrored copy and five crops of every training image as extra samples "
     "(7x the embedding time). Off by default: on Fashion-MNIST it changed the default "
@@ -174,22 +151,9 @@ AUGMENT_WIDGET = {
 
 def apply_augment(project, backbone_name, on, progress=gr.Progress()) -> None:
     """Augmentation turned on or off: embed the views if needed and re-imprint, all or nothing."""
-    from .teach import imprint
-
-    with project.transaction():  # a failed re-imprint leaves the option as it was
-        project.set_augment(AUGMENT_VIEWS if on else ())
-        if project.head_source == "imprinted":
-            imprint(project, backbone_name, progress)
+    pj.apply_augment(project, backbone_name, on, embedding_progress(progress), warn)
 
 
 def change_backbone(project, backbone_name, progress=gr.Progress()) -> None:
     """Backbone changed: re-embed and re-imprint if a head was imprinted here before."""
-    from .teach import imprint
-
-    if project.head_source == "imprinted":
-        imprint(project, backbone_name, progress)
-    else:
-        backbone, warning = pj.backbone_or_default(backbone_name)
-        if warning:
-            gr.Warning(pj.escape_html(warning))
-        project.backbone_name = backbone.name
+    pj.change_backbone(project, backbone_name, embedding_progress(progress), warn)

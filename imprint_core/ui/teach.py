@@ -17,6 +17,7 @@ import gradio as gr
 from imprint_core import session as pj
 from imprint_core.session import examples as ex
 
+from .actions import imprint
 from .views import Views
 
 MAX_THUMBS = 40
@@ -139,20 +140,6 @@ def import_folder(project, files, relative_paths: str):
     except ValueError:
         raise pj.ProjectError("The folder's file paths did not arrive; zip it.") from None
     return (project.import_uploaded_folder(files, [str(p) for p in paths]),)
-
-
-def imprint(project, backbone_name, progress=gr.Progress()):
-    backbone, warning = pj.backbone_or_default(backbone_name)
-    if warning:
-        gr.Warning(pj.escape_html(warning))
-
-    def report(done: int, total: int) -> None:
-        if total == 0:
-            progress(1.0, desc="Every image is embedded already")
-        else:
-            progress((done, total), desc=f"Embedded {done} of {total} images", unit="images")
-
-    project.train(backbone, progress=report)
 
 
 # ---- one class card ----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_a_saved_project_opens_in_a_fresh_session_with_the_same_predictions(
     probes = [test["Sneaker"][0], test["Trouser"][0]]
     before = [predictions(page, str(p)) for p in probes]
     page.get_by_role("tab", name="Export").click()
-    page.locator("#save-project").click()
+    page.locator("#project-download").click()
     saved = download(page, "#project-file", tmp_path / "saved.zip")
 
     fresh = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
@@ -103,7 +103,7 @@ def test_the_onnx_download_runs_in_onnxruntime(page, images, tmp_path):
     train, test = images
     teach_and_imprint(page, train, n=4)
     page.get_by_role("tab", name="Export").click()
-    page.locator("#export-onnx").click()
+    page.locator("#onnx-download").click()
     model = download(page, "#onnx-file", tmp_path / "model.onnx")
     page.wait_for_selector("#onnx-note :text('imprint-classifier.onnx')")
     session = ort.InferenceSession(str(model))

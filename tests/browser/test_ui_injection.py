@@ -61,7 +61,7 @@ def test_class_names_from_the_cards_are_text_in_every_tab(page, images, tmp_path
     page.get_by_role("tab", name="Geometry").click()
     page.wait_for_selector("#geometry-map .js-plotly-plot")
     page.get_by_role("tab", name="Export").click()
-    page.locator("#export").click()
+    page.locator("#head-download").click()
     page.wait_for_selector(HEAD_FILE)
     assert_text_everywhere(page, fetched, "Log in again</a>")
 

@@ -14,7 +14,7 @@ FIRST_ELEMENT = {  # an element only that tab shows
     "Result": "#summary",
     "Try it": "#try-image",
     "Geometry": "#geometry-map",
-    "Export": "#export",
+    "Export": "#head-download",
 }
 
 

@@ -36,7 +36,7 @@ def test_try_it_follows_the_preset_and_a_replaced_project_clears_every_view(page
     assert len(evidence_proxies(page)) == 2
     assert set(evidence_proxies(page)) <= {f"{i} of 6" for i in range(1, 7)}
     page.get_by_role("tab", name="Export").click()
-    page.locator("#export").click()
+    page.locator("#head-download").click()
     page.wait_for_selector(HEAD_FILE)
 
     # a preset with one proxy per class: Try it is explained by the new head at once
@@ -47,7 +47,7 @@ def test_try_it_follows_the_preset_and_a_replaced_project_clears_every_view(page
     page.wait_for_function("() => !document.querySelector('#evidence').innerText.includes('of 6')")
     assert evidence_proxies(page) == ["1 of 1", "1 of 1"]
     page.get_by_role("tab", name="Export").click()  # the download was of the old head
-    page.wait_for_selector("#export-note :text('download it again')")
+    page.wait_for_selector("#head-note :text('download it again')")
     assert page.locator(HEAD_FILE).count() == 0
 
     # an example replaces the project: no view keeps the old head

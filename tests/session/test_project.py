@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from imprint_core import session as pj
-from imprint_core.session import Project, ProjectError, bundle
+from imprint_core.session import Project, ProjectError
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
 
@@ -188,10 +188,10 @@ def test_pixel_limit_is_checked_before_decoding(project, tmp_path):
 
 def test_images_per_class_and_total_limits(project, fashion, monkeypatch):
     train, _ = fashion
-    monkeypatch.setattr(pj.project, "MAX_IMAGES_PER_CLASS", 3)
+    monkeypatch.setattr(pj.uploads, "MAX_IMAGES_PER_CLASS", 3)
     with pytest.raises(ProjectError, match="would have 4 images; a class may have at most 3"):
         project.add_images(project.classes[0].uid, train["Trouser"][:4])
-    monkeypatch.setattr(pj.project, "MAX_IMAGES_TOTAL", 5)
+    monkeypatch.setattr(pj.uploads, "MAX_IMAGES_TOTAL", 5)
     project.add_images(project.classes[0].uid, train["Trouser"][:3])
     with pytest.raises(ProjectError, match="would have 6 images; at most 5"):
         project.add_images(project.classes[1].uid, train["Sneaker"][:3])
@@ -692,10 +692,10 @@ def test_views_follow_the_head(trained, backbone, fashion):
     trained.predict(backbone, str(test["Sneaker"][0]), "probe.png")
     trained.geometry("pca", 2)
     trained.export_head()
-    zipped = bundle.save_project(trained, trained.workdir / "saved" / "p.zip")
+    zipped = pj.save_project(trained, trained.workdir / "saved" / "p.zip")
     v = pj.views(trained)
     assert v["evidence"][0][2].endswith("of 20") and v["map"] is not None
-    assert v["export_files"] and "probe" in v["try_note"]
+    assert v["head_file"] and "probe" in v["try_note"]
     assert v["project_file"] == str(zipped) and v["project_note"] == ""
     trained.set_settings("qi")
     trained.imprint()
@@ -703,7 +703,7 @@ def test_views_follow_the_head(trained, backbone, fashion):
     assert all(row[2] == "1 of 1" for row in v["evidence"])  # Qi: one proxy per class
     proxies = [t for t in v["map"].data if (t.name or "").endswith(" proxies")]  # per class
     assert sum(len(t.x) for t in proxies) == 3
-    assert v["export_files"] is None and "download it again" in v["export_note"]
+    assert v["head_file"] is None and "download it again" in v["head_note"]
     # the saved zip held the k-means head: withdrawn too (it was left on the page before)
     assert v["project_file"] is None and "save it again" in v["project_note"]
     trained.set_settings("ours")
@@ -712,7 +712,7 @@ def test_views_follow_the_head(trained, backbone, fashion):
 
 def test_a_saved_project_is_withdrawn_when_its_classes_change(trained):
     """The project zip is a view too: renaming a class (the head unchanged) withdraws it."""
-    zipped = bundle.save_project(trained, trained.workdir / "saved" / "p.zip")
+    zipped = pj.save_project(trained, trained.workdir / "saved" / "p.zip")
     assert pj.views(trained)["project_file"] == str(zipped)
     first = trained.classes[0]
     old = first.name

@@ -231,7 +231,7 @@ def test_method_tab_checkbox_reimprints_and_a_refused_change_changes_nothing(pro
 
 def test_head_file_and_project_zip_record_augmentation(project, bb, tmp_path):
     from imprint_core.head_io import read_head_metadata
-    from imprint_core.session.bundle import open_project, save_project
+    from imprint_core.session import open_project, save_project
 
     fill(project, tmp_path, (2, 2))
     project.set_augment(("flip",))

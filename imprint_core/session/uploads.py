@@ -1,0 +1,145 @@
+"""Images into a project: a card's files, images dropped on its thumbnails, a zip, a folder.
+
+Every image is validated (``intake``) and stored as a size-normalised PNG copy in the project's
+folder before the project changes; limits are checked for the whole request, so an upload is all
+or nothing. ``Uploads`` is a part of ``Project``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .intake import (
+    _display_name,
+    _png_bytes,
+    iter_folder_images,
+    iter_uploaded_folder,
+    iter_zip_images,
+    prepare_image,
+    uploaded_folder_name,
+)
+from .limits import MAX_CLASSES, MAX_IMAGES_PER_CLASS, MAX_IMAGES_TOTAL, ProjectError
+from .names import validate_class_name
+from .state import ClassEntry, ImageItem
+
+
+class Uploads:
+    """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
+
+    def _store(self, entry_name: str, name: str, source) -> ImageItem:
+        image = prepare_image(source, name, entry_name)
+        data = _png_bytes(image)
+        key = hashlib.sha256(data).hexdigest()
+        path = self.workdir / f"{key[:24]}.png"
+        if not path.exists():
+            path.write_bytes(data)
+        return ImageItem(name=name, path=path, key=key)
+
+    def _check_room(self, adding: dict[str, int]) -> None:
+        for name, n in adding.items():
+            entry = self.find(name)
+            have = len(entry.images) if entry else 0
+            if have + n > MAX_IMAGES_PER_CLASS:
+                raise ProjectError(
+                    f"Class '{name}' would have {have + n} images; a class may have at most "
+                    f"{MAX_IMAGES_PER_CLASS}."
+                )
+        total = self.n_images + sum(adding.values())
+        if total > MAX_IMAGES_TOTAL:
+            raise ProjectError(
+                f"The project would have {total} images; at most {MAX_IMAGES_TOTAL} are allowed."
+            )
+
+    def add_images(self, uid: int, files: Iterable[str | os.PathLike | tuple]) -> int:
+        """Validate and add image files to a class; all or nothing. Returns how many were added.
+
+        ``files`` are paths, or ``(path, display_name)`` pairs. Exact duplicates of an image
+        already in the class are skipped.
+        """
+        with self.transaction():
+            entry = self.get(uid)
+            pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
+            pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
+            self._check_room({entry.name: len(pairs)})
+            items = [self._store(entry.name, name, str(path)) for path, name in pairs]
+            return self._append(entry, items)
+
+    def add_gallery_images(self, uid: int, files: Iterable[str | os.PathLike]) -> int:
+        """Add what was dropped onto a class's thumbnails.
+
+        A thumbnail gallery hands back all its files: copies of this class's stored images (same
+        base name) plus the new ones. Only the new ones are added (and counted against limits).
+        """
+        with self.transaction():
+            stored = {i.path.name for i in self.get(uid).images}
+            new = [f for f in files if f and Path(str(f)).name not in stored]
+            return self.add_images(uid, new) if new else 0
+
+    def _append(self, entry: ClassEntry, items: list[ImageItem]) -> int:
+        seen = {i.key for i in entry.images}
+        added = 0
+        for item in items:
+            if item.key not in seen:
+                seen.add(item.key)
+                entry.images.append(item)
+                added += 1
+        return added
+
+    def import_images(self, records: Iterable[tuple[str, str, Any]], source: str) -> str:
+        """Add ``(class, file name, path-or-bytes)`` records, creating classes by name.
+
+        All or nothing: every file is validated before the project changes. Empty classes are
+        dropped afterwards (the imported folders define the project). Returns a summary sentence.
+        """
+        with self.transaction():
+            staged: dict[str, list[tuple[str, Any]]] = {}
+            for cls, name, data in records:
+                staged.setdefault(cls, []).append((name, data))
+            if not staged:
+                raise ProjectError(
+                    f"'{source}' holds no images in class folders (expected cat/1.jpg, dog/2.png)."
+                )
+            names: dict[str, str] = {}
+            for cls in staged:
+                existing = self.find(cls)
+                others = [n for n in names.values()]
+                names[cls] = existing.name if existing else validate_class_name(cls, others)
+            kept = [c for c in self.classes if c.images]
+            new = [n for n in names.values() if self.find(n) is None]
+            if len(kept) + len(new) > MAX_CLASSES:
+                raise ProjectError(
+                    f"'{source}' would make {len(kept) + len(new)} classes; at most {MAX_CLASSES}."
+                )
+            self._check_room({names[c]: len(v) for c, v in staged.items()})
+            stored = {
+                cls: [self._store(names[cls], name, data) for name, data in files]
+                for cls, files in staged.items()
+            }
+            for entry in [c for c in self.classes if not c.images]:
+                self.classes.remove(entry)
+            self.render_epoch += 1
+            added = 0
+            for cls, items in stored.items():
+                entry = self.find(names[cls]) or self.add_class(names[cls])
+                added += self._append(entry, items)
+            return f"Imported {added} images into {len(stored)} classes from '{source}'."
+
+    def import_zip(self, zip_path: str | os.PathLike, display_name: str | None = None) -> str:
+        """Bulk import from a zip with one folder per class (see ``iter_zip_images``)."""
+        label = display_name or _display_name(zip_path)
+        return self.import_images(iter_zip_images(zip_path), label)
+
+    def import_folder(self, root: str | os.PathLike) -> str:
+        """Bulk import from a folder with one sub-folder per class."""
+        return self.import_images(iter_folder_images(root), Path(root).name)
+
+    def import_uploaded_folder(
+        self, files: Sequence[str | os.PathLike], relative_paths: Sequence[str]
+    ) -> str:
+        """Bulk import from a folder a browser uploaded (see ``iter_uploaded_folder``)."""
+        records = iter_uploaded_folder(files, relative_paths)
+        return self.import_images(records, uploaded_folder_name(relative_paths))

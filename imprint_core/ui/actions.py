@@ -1,0 +1,32 @@
+"""Event glue more than one tab needs (not a tab): a warning toast, the embedding progress bar,
+and Imprint (the Teach and Method buttons, a backbone change, the augmentation checkbox)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gradio as gr
+
+from imprint_core import session as pj
+
+
+def warn(sentence: str) -> None:
+    """A sentence the user should read that refuses nothing, as a warning toast."""
+    gr.Warning(pj.escape_html(sentence))  # the toast renders HTML
+
+
+def embedding_progress(progress) -> Callable[[int, int], None]:
+    """``gr.Progress`` as the session's ``(done, total)`` report of images embedded."""
+
+    def report(done: int, total: int) -> None:
+        if total == 0:
+            progress(1.0, desc="Every image is embedded already")
+        else:
+            progress((done, total), desc=f"Embedded {done} of {total} images", unit="images")
+
+    return report
+
+
+def imprint(project, backbone_name, progress=gr.Progress()) -> None:
+    """Embed what is missing with the chosen backbone, imprint and evaluate."""
+    pj.imprint_with(project, backbone_name, embedding_progress(progress), warn)
