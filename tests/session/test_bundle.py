@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from imprint_core import session as pj
-from imprint_core.session import Project, ProjectError
-from imprint_core.session import open_project, save_project
+from imprint_core.session import Project, ProjectError, open_project, save_project
 from imprint_core.session.bundle import FORMAT_VERSION, MANIFEST
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"

@@ -1,5 +1,6 @@
 """The import direction, read from the source (ast): app.py -> imprint_core.ui -> imprint_core.session
--> the library, never back; gradio only in the UI package and app.py."""
+-> the library, never back; gradio only in the UI package and app.py; the UI reaches the library
+only through the session; no tab module imports another; no import cycle in the package."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports (relative imports resolved), anywhere in the file."""
+def import_nodes(path: Path):
+    """``(module, names)`` of every import statement anywhere in ``path`` (relative imports
+    resolved; ``names`` is empty for ``import module``)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            for alias in node.names:
+                yield alias.name, []
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -32,8 +34,15 @@ def imports(path: Path) -> set[str]:
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module or ""
-            found.add(prefix)
-            found.update(f"{prefix}.{alias.name}" for alias in node.names)
+            yield prefix, [alias.name for alias in node.names]
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, and every ``module.name`` it takes from one."""
+    found: set[str] = set()
+    for module, names in import_nodes(path):
+        found.add(module)
+        found.update(f"{module}.{n}" for n in names)
     return found
 
 
@@ -90,3 +99,96 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
     )
     assert {"imprint_core.ui", "imprint_core.ui.build_app", "gradio"} <= imports(fake)
     assert layer(module_name(fake)) == "library"
+
+
+# ---- the UI's own rules, and no cycle ------------------------------------------------------------
+MODULES = {module_name(p): p for p in SOURCES}
+# The tab modules (and the API's): each lays out its components and wires its events. Glue that
+# several need lives in a module that is not a tab (actions, views, errors).
+TABS = {f"imprint_core.ui.{t}" for t in ("teach", "method", "result", "try_it", "geometry")} | {
+    "imprint_core.ui.export",
+    "imprint_core.ui.api",
+}
+
+
+def own_imports(path: Path) -> set[str]:
+    """The package's modules ``path`` imports: ``from a import b`` is the module ``a.b`` when
+    there is one, else ``a``. The importer's own parent packages are left out: Python
+    initialises a parent before its modules, so they cannot form a cycle at import time."""
+
+    def ours(dotted: str) -> str | None:
+        parts = dotted.split(".")
+        return next(
+            (
+                ".".join(parts[:i])
+                for i in range(len(parts), 0, -1)
+                if ".".join(parts[:i]) in MODULES
+            ),
+            None,
+        )
+
+    found = set()
+    for module, names in import_nodes(path):
+        for name in names or [None]:
+            full = f"{module}.{name}" if name else module
+            found.add(full if full in MODULES else ours(module))
+    name = module_name(path)
+    return {m for m in found if m and m != name and not name.startswith(m + ".")}
+
+
+def test_no_tab_imports_another_tab():
+    bad = sorted(
+        (tab, other)
+        for tab in TABS
+        for other in own_imports(MODULES[tab])
+        if other in TABS and other != tab
+    )
+    assert not bad, f"tab-to-tab imports (move the shared part to a non-tab UI module): {bad}"
+
+
+def test_the_ui_reaches_the_library_only_through_the_session():
+    bad = sorted(
+        (name, other)
+        for name, path in MODULES.items()
+        if layer(name) == "ui"
+        for other in own_imports(path)
+        if layer(other) == "library"
+    )
+    assert not bad, f"UI modules importing the library directly: {bad}"
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle (as a path) per back edge of a depth-first search of ``graph``."""
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+# The one known cycle, kcurve <-> modes (the advice reads the accuracy-vs-k curve, the curve
+# reads the advice's folds): it is being broken in the library; nothing else may join it.
+KNOWN_CYCLES = [{"imprint_core.kcurve", "imprint_core.modes"}]
+
+
+def test_no_import_cycle_in_the_package():
+    graph = {name: own_imports(path) for name, path in MODULES.items()}
+    found = [c for c in cycles(graph) if set(c) not in KNOWN_CYCLES]
+    assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []

@@ -1,0 +1,79 @@
+"""What the head says about images (session/insight.py): predictions with evidence, geometry, the
+accuracy-vs-k curve, the count limit, "none of these". Real backbone, real images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from imprint_core import session as pj
+from imprint_core.session import ProjectError
+
+
+def test_predict_with_evidence(trained, backbone, fashion):
+    _, test = fashion
+    correct = 0
+    for cls, paths in test.items():
+        for path in paths:
+            r = trained.predict(backbone, str(path), path.name)
+            correct += r["label"] == cls
+            assert abs(sum(r["confidences"].values()) - 1) < 1e-6
+            assert r["label"] == max(r["confidences"], key=r["confidences"].get)
+            assert {c["class"] for c in r["classes"]} == {"Sneaker", "T-shirt", "Trouser"}
+            for c in r["classes"]:
+                assert 1 <= c["nearest_proxy"] <= c["proxies"] == 20
+                assert -1 <= c["similarity"] <= 1
+            # with max aggregation over l2 proxies the winner owns the most similar proxy
+            best = max(r["classes"], key=lambda c: c["similarity"])
+            assert best["class"] == r["label"]
+            sims = [n["similarity"] for n in r["neighbours"]]
+            assert len(sims) == 6 and sims == sorted(sims, reverse=True)
+            assert all(Path(n["path"]).exists() for n in r["neighbours"])
+    assert correct >= 11  # of 12 held-out images
+
+
+def test_predict_refuses_a_corrupt_image(trained, backbone, tmp_path):
+    bad = tmp_path / "test.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ProjectError, match="'test.jpg'"):
+        trained.predict(backbone, str(bad), "test.jpg")
+
+
+def test_geometry_figures_and_k_curve(trained):
+    g = trained.geometry("pca", 2)
+    names = [t.name or "" for t in g["figure"].data]
+    assert any("proxies" in n.lower() for n in names)
+    assert len(g["cosines"].data) == 2  # the classes' cosines beside the ideal simplex
+    assert g["dispersion"].data
+    raw = trained.geometry("pca", 2, normalize=False)
+    assert raw["figure"].data[0].x.tolist() != g["figure"].data[0].x.tolist()
+    figure, curve = trained.k_curve()
+    assert {t.name for t in figure.data} >= {"kmeans", "kmedoids", "random", "fps"}
+    assert curve["cv_description"]
+
+
+def test_predict_many_has_a_count_limit(trained, backbone, fashion):
+    _, test = fashion
+    files = [(str(p), p.name) for p in test["Sneaker"]][:1] * (pj.MAX_PREDICT_FILES + 1)
+    with pytest.raises(ProjectError, match=f"at most {pj.MAX_PREDICT_FILES}"):
+        trained.predict_many(backbone, files)
+
+
+def test_try_it_says_none_of_these_for_an_image_unlike_every_class(trained, backbone, fashion):
+    """clf.unknown_score in Try it: a held-out trouser is a known class; an embedding pointing
+    away from every proxy is "none of these"."""
+    _, test = fashion
+    trained.set_settings("ours")
+    trained.imprint()
+    z = backbone.embed([str(test["Trouser"][0])])[0]
+    known = trained.explain(z)["unknown"]
+    assert known is not None and not known["unknown"]
+    far = -np.asarray(trained.head.proxies_, dtype=np.float32).mean(axis=0)
+    assert trained.explain(far)["unknown"]["unknown"]
+    trained.last_test = (far, "odd.png", trained.backbone_name)
+    note = pj.views(trained)["try_note"]
+    assert "None of these?" in note and "than 95 % of your own images are from their" in note
+    assert "the nearest class is shown" in note
+    trained.last_test = None
