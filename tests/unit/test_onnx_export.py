@@ -300,8 +300,7 @@ def test_hub_recipes_are_read_from_their_transforms():
 
 def test_a_projects_head_exports_through_the_session(data, tmp_path):
     from imprint_core import session as pj
-    from imprint_core.session import Project, ProjectError
-    from imprint_core.session import export_project_onnx
+    from imprint_core.session import Project, ProjectError, export_project_onnx
 
     project = Project(workdir=tmp_path / "work")
     with pytest.raises(ProjectError, match="press Imprint first"):
