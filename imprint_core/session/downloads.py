@@ -22,17 +22,22 @@ from .limits import ProjectError
 from .texts import python_snippet
 
 
+def _head_serial(project) -> int:
+    return project.head_serial
+
+
 @dataclass(frozen=True)
 class Download:
-    """One kind of download: its texts, its file, what it is made of and how it is written."""
+    """One kind of download: its texts, its file, what it is made of and how it is written.
+    By default a file made of the current head alone."""
 
     button: str  # the Export tab's button
     label: str  # the label of the file shown
     file_name: str  # in ``folder`` of the session's folder, unless a path is given
-    folder: str
-    made_of: Callable[[Any], Any]  # the state the file holds: when it changes, it is withdrawn
     write: Callable[[Any, Path], Path]  # (project, path) -> the file; called under the lock
     stale: str  # said once the file no longer holds the session's state
+    folder: str = "export"
+    made_of: Callable[[Any], Any] = _head_serial  # the state the file holds: a change withdraws it
     needs_head: bool = True
     first: str = ""  # said before the first download of this kind
     saved: Callable[[Path], str] = lambda path: ""  # said beside a current file
@@ -92,18 +97,12 @@ def _onnx_saved(path: Path) -> str:
     return f"Saved `{path.name}` ({path.stat().st_size / 2**20:.1f} MB)."
 
 
-def _head_serial(project) -> int:
-    return project.head_serial
-
-
 DOWNLOADS: dict[str, Download] = {
     "head": Download(
         button="Download the head",
         label="Head: safetensors (JSON metadata in its header) and the same metadata as a "
         "readable .json",
         file_name="imprint-head.safetensors",
-        folder="export",
-        made_of=_head_serial,
         write=_write_head,
         stale="The head changed since the last download: download it again.",
         shown=_head_files,
@@ -115,8 +114,6 @@ DOWNLOADS: dict[str, Download] = {
         button="Download standalone model (ONNX)",
         label="Standalone model (ONNX)",
         file_name="imprint-classifier.onnx",
-        folder="export",
-        made_of=_head_serial,
         write=_write_onnx,
         stale="The head changed since the ONNX download: download it again.",
         first="The first export in a session converts the backbone: 10-20 s.",
