@@ -24,6 +24,9 @@ from .intake import (
     records_from_labels,
     uploaded_folder_name,
 )
+from .keys import claim as claim_project
+from .keys import release as release_project
+from .keys import swap as swap_project
 from .lifecycle import close_all, delete_upload_spools, server_address, sweep_workdirs
 from .limits import *  # noqa: F403 - the limits are part of the session's public face
 from .limits import ProjectError
@@ -44,6 +47,7 @@ from .settings import (
 from .state import ClassEntry, ImageItem
 from .texts import (
     accuracy_markdown,
+    batch_rows,
     escape_html,
     escape_md,
     evidence_rows,
@@ -52,6 +56,7 @@ from .texts import (
     kcurve_text,
     per_class_rows,
     percent,
+    prediction_html,
     preset_description,
     python_snippet,
     status_line,

@@ -1,6 +1,10 @@
 """A project's classes and their cards: add, rename, remove, clear, delete one image, replace the
 whole project by an example (and undo that), and what decides a redraw of the cards.
 
+Examples and Undo: a project replaced by an example is put aside on a stack (``undo``), so any
+number of examples and Undos never lose what the user made; an example nobody changed is not
+kept (one click loads it again), so Undo after two examples brings back the user's own project.
+
 ``Classes`` is a part of ``Project`` (its state is set up in ``Project.__init__``); every change
 runs in the project's transaction, so a refused one changes nothing.
 """
@@ -56,10 +60,16 @@ class Classes:
             return entry
 
     def rename_class(self, uid: int, name: str) -> ClassEntry:
+        """Rename a class; a current head is imprinted again from the cached embeddings (the
+        same proxies under the new name), so predictions and exports name the class as the card
+        does."""
         with self.transaction():
             entry = self.get(uid)
             others = [c.name for c in self.classes if c.uid != uid]
-            entry.name = validate_class_name(name, others)
+            current = self.head_source == "imprinted" and not self.stale
+            old, entry.name = entry.name, validate_class_name(name, others)
+            if current and entry.name != old and entry.images:
+                self.imprint()
             return entry
 
     def remove_class(self, uid: int) -> None:
@@ -108,34 +118,53 @@ class Classes:
             self.head, self.evaluation, self.head_source = None, None, ""
             self.head_serial += 1
             self.seconds, self.kcurve, self.downloads, self.last_test = {}, None, {}, None
+            self.example = None
             self.render_epoch += 1
             for _ in range(n_classes):
                 self.add_class()
 
-    def replace(self, records: Iterable[tuple[str, str, Any]], title: str) -> str:
-        """Replace every class with ``records`` (an example); the project as it was can be
-        brought back with ``undo_replace`` when it held any image."""
+    def replace(
+        self, records: Iterable[tuple[str, str, Any]], title: str, example: str = ""
+    ) -> str:
+        """Replace every class with ``records`` (the example ``example``). The project as it was
+        is put aside on the Undo stack when it holds images, unless it is an example nobody
+        changed; ``undo_replace`` brings back the latest one put aside."""
         with self.transaction():
-            before = self._snapshot() if self.n_images else None
-            if before is not None:
-                before["undo"] = None
+            stack = self.undo
+            if self.n_images and not self._pristine_example():
+                before = self._snapshot()
+                before["undo"] = ()  # the stack is kept beside the states, not inside them
+                stack = (*stack, (title, before))
             self.reset()
             message = self.import_images(records, title)
-            self.undo = (title, before) if before is not None else None
+            self.undo = stack
+            self.example = (example, self._fingerprint()) if example else None
             return message
 
+    def _pristine_example(self) -> bool:
+        """Whether the project is an example exactly as it was loaded (classes and images)."""
+        return self.example is not None and self.example[1] == self._fingerprint()
+
+    @property
+    def example_key(self) -> str | None:
+        """The example the project was made from (its classes and images), or None."""
+        return self.example[0] if self.example is not None else None
+
     def undo_replace(self) -> str:
-        """Bring back the project as it was before the last ``replace``."""
+        """Bring back the project put aside last (by an example replacing it)."""
         with self.transaction():
-            if self.undo is None:
+            if not self.undo:
                 raise ProjectError("There is nothing to undo.")
-            title, state = self.undo
+            (title, state), rest = self.undo[-1], self.undo[:-1]
             self._restore(state)
-            self.undo = None
+            self.undo = rest
             self.head_serial += 1
             self.render_epoch += 1
             n = sum(len(c.images) for c in self.classes)
-            return f"Restored your project from before '{title}': {len(self.classes)} classes, {n} images."
+            return (
+                f"Restored your project from before {title}: {len(self.classes)} classes, "
+                f"{n} images."
+            )
 
     def view(self, max_thumbs: int = 40) -> dict[str, Any]:
         """Every class card (uid, name, number of images, thumbnails)."""

@@ -77,9 +77,12 @@ def load_example(project, key: str) -> str:
     The project as it was can be brought back with ``project.undo_replace()``."""
     example = get_example(key)
     records = [(cls, path.name, str(path)) for cls, path in train_images(key)]
-    project.replace(records, f"the example '{example.title}'")
+    kept = len(project.undo)
+    project.replace(records, f"the example '{example.title}'", example=key)
     counts = ", ".join(f"{c.name} ({len(c.images)})" for c in project.classes)
     message = f"Loaded the example '{example.title}': {counts}."
-    if project.undo is not None:
+    if len(project.undo) > kept:
         message += " Your own classes were put aside: **Undo** brings them back."
+    elif project.undo:
+        message += " Your own classes are still kept: **Undo** brings them back."
     return message

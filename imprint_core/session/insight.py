@@ -18,29 +18,37 @@ class Insight:
     """Prediction, evidence and geometry of the current head (mixed into ``Project``)."""
 
     def predict(self, backbone, image, name: str = "image", n_neighbors: int = 6) -> dict[str, Any]:
-        """Classify one image file: confidences, nearest proxy per class, nearest training images."""
+        """Classify one image file: confidences, nearest proxy per class, nearest training images.
+        It becomes the image Try it explains (and the Geometry map's star)."""
         with self.transaction():
-            if self.head is None:
-                raise ProjectError("There is no classifier yet: add images and press Imprint.")
-            if backbone.name != self.backbone_name:
-                raise ProjectError(
-                    f"The classifier was imprinted on '{self.backbone_name}' but the backbone "
-                    f"in use is '{backbone.name}'."
-                )
-            picture = prepare_image(image, name)
-            z = np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)
-            self.last_test = (z[0], name, backbone.name)  # Try it and the Geometry map's star
-            return self.explain(z[0], n_neighbors=n_neighbors)
+            z = self._embed_test(backbone, image, name)
+            self.last_test = (z, name, backbone.name)
+            return self.explain(z, n_neighbors=n_neighbors)
 
     def predict_many(self, backbone, files: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Classify ``(path, name)`` files (at most MAX_PREDICT_FILES); the last one stays the
-        image shown in Try it."""
+        """Classify ``(path, name)`` files (at most MAX_PREDICT_FILES). Read-only: the image Try
+        it explains stays the one it shows."""
         if len(files) > MAX_PREDICT_FILES:
             raise ProjectError(
                 f"{len(files)} images were sent; classify at most {MAX_PREDICT_FILES} at a time."
             )
-        with self.transaction():
-            return [self.predict(backbone, path, name, n_neighbors=0) for path, name in files]
+        with self.lock:
+            return [
+                self.explain(self._embed_test(backbone, path, name), n_neighbors=0)
+                for path, name in files
+            ]
+
+    def _embed_test(self, backbone, image, name: str) -> np.ndarray:
+        """The embedding ``(d,)`` of an image to classify with the current head."""
+        if self.head is None:
+            raise ProjectError("There is no classifier yet: add images and press Imprint.")
+        if backbone.name != self.backbone_name:
+            raise ProjectError(
+                f"The classifier was imprinted on '{self.backbone_name}' but the backbone "
+                f"in use is '{backbone.name}'."
+            )
+        picture = prepare_image(image, name)
+        return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
 
     def current_prediction(self, n_neighbors: int = 6) -> dict[str, Any] | None:
         """The last image tried, explained by the current head (None if it cannot be)."""

@@ -76,7 +76,9 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         self.render_epoch = 0  # +1 when the class cards must be drawn anew (bulk changes)
         self._txn_depth = 0
         self.settings_note = ""  # what the last settings change did besides (or why refused)
-        self.undo: tuple[str, dict[str, Any]] | None = None  # (what replaced it, old state)
+        # projects put aside by examples, latest last: (what replaced it, its state)
+        self.undo: tuple[tuple[str, dict[str, Any]], ...] = ()
+        self.example: tuple[str, tuple] | None = None  # (example key, its images as loaded)
         self.kcurve: tuple[tuple, Any, dict] | None = None  # (data fingerprint, figure, curve)
         # what was downloaded: "head" / "onnx" / "project" -> (what it was made of, the file);
         # a download is shown only while the session still holds what it was made of

@@ -52,6 +52,7 @@ class Transactional:
         "head_serial",
         "settings_note",
         "undo",
+        "example",
         "kcurve",
         "downloads",
         "geometry_inputs",
@@ -117,8 +118,8 @@ class Transactional:
         if self._workdir is None or not self._workdir.is_dir():
             return
         entries = list(self.classes)
-        if self.undo is not None:
-            entries += self.undo[1]["classes"]
+        for _, state in self.undo:
+            entries += state["classes"]
         used = {i.path.name for c in entries for i in c.images}
         for path in self._workdir.glob("*.png"):
             if path.name not in used:

@@ -27,6 +27,7 @@ def escape_md(text: Any) -> str:
 
 
 def percent(x: float | None) -> str:
+    """The one way the app writes a share (bars, tables, accuracies): one decimal."""
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
@@ -139,6 +140,47 @@ def evidence_rows(result: dict[str, Any]) -> list[list]:
         ]
         for r in sorted(result["classes"], key=lambda r: -r["confidence"])
     ]
+
+
+UNKNOWN_HEADLINE = "None of these?"
+
+
+def is_unknown(result: dict[str, Any]) -> bool:
+    """Whether the head finds the image unlike every class ("none of these")."""
+    return bool((result.get("unknown") or {}).get("unknown"))
+
+
+def prediction_html(result: dict[str, Any], top: int = 5) -> str:
+    """A prediction as the page shows it: the headline (the class, or "None of these?" with the
+    nearest class) and the ``top`` confidences as bars, written with ``percent`` like the
+    evidence table. Class names are escaped."""
+    ranked = sorted(result["confidences"].items(), key=lambda kv: -kv[1])
+    best = escape_html(result["label"])
+    if is_unknown(result):
+        head = (
+            f'<div class="headline unknown">{UNKNOWN_HEADLINE}</div>'
+            f'<div class="nearest">Nearest class: {best}</div>'
+        )
+    else:
+        head = f'<div class="headline">{best}</div>'
+    bars = "".join(
+        f'<div class="bar"><span class="name">{escape_html(c)}</span>'
+        f'<span class="track"><span class="fill" style="width:{100 * p:.1f}%"></span></span>'
+        f'<span class="value">{percent(p)}</span></div>'
+        for c, p in ranked[:top]
+    )
+    return f'<div class="prediction-panel">{head}<div class="bars">{bars}</div></div>'
+
+
+def batch_rows(names: list[str], results: list[dict[str, Any]]) -> list[list[str]]:
+    """[file, result, confidence] per image of "Classify several"; an image unlike every class
+    reads "None of these? (nearest: ...)"."""
+    rows = []
+    for name, r in zip(names, results, strict=True):
+        label = r["label"]
+        shown = f"{UNKNOWN_HEADLINE} (nearest: {label})" if is_unknown(r) else label
+        rows.append([name, shown, percent(r["confidences"][label])])
+    return rows
 
 
 def unknown_note(unknown: dict[str, Any] | None, subject: str = "It") -> str:

@@ -2,7 +2,8 @@
 
 Every image is validated (``intake``) and stored as a size-normalised PNG copy in the project's
 folder before the project changes; limits are checked for the whole request, so an upload is all
-or nothing. ``Uploads`` is a part of ``Project``.
+or nothing: one bad file adds none of them, and the refusal names every bad file and why (so the
+user can drop the rest again at once). ``Uploads`` is a part of ``Project``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ class Uploads:
             path.write_bytes(data)
         return ImageItem(name=name, path=path, key=key)
 
+    def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
+        """Store ``(class, file name, source)`` jobs; every refused file is named in one
+        ProjectError (a refused request adds nothing, so the files stored are collected)."""
+        items, refused = [], []
+        for cls, name, source in jobs:
+            try:
+                items.append(self._store(cls, name, source))
+            except ProjectError as exc:
+                refused.append(str(exc))
+        if refused:
+            raise ProjectError(refused_sentence(refused, len(jobs)))
+        return items
+
     def _check_room(self, adding: dict[str, int]) -> None:
         for name, n in adding.items():
             entry = self.find(name)
@@ -65,7 +79,7 @@ class Uploads:
             pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
             pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
             self._check_room({entry.name: len(pairs)})
-            items = [self._store(entry.name, name, str(path)) for path, name in pairs]
+            items = self._store_all([(entry.name, name, str(path)) for path, name in pairs])
             return self._append(entry, items)
 
     def add_gallery_images(self, uid: int, files: Iterable[str | os.PathLike]) -> int:
@@ -115,10 +129,11 @@ class Uploads:
                     f"'{source}' would make {len(kept) + len(new)} classes; at most {MAX_CLASSES}."
                 )
             self._check_room({names[c]: len(v) for c, v in staged.items()})
-            stored = {
-                cls: [self._store(names[cls], name, data) for name, data in files]
-                for cls, files in staged.items()
-            }
+            jobs = [
+                (names[cls], name, data) for cls, files in staged.items() for name, data in files
+            ]
+            items = iter(self._store_all(jobs))
+            stored = {cls: [next(items) for _ in files] for cls, files in staged.items()}
             for entry in [c for c in self.classes if not c.images]:
                 self.classes.remove(entry)
             self.render_epoch += 1
@@ -143,3 +158,18 @@ class Uploads:
         """Bulk import from a folder a browser uploaded (see ``iter_uploaded_folder``)."""
         records = iter_uploaded_folder(files, relative_paths)
         return self.import_images(records, uploaded_folder_name(relative_paths))
+
+
+def refused_sentence(refused: Sequence[str], total: int) -> str:
+    """One refusal for a request of ``total`` files of which ``refused`` (their sentences)
+    failed: nothing was added, and every bad file is named with its reason."""
+    if total == 1:
+        return refused[0]
+    n = len(refused)
+    files = "file was" if n == 1 else "files were"
+    them = "it" if n == 1 else "them"
+    return (
+        f"No image was added: {n} of {total} {files} refused. "
+        + " ".join(refused)
+        + f" Add the others again without {them}."
+    )

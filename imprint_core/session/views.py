@@ -12,6 +12,7 @@ from typing import Any
 from . import downloads
 from .backbone import default_backbone_name
 from .downloads import VIEWS as DOWNLOAD_VIEWS
+from .examples import EXAMPLES
 from .limits import ProjectError
 from .settings import OPTION_ORDER
 from .texts import (
@@ -23,6 +24,7 @@ from .texts import (
     geometry_markdown,
     kcurve_text,
     per_class_rows,
+    prediction_html,
     preset_description,
     status_line,
     summary_markdown,
@@ -43,10 +45,11 @@ VIEWS = (
     "accuracy",
     "per_class",
     "confusion",
-    "label",  # Try it
+    "label",  # Try it: the prediction's headline and confidence bars (HTML)
     "evidence",
     "neighbours",
     "try_note",
+    *(f"held_out_{key}" for key in EXAMPLES),  # an example's held-out images: shown or not
     "map",  # Geometry
     "geometry_text",
     "cosines",
@@ -73,11 +76,11 @@ def views(project) -> dict[str, Any]:
 
 
 def _undo_label(project) -> str | None:
-    if project.undo is None:
+    if not project.undo:
         return None
-    title, state = project.undo
+    title, state = project.undo[-1]
     n = sum(len(c.images) for c in state["classes"])
-    return f"Undo: bring back your {n} images from before '{title}'"
+    return f"Undo: bring back your {n} images (put aside for {title})"
 
 
 def _method(project) -> dict[str, Any]:
@@ -108,7 +111,13 @@ def _result(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _try_it(project) -> dict[str, Any]:
-    empty = {"label": None, "evidence": None, "neighbours": None}
+    # held-out images of an example belong to that example, never to the user's own project
+    shown = {f"held_out_{key}": project.example_key == key for key in EXAMPLES}
+    return {**shown, **_prediction(project)}
+
+
+def _prediction(project) -> dict[str, Any]:
+    empty = {"label": "", "evidence": None, "neighbours": None}
     result = project.current_prediction()
     if result is None:
         note = ""
@@ -129,7 +138,7 @@ def _try_it(project) -> dict[str, Any]:
     if not thumbs:
         note += " No training images to compare with (a loaded head)."
     return {
-        "label": result["confidences"],
+        "label": prediction_html(result),
         "evidence": evidence_rows(result),
         "neighbours": thumbs or None,
         "try_note": note,

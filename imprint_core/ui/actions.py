@@ -1,5 +1,6 @@
 """Event glue more than one tab needs (not a tab): a warning toast, the embedding progress bar,
-and Imprint (the Teach and Method buttons, a backbone change, the augmentation checkbox)."""
+Imprint (the Teach and Method buttons, a backbone change, the augmentation checkbox) and making
+a download (Export, and "Save project" on Teach)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,21 @@ def embedding_progress(progress) -> Callable[[int, int], None]:
 def imprint(project, backbone_name, progress=gr.Progress()) -> None:
     """Embed what is missing with the chosen backbone, imprint and evaluate."""
     pj.imprint_with(project, backbone_name, embedding_progress(progress), warn)
+
+
+def download(kind: str):
+    """Make the download ``kind``; the views show it (and withdraw it when the state moves on)."""
+    desc = pj.DOWNLOADS[kind].progress
+
+    def make(project, progress=gr.Progress()) -> None:
+        if desc:
+            progress(0, desc=desc)
+        pj.make_download(project, kind)
+
+    return make
+
+
+def wire_download(views, kind: str, button) -> None:
+    """``button`` makes the download ``kind`` (a heavy one runs one at a time in the app)."""
+    limit = {"concurrency_id": f"{kind}-download", "concurrency_limit": 1}
+    views.on(button.click, download(kind), **(limit if pj.DOWNLOADS[kind].one_at_a_time else {}))

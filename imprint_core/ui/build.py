@@ -18,21 +18,36 @@ INTRO = (
 )
 
 
-def _close(project) -> None:
-    if isinstance(project, pj.Project):
-        project.close()
+# The browser keeps only the key to its project (session.keys), in localStorage, encrypted with
+# a secret made at each start: a key from before a restart reads as none (a new project).
+KEY_STORAGE = "imprint-project"
 
 
-def _fresh(project) -> None:
-    """The page's load event: the wrapper makes the session's project; every view is shown."""
+def _release(project) -> None:
+    """A page session ended (a closed tab after an hour, or idle): the project goes when no
+    other page holds it."""
+    pj.release_project(project)
+
+
+def _restore(views: Views):
+    """The page's load event: the project kept under the browser's key (a reload, or a tab
+    reopened while the session lives), or a new one under a new key; every view is shown."""
+
+    def restore(project, key):
+        fresh = project if isinstance(project, pj.Project) else None
+        key, project = pj.claim_project(key, fresh)
+        return (project, *views.show(project), key)
+
+    return restore
 
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(
         title="IMPRINT: few-shot image classification", delete_cache=(1800, 3600)
     ) as demo:
-        project = gr.State(None, time_to_live=pj.SESSION_TTL_S, delete_callback=_close)
-        views = Views(project)
+        project = gr.State(None, time_to_live=pj.SESSION_TTL_S, delete_callback=_release)
+        key = gr.BrowserState("", storage_key=KEY_STORAGE)
+        views = Views(project, key)
         gr.Markdown(INTRO)
         # "wrap": on a phone the tabs take two rows instead of hiding behind a menu
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
@@ -51,7 +66,7 @@ def build_app() -> gr.Blocks:
         api.build(project)
 
         # every view component exists now: wire the events (each outputs every view)
-        views.on(demo.load, _fresh)
+        demo.load(_restore(views), [project, key], [*views.outputs, key], api_visibility="private")
         teach.wire(views, teach_ui, method_ui.backbone, [method_ui.imprint])
         method.wire(views, method_ui)
         try_it.wire(views, try_ui)

@@ -12,6 +12,7 @@ import gradio as gr
 
 from imprint_core import session as pj
 
+from .actions import wire_download
 from .errors import session
 from .views import Views
 
@@ -55,10 +56,7 @@ def build(views: Views) -> SimpleNamespace:
 
 def wire(views: Views, ui: SimpleNamespace) -> None:
     for kind, button in ui.downloads.items():
-        d = pj.DOWNLOADS[kind]
-        # a heavy download (the ONNX conversion) runs one at a time in the whole app
-        limit = {"concurrency_id": f"{kind}-download", "concurrency_limit": 1}
-        views.on(button.click, _download(kind), **(limit if d.one_at_a_time else {}))
+        wire_download(views, kind, button)
     views.on(
         ui.upload.upload,
         load_head,
@@ -68,22 +66,10 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
     )
     ui.open.upload(
         _open_event(views),
-        [views.project, ui.open],
+        [views.project, views.key, ui.open],
         [*views.outputs, ui.open_message, ui.open],
         api_visibility="private",
     )
-
-
-def _download(kind: str):
-    """Make the download ``kind``; the views show it (and withdraw it when the state moves on)."""
-    desc = pj.DOWNLOADS[kind].progress
-
-    def make(project, progress=gr.Progress()) -> None:
-        if desc:
-            progress(0, desc=desc)
-        pj.make_download(project, kind)
-
-    return make
 
 
 def load_head(project, file):
@@ -95,9 +81,10 @@ def load_head(project, file):
 
 def _open_event(views: Views):
     """Open a saved zip as the session's project. Not a ``views.on`` event: the result is a new
-    ``Project`` that replaces the state (the wrapper keeps the one it was given)."""
+    ``Project`` that replaces the state (the wrapper keeps the one it was given), and the
+    browser's key then names the opened project."""
 
-    def open_saved(project, file):
+    def open_saved(project, key, file):
         project = session(project)
         if not file:
             return (project, *views.show(project), gr.skip(), gr.skip())
@@ -107,7 +94,7 @@ def _open_event(views: Views):
         except pj.ProjectError as exc:  # the old project is untouched
             gr.Warning(pj.escape_html(exc))
             return (project, *views.show(project), "", None)
-        project.close()
+        pj.swap_project(key, project, opened)  # the old one is closed unless another page holds it
         text = f"Opened '{pj.escape_md(Path(file).name)}': {len(opened.classes)} classes."
         return (opened, *views.show(opened), text, None)
 

@@ -13,6 +13,16 @@ CSS = """
 .drop-zone {min-height: 90px;}
 #status {min-height: 1.5em;}
 .thumbs button[aria-label='Clear'] {display: none;}  /* no event to learn of it: the card has Clear */
+.prediction-panel .headline {font-size: 1.6em; font-weight: 700; margin: 2px 0 4px;}
+.prediction-panel .headline.unknown {color: var(--color-red-600, #b91c1c);}
+.prediction-panel .nearest {margin-bottom: 6px;}
+.prediction-panel .bar {display: grid; grid-template-columns: minmax(5em, 30%) 1fr 5.5em;
+  gap: 8px; align-items: center; margin: 3px 0;}
+.prediction-panel .name {overflow-wrap: anywhere;}
+.prediction-panel .track {background: var(--neutral-200, #e5e7eb); border-radius: 4px; height: 12px;}
+.prediction-panel .fill {display: block; height: 100%; border-radius: 4px;
+  background: var(--color-accent, #f97316);}
+.prediction-panel .value {text-align: right; font-variant-numeric: tabular-nums;}
 """
 
 # Browsers upload a picked folder's files under their bare names; this records each file's path

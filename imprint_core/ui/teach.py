@@ -17,8 +17,8 @@ import gradio as gr
 from imprint_core import session as pj
 from imprint_core.session import examples as ex
 
-from .actions import imprint
-from .views import Views
+from .actions import imprint, wire_download
+from .views import Views, shown_if
 
 MAX_THUMBS = 40
 
@@ -31,7 +31,16 @@ def build(views: Views) -> SimpleNamespace:
             key: gr.Button(f"Example: {e.title}", size="sm", elem_id=f"example-{key}")
             for key, e in ex.EXAMPLES.items()
         }
+        # the same project zip as the Export tab's, without leaving the tab the work is done in
+        ui.save = gr.Button("Save project (zip)", size="sm", elem_id="teach-save")
     ui.undo = views.add("undo", gr.Button("Undo", size="sm", visible=False, elem_id="undo"))
+    with gr.Row():
+        views.add(
+            "project_file",
+            gr.File(label="Project (.zip)", visible=False, elem_id="teach-project-file"),
+            show=shown_if,
+        )
+        views.add("project_note", gr.Markdown(elem_id="teach-project-note"))
     with gr.Accordion("Bulk import: a folder or a zip with one folder per class", open=False):
         with gr.Row():
             ui.folder = gr.UploadButton(
@@ -78,6 +87,7 @@ def wire(views: Views, ui: SimpleNamespace, backbone, more_imprint_buttons=()) -
     for key, button in ui.examples.items():
         views.on(button.click, _load_example(key), extra=[ui.message])
     views.on(ui.undo.click, undo, extra=[ui.message])
+    wire_download(views, "project", ui.save)
     views.on(
         ui.folder.upload,
         import_folder,

@@ -16,7 +16,7 @@ from imprint_core import session as pj
 from imprint_core.session import examples as ex
 
 from .errors import session
-from .views import Views
+from .views import Views, shown_if
 
 LIVE_EVERY_S = 0.5  # a frame every half second: embedding one takes ~0.1-0.3 s on 2 busy cores
 
@@ -30,8 +30,10 @@ def _held_out(key: str) -> list:
 
 def build(views: Views) -> SimpleNamespace:
     ui = SimpleNamespace()
-    with gr.Row():
-        with gr.Column():
+    # The result column comes right after the photo: beside it on a desktop, right below it on a
+    # phone (the columns stack); the headline and the note come before the tables.
+    with gr.Row(elem_id="try-row"):
+        with gr.Column(min_width=300):
             ui.image = gr.Image(
                 sources=["upload", "webcam", "clipboard"],
                 type="filepath",
@@ -39,19 +41,9 @@ def build(views: Views) -> SimpleNamespace:
                 elem_id="try-image",
                 height=300,
             )
-            for key, example in ex.EXAMPLES.items():
-                held_out = [[str(p)] for _, p in _held_out(key)]
-                if held_out:
-                    gr.Examples(
-                        held_out,
-                        [ui.image],
-                        label=f"Held-out images: {example.title}",
-                        examples_per_page=12,
-                    )
-        with gr.Column():
-            views.add(
-                "label", gr.Label(num_top_classes=5, label="Prediction", elem_id="prediction")
-            )
+        with gr.Column(min_width=300):
+            views.add("label", gr.HTML(elem_id="prediction", padding=False))
+            views.add("try_note", gr.Markdown(elem_id="try-note"))
             views.add(
                 "evidence",
                 gr.Dataframe(
@@ -71,12 +63,27 @@ def build(views: Views) -> SimpleNamespace:
                     elem_id="neighbours",
                 ),
             )
-            views.add("try_note", gr.Markdown(elem_id="try-note"))
+    # an example's own held-out images, shown only while that example is the project
+    for key, example in ex.EXAMPLES.items():
+        held_out = [[str(p)] for _, p in _held_out(key)]
+        if held_out:
+            with gr.Column(visible=False, elem_id=f"held-out-{key}") as column:
+                gr.Examples(
+                    held_out,
+                    [ui.image],
+                    label=f"Held-out images: {example.title}",
+                    examples_per_page=12,
+                )
+            views.add(f"held_out_{key}", column, show=shown_if)
     with gr.Accordion(
         f"Classify several images (at most {pj.MAX_PREDICT_FILES} at a time)", open=False
     ):
-        ui.many = gr.File(file_count="multiple", file_types=["image"], label="Images")
-        ui.many_out = gr.Dataframe(headers=["file", "label", "confidence"], interactive=False)
+        ui.many = gr.File(
+            file_count="multiple", file_types=["image"], label="Images", elem_id="try-many"
+        )
+        ui.many_out = gr.Dataframe(
+            headers=["file", "result", "confidence"], interactive=False, elem_id="try-many-out"
+        )
     with gr.Accordion("Live camera: classify what the webcam sees, continuously", open=False):
         with gr.Row():
             ui.live = gr.Image(
@@ -88,7 +95,7 @@ def build(views: Views) -> SimpleNamespace:
                 height=300,
             )
             with gr.Column():
-                ui.live_label = gr.Label(num_top_classes=3, label="Live", elem_id="live-label")
+                ui.live_label = gr.HTML(elem_id="live-label", padding=False)
                 ui.live_note = gr.Markdown(elem_id="live-note")
     return ui
 
@@ -129,7 +136,7 @@ def live_frame(project, frame):
         return gr.skip(), gr.skip()
     project = session(project)
     if project.head is None:
-        return None, "No classifier yet: add images and press **Imprint**."
+        return "", "No classifier yet: add images and press **Imprint**."
     import time
 
     from PIL import Image
@@ -141,9 +148,10 @@ def live_frame(project, frame):
         z = backbone.embed([picture], cache=False)[0]
         result = project.explain(z, n_neighbors=0)
     except pj.ProjectError as exc:  # a note, not a toast: this repeats every frame
-        return None, pj.escape_md(str(exc))
+        return "", pj.escape_md(str(exc))
     took = f"Frame classified in {1000 * (time.perf_counter() - start):.0f} ms by the current head."
-    return result["confidences"], f"{took} {pj.unknown_note(result.get('unknown'), 'The frame')}"
+    note = f"{took} {pj.unknown_note(result.get('unknown'), 'The frame')}"
+    return pj.prediction_html(result, top=3), note
 
 
 def predict(project, image) -> None:
@@ -157,9 +165,6 @@ def predict_many(project, files):
     if not files:
         return None, gr.skip()
     backbone = pj.load_backbone(project.backbone_name)
-    results = project.predict_many(backbone, [(f, Path(f).name) for f in files])
-    rows = [
-        [Path(f).name, r["label"], pj.percent(r["confidences"][r["label"]])]
-        for f, r in zip(files, results, strict=True)
-    ]
-    return rows, gr.skip()
+    names = [Path(f).name for f in files]
+    results = project.predict_many(backbone, list(zip(files, names, strict=True)))
+    return pj.batch_rows(names, results), gr.skip()

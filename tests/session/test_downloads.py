@@ -23,7 +23,8 @@ def test_export_before_imprint(project):
 
 
 def test_a_saved_project_is_withdrawn_when_its_classes_change(trained):
-    """The project zip is a view too: renaming a class (the head unchanged) withdraws it."""
+    """The project zip is a view too: renaming a class withdraws it (the name is in the manifest,
+    and the head is imprinted again under the new name)."""
     zipped = pj.save_project(trained, trained.workdir / "saved" / "p.zip")
     assert pj.views(trained)["project_file"] == str(zipped)
     first = trained.classes[0]
@@ -31,5 +32,7 @@ def test_a_saved_project_is_withdrawn_when_its_classes_change(trained):
     trained.rename_class(first.uid, old + " 2")
     v = pj.views(trained)
     assert v["project_file"] is None and "save it again" in v["project_note"]
-    trained.rename_class(first.uid, old)  # the same project again: the same zip is current
+    trained.rename_class(first.uid, old)
+    assert pj.views(trained)["project_file"] is None  # a new head, though the same names
+    assert pj.save_project(trained, zipped) == zipped
     assert pj.views(trained)["project_file"] == str(zipped)

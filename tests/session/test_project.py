@@ -55,11 +55,13 @@ def test_the_head_says_when_images_changed_since_imprinting(backbone, fashion, t
     assert "changed since: press **Imprint**" in pj.status_line(s)
     p.train(backbone)
     assert not p.stale and p.summary()["images_per_class"]["Trouser"] == 3
-    p.rename_class(trousers, "pants")
-    assert p.stale  # the head still says 'Trouser'
+    p.rename_class(trousers, "pants")  # the same images imprinted again under the new name
+    assert not p.stale and p.summary()["classes"] == ["Sneaker", "pants"]
     p.add_class()  # an empty class changes nothing the head is imprinted from
-    p.rename_class(trousers, "Trouser")
     assert not p.stale
+    p.remove_image(trousers, 0)
+    p.rename_class(trousers, "Trouser")  # stale already: the new name waits for Imprint too
+    assert p.stale and p.summary()["classes"] == ["Sneaker", "pants"]
     p.close()
 
 

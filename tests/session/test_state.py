@@ -73,7 +73,7 @@ def test_example_replaces_the_project_and_undo_brings_it_back(fashion, tmp_path)
     assert mine <= stored_files(p)  # kept while an undo may need them
     p.undo_replace()
     assert p.names == ["mine", "Class 2"] and len(p.get(uid).images) == 3
-    assert stored_files(p) == mine and p.undo is None
+    assert stored_files(p) == mine and not p.undo
     with pytest.raises(ProjectError, match="nothing to undo"):
         p.undo_replace()
 
@@ -82,7 +82,7 @@ def test_an_empty_project_is_replaced_without_an_undo(tmp_path):
     from imprint_core.session import examples as ex
 
     p = Project(workdir=tmp_path)
-    assert "Undo" not in ex.load_example(p, "fashion3") and p.undo is None
+    assert "Undo" not in ex.load_example(p, "fashion3") and not p.undo
 
 
 # ---- what a transaction restores ------------------------------------------------------------------
