@@ -27,11 +27,10 @@ def test_teach_two_classes_imprint_and_predict(page, images, tmp_path):
 
     page.get_by_role("tab", name="Try it").click()
     page.locator("#try-image input[type=file]").set_input_files(test["Sneaker"][0])
-    label = page.locator("[data-testid=label-output-value]")
+    label = page.locator("#prediction .headline")
     label.wait_for()
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=label-output-value]')"
-        ".innerText.includes('sneakers')"
+        "() => document.querySelector('#prediction .headline').innerText.includes('sneakers')"
     )
     assert "sneakers" in label.inner_text()
     page.wait_for_selector("#neighbours img")
