@@ -12,16 +12,10 @@ curve, with the same settings, ks, folds and seed, read by modes.one_se_choice.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
-from .modes import (  # the curve's configuration (modes advises under it)
-    NORMS,
-    advice_settings,
-    base_settings,
-)
 
 LOO_MAX = 30  # leave-one-out up to this many images
 # Up to this many images every fit runs on one BLAS/OpenMP/torch thread: on a busy 2-core machine
@@ -31,6 +25,54 @@ ONE_THREAD_MAX = 2000
 N_FOLDS = 5
 MIN_PER_CLASS = 2
 REFERENCES = {"mean": "qi", "ls": "oracle"}  # curve reference -> preset
+
+# The curve's configuration; modes.advise_proxies reads the curve under the same settings.
+ADVICE_MAX_K = 20  # the largest k of the accuracy-vs-k curve and of the app's k-means presets
+ADVICE_GEN = "kmeans"  # the curve line the advice reads, and the gen "Apply" sets
+_NOT_KEPT = ("gen", "k", "lambda_reg", "kmeans_impl")  # set per point of the curve, or irrelevant
+
+
+NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
+
+
+def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
+    """The paper's Fig. 6 configuration (gen and k are set per point of the curve)."""
+    if norm not in NORMS:
+        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
+    return {
+        "norm_pre": NORMS[norm],
+        "gen": "kmeans",
+        "k": 1,
+        "norm_post": NORMS[norm],
+        "norm_inf": NORMS[norm],
+        "agg": "max",
+        "distance": "inner_product",
+        "seed": seed,
+    }
+
+
+def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVICE_MAX_K) -> dict:
+    """The settings the curve and the advice vary k under: the head's own, with k-means proxies.
+
+    settings: the head's settings (ImprintClassifier keyword arguments) or None for the paper's
+    Fig. 6 configuration (L2 / k-means / L2 / L2 / max). Its NORM (whitening and its shrinkage
+    included), AGG, distance and seed options are kept; gen becomes "kmeans" and k, the largest
+    k the curve tries, max_k.
+    """
+    from .classifier import ImprintClassifier
+
+    known = ImprintClassifier().get_params()
+    base = base_settings() if settings is None else dict(settings)
+    unknown = sorted(set(base) - set(known))
+    if unknown:
+        raise ValueError(
+            f"Unknown classifier setting(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(sorted(known))}."
+        )
+    if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
+        raise ValueError(f"max_k must be a whole number >= 1; got {max_k!r}.")
+    keep = {k: v for k, v in base.items() if k not in _NOT_KEPT}
+    return {**keep, "gen": ADVICE_GEN, "k": int(max_k)}
 
 
 def _threads(n: int):

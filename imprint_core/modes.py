@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .kcurve import ADVICE_GEN, ADVICE_MAX_K, accuracy_vs_k, advice_settings
 from .normalisation import l2
 
 MIN_PER_CLUSTER = 5  # a proxy needs at least this many images behind it
@@ -142,56 +143,10 @@ def _recommend_k(X_c: Any, *, max_k: int, seed: int, label: Any) -> tuple[int, s
     )
 
 
-ADVICE_MAX_K = 20  # the largest k of the accuracy-vs-k curve and of the app's k-means presets
 ADVICE_KS = (1, 2, 3, 5, 10, 20)  # the curve's points (kcurve.accuracy_vs_k's default ks)
-ADVICE_GEN = "kmeans"  # the curve line the advice reads, and the gen "Apply" sets
 _ADVICE_CACHE: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _ADVICE_CACHE_SIZE = 16
 _ADVICE_LOCK = threading.Lock()
-_NOT_KEPT = ("gen", "k", "lambda_reg", "kmeans_impl")  # set per point of the curve, or irrelevant
-
-
-NORMS = {"l2": "l2", "none": "none"}  # value of norm_pre / norm_post / norm_inf
-
-
-def base_settings(norm: str = "l2", seed: int = 0) -> dict[str, Any]:
-    """The paper's Fig. 6 configuration (gen and k are set per point of the curve)."""
-    if norm not in NORMS:
-        raise ValueError(f"Unknown norm {norm!r}; allowed: {', '.join(NORMS)}.")
-    return {
-        "norm_pre": NORMS[norm],
-        "gen": "kmeans",
-        "k": 1,
-        "norm_post": NORMS[norm],
-        "norm_inf": NORMS[norm],
-        "agg": "max",
-        "distance": "inner_product",
-        "seed": seed,
-    }
-
-
-def advice_settings(settings: Mapping[str, Any] | None = None, max_k: int = ADVICE_MAX_K) -> dict:
-    """The settings the curve and the advice vary k under: the head's own, with k-means proxies.
-
-    settings: the head's settings (ImprintClassifier keyword arguments) or None for the paper's
-    Fig. 6 configuration (L2 / k-means / L2 / L2 / max). Its NORM (whitening and its shrinkage
-    included), AGG, distance and seed options are kept; gen becomes "kmeans" and k, the largest
-    k the curve tries, max_k.
-    """
-    from .classifier import ImprintClassifier
-
-    known = ImprintClassifier().get_params()
-    base = base_settings() if settings is None else dict(settings)
-    unknown = sorted(set(base) - set(known))
-    if unknown:
-        raise ValueError(
-            f"Unknown classifier setting(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(sorted(known))}."
-        )
-    if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
-        raise ValueError(f"max_k must be a whole number >= 1; got {max_k!r}.")
-    keep = {k: v for k, v in base.items() if k not in _NOT_KEPT}
-    return {**keep, "gen": ADVICE_GEN, "k": int(max_k)}
 
 
 def advice_ks(max_k: int = ADVICE_MAX_K) -> list[int]:
@@ -287,8 +242,6 @@ def advise_proxies(
                 _ADVICE_CACHE.move_to_end(key)
                 return _ADVICE_CACHE[key]
     if curve is None:
-        from .kcurve import accuracy_vs_k  # kcurve imports this module at load time
-
         curve = accuracy_vs_k(
             X, y, ks=ks, gens=(ADVICE_GEN,), settings=chosen, auto=False, references=False
         )

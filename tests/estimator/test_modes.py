@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from imprint_core import ImprintClassifier
-from imprint_core.kcurve import accuracy_vs_k
+from imprint_core.kcurve import ADVICE_MAX_K, accuracy_vs_k, advice_settings
 from imprint_core.modes import (
-    ADVICE_MAX_K,
     MIN_PER_CLUSTER,
-    advice_settings,
     advise_proxies,
     curve_agreement,
     recommend_k,
