@@ -108,7 +108,7 @@ def reimprint(repeats: int) -> dict:
 
         return go
 
-    from imprint_core.collapse import one_thread
+    from imprint_core.threads import one_thread
 
     def one(fn):
         def go():

@@ -8,12 +8,11 @@ C - 1)-dimensional between-class subspace, where the pseudo-inverse of Sigma_B l
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+
+from .threads import one_thread
 
 EPS32 = float(np.finfo(np.float32).eps)  # the reference normalises with x / (||x|| + eps32)
 FEW_SHOT_RATIO = 10  # smallest class * 10 < d: covariance estimates are badly under-sampled
@@ -22,23 +21,6 @@ ALLCLOSE_ATOL = 1e-8  # np.allclose(Sigma_B, 0) as in the reference
 
 # variant -> does the within-class scatter carry the reference code's extra mu_G mu_G^T term?
 VARIANTS: dict[str, bool] = {"textbook": False, "reference": True}
-
-
-_LIMIT_LOCK = threading.RLock()  # threadpool limits are process-wide: one limiter at a time
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run BLAS/OpenMP single-threaded (libraries loaded before entry are limited).
-
-    The geometry computations are small; on a busy 2-core machine multi-threaded BLAS spins
-    against other processes and was measured 5-100x slower than one thread.
-    """
-    import scipy.linalg  # noqa: F401  (load scipy's BLAS so that it is limited too)
-    from threadpoolctl import threadpool_limits
-
-    with _LIMIT_LOCK, threadpool_limits(limits=1):
-        yield
 
 
 def l2_normalize(X: np.ndarray) -> np.ndarray:

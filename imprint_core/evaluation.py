@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .threads import one_thread
+
 MIN_PER_CLASS = 2  # an image can only be held out if its class keeps at least one other
 LOO_MAX_FAST = 400  # leave-one-out with the per-class shortcut up to this many images
 LOO_MAX_REFIT = 30  # leave-one-out by full refits only for tiny projects
@@ -115,8 +117,6 @@ def evaluate(
         scheme = choose_scheme(len(y), {} if views is not None else settings)
     if scheme not in SCHEMES:
         raise ValueError(f"unknown evaluation scheme {scheme!r}; choose one of {list(SCHEMES)}")
-    from .collapse import one_thread
-
     # Many small fits: multi-threaded BLAS/OpenMP spins against other processes on a busy
     # machine and is far slower than one thread here (measured 2 ms vs up to 0.5 s per k-means).
     with one_thread():

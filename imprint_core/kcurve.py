@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .threads import one_thread
+
 LOO_MAX = 30  # leave-one-out up to this many images
 # Up to this many images every fit runs on one BLAS/OpenMP/torch thread: on a busy 2-core machine
 # worker threads spin on these tiny problems (the merged example's advice: 31.9 s with the default
@@ -82,8 +84,6 @@ def _threads(n: int):
     if n > ONE_THREAD_MAX:
         return nullcontext()
     import torch  # noqa: F401  (loaded first, so that its OpenMP pool is limited too)
-
-    from .collapse import one_thread
 
     return one_thread()
 

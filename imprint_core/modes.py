@@ -26,6 +26,7 @@ import numpy as np
 
 from .kcurve import ADVICE_GEN, ADVICE_MAX_K, accuracy_vs_k, advice_settings
 from .normalisation import l2
+from .threads import one_thread
 
 MIN_PER_CLUSTER = 5  # a proxy needs at least this many images behind it
 MAX_SAMPLES = 400  # larger classes are subsampled (seeded): enough to see the groups
@@ -76,8 +77,6 @@ def recommend_k(X_c: Any, *, max_k: int = 10, seed: int = 0, label: Any = None) 
     """The recommended number of proxies for one class's embeddings, and why, in words."""
     import sklearn.cluster  # noqa: F401  (load its OpenMP runtime before limiting it)
     import sklearn.metrics  # noqa: F401
-
-    from .collapse import one_thread
 
     # tiny problems (<= MAX_SAMPLES points): worker threads only spin on a busy machine (100x)
     with one_thread():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .normalisation import l2
+from .threads import one_thread
 
 CACHE_SIZE = 32
 EXACT_SVD_MAX = 512  # exact SVD when the smaller side is at most this; randomized SVD beyond
@@ -246,8 +247,6 @@ def _project_umap(X, items, dim, seed, n_neighbors, min_dist, n_epochs):
     import umap
     from umap.umap_ import smooth_knn_dist
 
-    from .collapse import one_thread
-
     n = len(X)
     nn = max(2, min(n_neighbors, n - 1))
     with one_thread():
@@ -338,8 +337,6 @@ def project(
             items = [(name, _l2(a)) for name, a in items]
         if used == "pca":
             from sklearn.utils import extmath  # noqa: F401  (loaded before the thread limit)
-
-            from .collapse import one_thread
 
             with one_thread():  # small SVDs: BLAS threads only spin on a busy machine
                 coords, mapped, ratio = _project_pca(X, items, dim, seed)

@@ -164,7 +164,7 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
             settings = {**self.settings, "backbone": self.backbone_name}
             clf = make_classifier(settings)
             try:
-                from ..collapse import one_thread
+                from ..threads import one_thread
 
                 with one_thread():  # small GEMMs: one thread beats spinning against other load
                     clf.fit(X_fit, y_fit)

@@ -11,9 +11,9 @@ from imprint_core.collapse import (
     describe_metrics,
     l2_normalize,
     nc_metrics,
-    one_thread,
     primer,
 )
+from imprint_core.threads import one_thread
 
 
 def simplex_etf_data(C=5, d=40, per=30, noise=0.0, seed=0):
