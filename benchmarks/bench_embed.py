@@ -41,6 +41,8 @@ def _variants(use_compile: bool) -> dict:
     import torch
 
     from imprint_core import backbones as B
+    from imprint_core.backbones.engines import ort_session
+    from imprint_core.backbones.lite0 import lite0_onnx_bytes
 
     def eager():
         m = B.load_lite0_timm()
@@ -63,15 +65,15 @@ def _variants(use_compile: bool) -> dict:
         return lambda x: bb._engine.features(x.numpy())
 
     def ort_dynamic_pad():  # the previous export: timm's per-call "same" padding arithmetic
-        session = B._ort_session(_dynamic_pad_onnx())
+        session = ort_session(_dynamic_pad_onnx())
         return lambda x: session.run(["features"], {"images": x.numpy()})[0]
 
     def ort_basic():  # graph optimisation level BASIC instead of ALL
-        session = _ort_session_level(B._lite0_onnx_bytes(B.load_lite0_timm()), "ORT_ENABLE_BASIC")
+        session = _ort_session_level(lite0_onnx_bytes(B.load_lite0_timm()), "ORT_ENABLE_BASIC")
         return lambda x: session.run(["features"], {"images": x.numpy()})[0]
 
     def ort_int8():
-        session = B._ort_session(_int8_onnx())
+        session = ort_session(_int8_onnx())
         return lambda x: session.run(["features"], {"images": x.numpy()})[0]
 
     def openvino_fp32():
@@ -79,7 +81,7 @@ def _variants(use_compile: bool) -> dict:
 
         core = ov.Core()
         model = core.compile_model(
-            B._lite0_onnx_bytes(B.load_lite0_timm()),
+            lite0_onnx_bytes(B.load_lite0_timm()),
             "CPU",
             {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"},
         )
@@ -87,7 +89,7 @@ def _variants(use_compile: bool) -> dict:
         return lambda x: model({"images": x.numpy()})[out]
 
     def ort_spin():  # ONNX Runtime's own default: threads busy-wait between ops
-        session = B._ort_session(B._lite0_onnx_bytes(B.load_lite0_timm()), spin=True)
+        session = ort_session(lite0_onnx_bytes(B.load_lite0_timm()), spin=True)
         return lambda x: session.run(["features"], {"images": x.numpy()})[0]
 
     def bf16_cl():
@@ -131,9 +133,9 @@ def _variants(use_compile: bool) -> dict:
 def _ort_session_level(source, level: str):
     import onnxruntime as ort
 
-    from imprint_core import backbones as B
+    from imprint_core.backbones.engines import ort_session
 
-    session = B._ort_session(source)
+    session = ort_session(source)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = session.get_session_options().intra_op_num_threads
     opts.inter_op_num_threads = 1
@@ -149,10 +151,11 @@ def _dynamic_pad_onnx() -> bytes:
     import torch
 
     from imprint_core import backbones as B
+    from imprint_core.backbones.lite0 import timm_parts
 
     buf = io.BytesIO()
     torch.onnx.export(
-        B._timm_parts(B.load_lite0_timm())[2].eval(),
+        timm_parts(B.load_lite0_timm())[2].eval(),
         torch.zeros(1, 3, 224, 224),
         buf,
         input_names=["images"],
@@ -193,6 +196,7 @@ def _int8_onnx() -> str:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from imprint_core import backbones as B
+    from imprint_core.backbones.lite0 import lite0_onnx_bytes
 
     calib = _calibration_batch()
 
@@ -205,7 +209,7 @@ def _int8_onnx() -> str:
 
     folder = tempfile.mkdtemp(prefix="imprint-int8-")
     pre = os.path.join(folder, "pre.onnx")
-    quant_pre_process(B._lite0_onnx_bytes(B.load_lite0_timm()), pre, skip_symbolic_shape=True)
+    quant_pre_process(lite0_onnx_bytes(B.load_lite0_timm()), pre, skip_symbolic_shape=True)
     out = os.path.join(folder, "int8.onnx")
     logging.disable(logging.WARNING)  # the quantiser logs every shape tensor it skips
     try:

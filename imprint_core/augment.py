@@ -189,11 +189,11 @@ def embed_views(
     imprint_core.ImageError
         An unreadable image, named.
     """
-    from .backbones.backbone import _as_list
+    from .backbones.backbone import as_list
 
     views = check_views(views)
     # an array is a stack of images (n, H, W) or (n, H, W, 3), like a dataset's pixels
-    items = list(images) if isinstance(images, np.ndarray) else _as_list(images)
+    items = list(images) if isinstance(images, np.ndarray) else as_list(images)
     if names is not None and len(names) != len(items):
         raise ValueError(f"names has {len(names)} entries for {len(items)} images.")
     per = len(view_labels(views))

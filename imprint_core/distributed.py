@@ -236,10 +236,10 @@ class RayBackbone:
         self.ray_options = ray_options
 
     def embed(self, images, batch_size: int = 32, progress: Any = None, **_: Any) -> np.ndarray:
-        from imprint_core.backbones import _as_list
+        from imprint_core.backbones.backbone import as_list
 
         return embed_ray(
-            _as_list(images),
+            as_list(images),
             self.name,
             batch_size=batch_size,
             progress=progress,

@@ -101,7 +101,7 @@ def _sq_dist(X: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> np.ndarray:
     return np.maximum(D, 0, out=D)
 
 
-class _Lloyd:
+class Lloyd:
     """Lloyd's algorithm on centred data with Elkan's bounds; all state lives here.
 
     labels/sums/counts describe the current partition (sums in float64, updated only by the
@@ -285,7 +285,7 @@ def kmeans(
     # sklearn's _tolerance: tol * mean of the per-feature (population) variances = mean(x_sq)/d
     tol_abs = float(tol) * float(x_sq.sum(dtype=np.float64)) / X.size
 
-    state = _Lloyd(Xc, x_sq, _SLACK[X.dtype])
+    state = Lloyd(Xc, x_sq, _SLACK[X.dtype])
     if init is None:
         C = state.seed(k, rng)
     else:

@@ -226,7 +226,7 @@ def _lite0_features():
     return (lambda x: model.forward_head(model.forward_features(x), pre_logits=True)), model, recipe
 
 
-def _recipe_from_transform(transform) -> dict[str, Any]:
+def recipe_from_transform(transform) -> dict[str, Any]:
     """The resize / crop / normalise steps of a torchvision transform (Compose or the weights')."""
     steps = list(getattr(transform, "transforms", [transform]))
     recipe: dict[str, Any] = {}
@@ -266,12 +266,12 @@ def _hub_features(name: str):
 
         weights = torchvision.models.get_model_weights(spec.arch)[spec.tag]
         model = torchvision_features(spec.arch, weights)
-        return model, model, _recipe_from_transform(weights.transforms())
+        return model, model, recipe_from_transform(weights.transforms())
     import open_clip
 
     model, _, preprocess = open_clip.create_model_and_transforms(spec.arch, pretrained=spec.tag)
     visual = model.visual.eval()
-    return visual, visual, _recipe_from_transform(preprocess)
+    return visual, visual, recipe_from_transform(preprocess)
 
 
 def _backbone_parts(name: str):

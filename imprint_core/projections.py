@@ -221,7 +221,7 @@ def wait_for_umap(timeout: float | None = None) -> bool:
     return _UmapState.ready
 
 
-def _knn(A: np.ndarray, B: np.ndarray, k: int, self_first: bool) -> tuple[np.ndarray, np.ndarray]:
+def knn(A: np.ndarray, B: np.ndarray, k: int, self_first: bool) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest rows of B for each row of A (Euclidean): indices and distances, sorted."""
     A = A.astype(np.float32)
     B = B.astype(np.float32)
@@ -250,7 +250,7 @@ def _project_umap(X, items, dim, seed, n_neighbors, min_dist, n_epochs):
     n = len(X)
     nn = max(2, min(n_neighbors, n - 1))
     with one_thread():
-        knn_idx, knn_dist = _knn(X, X, nn, self_first=True)
+        knn_idx, knn_dist = knn(X, X, nn, self_first=True)
     reducer = umap.UMAP(
         n_neighbors=nn,
         n_components=dim,
@@ -271,7 +271,7 @@ def _project_umap(X, items, dim, seed, n_neighbors, min_dist, n_epochs):
             mapped.append(np.zeros((0, dim)))
             continue
         with one_thread():
-            idx, dist = _knn(a, X, nn, self_first=False)
+            idx, dist = knn(a, X, nn, self_first=False)
         sigma, rho = smooth_knn_dist(dist.astype(np.float32), float(nn), local_connectivity=1.0)
         w = np.exp(-np.maximum(dist - rho[:, None], 0.0) / sigma[:, None])
         w /= w.sum(axis=1, keepdims=True)

@@ -33,33 +33,19 @@ ONNX Runtime forwards), ``lite0`` (the built-in model), ``hub`` (torchvision, op
 
 from __future__ import annotations
 
-from .backbone import Backbone, _as_list, _Progress
+from .backbone import Backbone
 from .base import (
-    _PROBE_TIMEOUT_S,
     DECODE_MIN_SIDE,
     DEFAULT_BACKBONE,
     RUNTIMES,
     BackboneSpec,
     BackboneUnavailable,
 )
-from .engines import _agrees, _Engine, _ort_session, _OrtEngine, _TorchEngine
-from .hub import (
-    _build_open_clip,
-    _build_torchvision,
-    _hf_cached,
-    _offline_reason,
-    _unavailable,
-    _unreachable_reason,
-    torchvision_features,
-)
+from .hub import torchvision_features
 from .lite0 import (
     LITE0_CROP,
     LITE0_RESIZE,
     ONNX_EXPORT_VERSION,
-    _build_lite0,
-    _lite0_onnx_bytes,
-    _lite0_weights_path,
-    _timm_parts,
     cache_dir,
     export_lite0_onnx,
     fold_batchnorm,
@@ -71,9 +57,7 @@ from .lite0 import (
     write_atomic,
 )
 from .registry import (
-    _LOADED,
     BACKBONES,
-    _resolve_runtime,
     backbone_spec,
     get_backbone,
     list_backbones,

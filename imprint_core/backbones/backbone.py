@@ -15,7 +15,7 @@ from imprint_core.cache import EmbeddingCache, default_cache
 from imprint_core.images import ImageSource, hash_image_source, load_image, source_name
 
 from .base import DECODE_MIN_SIDE, DEFAULT_BACKBONE, BackboneSpec
-from .engines import _Engine
+from .engines import Engine
 
 
 class _Progress:
@@ -49,7 +49,7 @@ class _Progress:
             self.bar.close()
 
 
-def _as_list(images: Any) -> list:
+def as_list(images: Any) -> list:
     from PIL import Image
 
     if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
@@ -60,7 +60,7 @@ def _as_list(images: Any) -> list:
 class Backbone:
     """A loaded, shared, thread-safe image encoder. Get one with ``get_backbone``."""
 
-    def __init__(self, spec: BackboneSpec, engine: _Engine, device: torch.device) -> None:
+    def __init__(self, spec: BackboneSpec, engine: Engine, device: torch.device) -> None:
         self.spec = spec
         self.name = spec.name
         self.dim = spec.dim
@@ -81,7 +81,7 @@ class Backbone:
         self, images: Sequence[ImageSource], names: Sequence | None = None
     ) -> np.ndarray:
         """Decode and transform images into the model's float32 ``(n, 3, H, W)`` input batch."""
-        items = _as_list(images)
+        items = as_list(images)
         names = list(names) if names is not None else [None] * len(items)
         return self._engine.batch(
             [
@@ -109,7 +109,7 @@ class Backbone:
         """
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
-        items = _as_list(images)
+        items = as_list(images)
         if names is not None and len(names) != len(items):
             raise ValueError(f"names has {len(names)} entries for {len(items)} images.")
         store = default_cache() if cache is None or cache is True else cache
@@ -188,7 +188,7 @@ class Backbone:
 
     def classify(self, images: ImageSource | Sequence[ImageSource], batch_size: int = 32):
         """ImageNet-1k logits ``(n, 1000)`` float32 (built-in backbone only; never cached)."""
-        items = _as_list(images)
+        items = as_list(images)
         if self.spec.family != "builtin":
             raise NotImplementedError(
                 f"Backbone {self.name!r} has its classifier removed; only "

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engines import _Engine
+    from .engines import Engine
 
 DEFAULT_BACKBONE = "efficientnet_lite0"
 RUNTIMES = ("auto", "onnxruntime", "torch")
 # Big JPEGs are decoded at a reduced scale that keeps both sides >= this (twice every model's
 # resize target): 3x faster on phone photos, embeddings within cosine 0.9998 of a full decode.
 DECODE_MIN_SIDE = 512
-_PROBE_TIMEOUT_S = 4.0  # how long a network check may take before we call the hub unreachable
+PROBE_TIMEOUT_S = 4.0  # how long a network check may take before we call the hub unreachable
 
 
 class BackboneUnavailable(RuntimeError):
@@ -32,7 +32,7 @@ class BackboneSpec:
     licence: str
     ls_lambda: float  # suggested ridge lambda for the least-squares oracle head
     description: str
-    builder: Callable[[BackboneSpec, Any, str], _Engine]
+    builder: Callable[[BackboneSpec, Any, str], Engine]
     arch: str = ""
     tag: str = ""
 

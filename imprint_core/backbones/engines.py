@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-class _Engine:
+class Engine:
     """A loaded model: ``preprocess`` (PIL -> CHW array or tensor) and a thread-safe batched
     forward over a float32 ``(n, 3, H, W)`` numpy batch."""
 
@@ -43,7 +43,7 @@ class _Engine:
         raise NotImplementedError("this backbone has no classifier head")
 
 
-class _TorchEngine(_Engine):
+class TorchEngine(Engine):
     """PyTorch forward of ``features`` (and optionally ``head``) under ``inference_mode``."""
 
     def __init__(self, preprocess, features, device, head=None, channels_last=False) -> None:
@@ -75,7 +75,7 @@ class _TorchEngine(_Engine):
         return self._run(batch, with_head=True)
 
 
-class _OrtEngine(_Engine):
+class OrtEngine(Engine):
     """ONNX Runtime session with outputs ``features`` and ``logits`` (session.run is thread-safe)."""
 
     runtime = "onnxruntime"
@@ -95,7 +95,7 @@ class _OrtEngine(_Engine):
         return self._run(batch, "logits")
 
 
-def _ort_session(model_source: bytes | str, spin: bool = False):
+def ort_session(model_source: bytes | str, spin: bool = False):
     import onnxruntime as ort
     import torch
 
@@ -109,7 +109,7 @@ def _ort_session(model_source: bytes | str, spin: bool = False):
     return ort.InferenceSession(model_source, opts, providers=["CPUExecutionProvider"])
 
 
-def _agrees(engine: _Engine, reference: _Engine) -> bool:
+def agrees(engine: Engine, reference: Engine) -> bool:
     """Both engines give the same features (cosine >= 0.9999) on a fixed random batch."""
     x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 224, 224)).astype(np.float32)
     a, b = engine.features(x), reference.features(x)

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-from .base import _PROBE_TIMEOUT_S, DEFAULT_BACKBONE, BackboneSpec, BackboneUnavailable
-from .engines import _Engine, _TorchEngine
+from .base import DEFAULT_BACKBONE, PROBE_TIMEOUT_S, BackboneSpec, BackboneUnavailable
+from .engines import Engine, TorchEngine
 
 
 def _offline_reason() -> str | None:
@@ -21,7 +21,7 @@ def _offline_reason() -> str | None:
     return None
 
 
-def _unreachable_reason(url: str) -> str | None:
+def unreachable_reason(url: str) -> str | None:
     """None when ``url``'s server answers within a few seconds, else why not."""
     import urllib.error
     import urllib.request
@@ -30,7 +30,7 @@ def _unreachable_reason(url: str) -> str | None:
     if reason:
         return reason
     try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=_PROBE_TIMEOUT_S)
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=PROBE_TIMEOUT_S)
     except urllib.error.HTTPError:
         return None  # the server answered: the network is there
     except (urllib.error.URLError, OSError) as exc:
@@ -61,14 +61,14 @@ def torchvision_features(arch: str, weights: Any) -> torch.nn.Module:
     raise RuntimeError(f"torchvision {arch}: no classifier head found to remove")
 
 
-def _build_torchvision(spec: BackboneSpec, device: torch.device, runtime: str) -> _Engine:
+def build_torchvision(spec: BackboneSpec, device: torch.device, runtime: str) -> Engine:
     import torch
     import torchvision
 
     weights = torchvision.models.get_model_weights(spec.arch)[spec.tag]
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     if not (folder / os.path.basename(weights.url)).is_file():
-        reason = _unreachable_reason(weights.url)
+        reason = unreachable_reason(weights.url)
         if reason:
             raise _unavailable(spec, weights.url, str(folder), reason)
     try:
@@ -76,17 +76,17 @@ def _build_torchvision(spec: BackboneSpec, device: torch.device, runtime: str) -
     except OSError as exc:  # URLError and friends: a download that failed half-way
         raise _unavailable(spec, weights.url, str(folder), str(exc)) from exc
     convnet = spec.arch.startswith("resnet")
-    return _TorchEngine(weights.transforms(), model, device, channels_last=convnet)
+    return TorchEngine(weights.transforms(), model, device, channels_last=convnet)
 
 
-def _hf_cached(repo: str) -> bool:
+def hf_cached(repo: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
     names = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
     return any(isinstance(try_to_load_from_cache(repo, n), str) for n in names)
 
 
-def _build_open_clip(spec: BackboneSpec, device: torch.device, runtime: str) -> _Engine:
+def build_open_clip(spec: BackboneSpec, device: torch.device, runtime: str) -> Engine:
     try:
         import open_clip
         from huggingface_hub.constants import HF_HUB_CACHE
@@ -96,8 +96,8 @@ def _build_open_clip(spec: BackboneSpec, device: torch.device, runtime: str) -> 
         ) from exc
     repo = open_clip.get_pretrained_cfg(spec.arch, spec.tag)["hf_hub"].rstrip("/")
     where = f"Hugging Face Hub repository {repo}"
-    if not _hf_cached(repo):
-        reason = _unreachable_reason(f"https://huggingface.co/{repo}")
+    if not hf_cached(repo):
+        reason = unreachable_reason(f"https://huggingface.co/{repo}")
         if reason:
             raise _unavailable(spec, where, HF_HUB_CACHE, reason)
     try:
@@ -106,4 +106,4 @@ def _build_open_clip(spec: BackboneSpec, device: torch.device, runtime: str) -> 
         )
     except RuntimeError as exc:  # open_clip wraps failed downloads in RuntimeError
         raise _unavailable(spec, where, HF_HUB_CACHE, str(exc)) from exc
-    return _TorchEngine(preprocess, model.visual, device)  # image tower only; text tower dropped
+    return TorchEngine(preprocess, model.visual, device)  # image tower only; text tower dropped

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 from .base import BackboneSpec
-from .engines import _agrees, _Engine, _ort_session, _OrtEngine, _TorchEngine
+from .engines import Engine, OrtEngine, TorchEngine, agrees, ort_session
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _timm_parts(model):
+def timm_parts(model):
     """(pooled-features module, classifier, module returning both) of a timm classifier."""
     import torch
 
@@ -193,7 +193,7 @@ def export_lite0_onnx(model: torch.nn.Module) -> bytes:
 
     import torch
 
-    both = _timm_parts(static_same_padding(copy.deepcopy(model).eval()))[2].eval()
+    both = timm_parts(static_same_padding(copy.deepcopy(model).eval()))[2].eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -230,7 +230,7 @@ def write_atomic(target: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | str:
+def lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | str:
     """The exported ONNX graph: the cached file's path when the cache is writable, else bytes.
     ``rebuild`` re-exports even when a cached file exists (it was found corrupt)."""
     target = lite0_onnx_path()
@@ -244,31 +244,31 @@ def _lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | 
         return data
 
 
-def _checked_ort_engine(source: bytes | str, model, device) -> _OrtEngine:
-    engine = _OrtEngine(lite0_preprocess, _ort_session(source))
-    reference = _TorchEngine(lite0_preprocess, _timm_parts(model)[0], device)
-    if not _agrees(engine, reference):
+def _checked_ort_engine(source: bytes | str, model, device) -> OrtEngine:
+    engine = OrtEngine(lite0_preprocess, ort_session(source))
+    reference = TorchEngine(lite0_preprocess, timm_parts(model)[0], device)
+    if not agrees(engine, reference):
         raise RuntimeError("its features differ from the PyTorch model's")
     return engine
 
 
-def _ort_engine(model, device) -> _OrtEngine:
+def _ort_engine(model, device) -> OrtEngine:
     """The ONNX Runtime engine; a cached model that fails to load or to agree with PyTorch (a
     truncated or corrupted file) is re-exported once, atomically, and the log says so."""
-    source = _lite0_onnx_bytes(model)
+    source = lite0_onnx_bytes(model)
     try:
         return _checked_ort_engine(source, model, device)
     except Exception as exc:
         if not isinstance(source, str):
             raise
         log.warning("Cached ONNX model %s is unusable (%s); re-exporting it.", source, exc)
-        source = _lite0_onnx_bytes(model, rebuild=True)
+        source = lite0_onnx_bytes(model, rebuild=True)
         engine = _checked_ort_engine(source, model, device)
         log.warning("Re-exported the ONNX model to %s; ONNX Runtime is in use.", source)
         return engine
 
 
-def _build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> _Engine:
+def build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> Engine:
     model = load_lite0_timm()
     if runtime != "torch" and device.type == "cpu":
         try:
@@ -279,5 +279,5 @@ def _build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> _Eng
             warnings.warn(
                 f"{spec.name}: ONNX Runtime unavailable ({exc}); using PyTorch.", stacklevel=3
             )
-    features, head, _ = _timm_parts(fold_batchnorm(model))
-    return _TorchEngine(lite0_preprocess, features, device, head=head, channels_last=True)
+    features, head, _ = timm_parts(fold_batchnorm(model))
+    return TorchEngine(lite0_preprocess, features, device, head=head, channels_last=True)

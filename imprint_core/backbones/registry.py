@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 from .backbone import Backbone
 from .base import DEFAULT_BACKBONE, RUNTIMES, BackboneSpec
-from .hub import _build_open_clip, _build_torchvision, _hf_cached
-from .lite0 import _build_lite0
+from .hub import build_open_clip, build_torchvision, hf_cached
+from .lite0 import build_lite0
 
 _TV_LICENCE = (
     "BSD-3-Clause (torchvision); torchvision notes the weights may carry the terms of their "
@@ -31,7 +31,7 @@ def _tv(name: str, dim: int, lam: float, desc: str) -> BackboneSpec:
         _TV_LICENCE,
         lam,
         desc,
-        _build_torchvision,
+        build_torchvision,
         arch=name,
         tag="IMAGENET1K_V1",
     )
@@ -46,7 +46,7 @@ def _clip(name: str, tag: str, dim: int, licence: str, desc: str) -> BackboneSpe
         licence,
         0.05,
         desc,
-        _build_open_clip,
+        build_open_clip,
         arch=name,
         tag=tag,
     )
@@ -63,7 +63,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             "Apache-2.0",
             0.05,
             "Built in, works offline; small and fast (4.7M parameters).",
-            _build_lite0,
+            build_lite0,
         ),
         _tv("resnet18", 512, 1e-4, "The paper's ResNet-18 (ImageNet-1k)."),
         _tv("resnet50", 2048, 1e-4, "The paper's ResNet-50 (ImageNet-1k)."),
@@ -122,7 +122,7 @@ def resolve_runtime(runtime: str | None) -> str:
     return value
 
 
-_LOADED: dict[tuple[str, str, str], Backbone] = {}
+LOADED: dict[tuple[str, str, str], Backbone] = {}
 _KEY_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
 _REGISTRY_LOCK = threading.Lock()
 
@@ -142,14 +142,14 @@ def get_backbone(
     rt = resolve_runtime(runtime) if spec.family == "builtin" else "torch"
     key = (spec.name, str(dev), rt)
     with _REGISTRY_LOCK:
-        if key in _LOADED:
-            return _LOADED[key]
+        if key in LOADED:
+            return LOADED[key]
         lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     with lock:  # one loader per model; other models load in parallel
-        if key not in _LOADED:
+        if key not in LOADED:
             engine = spec.builder(spec, dev, rt)
-            _LOADED[key] = Backbone(spec, engine, dev)
-        return _LOADED[key]
+            LOADED[key] = Backbone(spec, engine, dev)
+        return LOADED[key]
 
 
 def weights_cached(name: str) -> bool:
@@ -165,7 +165,4 @@ def weights_cached(name: str) -> bool:
         return (Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)).is_file()
     import open_clip
 
-    return _hf_cached(open_clip.get_pretrained_cfg(spec.arch, spec.tag)["hf_hub"].rstrip("/"))
-
-
-_resolve_runtime = resolve_runtime  # the name other modules used before
+    return hf_cached(open_clip.get_pretrained_cfg(spec.arch, spec.tag)["hf_hub"].rstrip("/"))

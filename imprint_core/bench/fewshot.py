@@ -36,14 +36,14 @@ from .protocol import (
     PROBE,
     PROBE_C,
     Method,
-    _backbone_name,
-    _bar,
-    _load_npz,
-    _save_npz,
+    backbone_name,
     cache_path,
     default_cache_dir,
     embed_splits,
     fit_and_score,
+    load_npz,
+    progress_bar,
+    save_npz,
     subset_rows,
     unique_methods,
 )
@@ -158,21 +158,21 @@ def embed_views_cached(
 
     views = check_views(views)
     rows = np.asarray(rows, dtype=np.int64)
-    name = _backbone_name(backbone)
+    name = backbone_name(backbone)
     path = views_cache_path(dataset, rows, name, cache_dir, views)
     per = len(view_labels(views))
     source = np.repeat(np.arange(len(rows), dtype=np.int64), per)
     info = {"file": str(path), "images": len(rows), "views": len(source), "cached": True}
     info["seconds"] = 0.0
     if path.is_file():
-        Z = _load_npz(path, rows)
+        Z = load_npz(path, rows)
         if Z is not None and len(Z) == len(source):
             return Z, source, info
     if isinstance(backbone, str):
         from ..backbones import get_backbone
 
         backbone = get_backbone(backbone)
-    bar = _bar(progress, len(rows), f"embed {'+'.join(views)} views ({name})", "img")
+    bar = progress_bar(progress, len(rows), f"embed {'+'.join(views)} views ({name})", "img")
     # the disk cache replaces the in-memory one (memory would grow)
     cache = False if "cache" in inspect.signature(backbone.embed).parameters else None
     start = time.perf_counter()
@@ -194,7 +194,7 @@ def embed_views_cached(
     finally:
         bar.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_npz(path, embeddings=Z, rows=rows)
+    save_npz(path, embeddings=Z, rows=rows)
     info.update(cached=False, seconds=time.perf_counter() - start)
     return Z, source, info
 
@@ -209,7 +209,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
     )
     if not methods:
         raise ValueError("no methods to run: give presets, a grid, a config file or a reference")
-    backbone = _backbone_name(cfg.backbone)
+    backbone = backbone_name(cfg.backbone)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
     splits, tasks, data, embeddings = embed_splits(cfg, cfg.pool_per_class)
     aug = "+".join(cfg.augment)
@@ -242,7 +242,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
     t1 = time.perf_counter()
     runs = []
     total = len(picks) * len(methods) * (2 if views is not None else 1)
-    bar = _bar(cfg.progress, total, "few-shot", "fit")
+    bar = progress_bar(cfg.progress, total, "few-shot", "fit")
     try:
         for task, _, _, test_rows, test_y in plans:
             Xte = data["test"][0][test_rows]
@@ -252,7 +252,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
                     Xtr = data["train"][0][rows]
                     supports = [("", (Xtr, ytr, Xte, test_y))]
                     if views is not None:
-                        Xa, ya = _with_views(Xtr, ytr, rows, views)
+                        Xa, ya = with_views(Xtr, ytr, rows, views)
                         supports.append((aug, (Xa, ya, Xte, test_y)))
                     for method in methods:
                         for augment, split in supports:
@@ -290,7 +290,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
     return result
 
 
-def _with_views(X, y, rows, views) -> tuple[np.ndarray, np.ndarray]:
+def with_views(X, y, rows, views) -> tuple[np.ndarray, np.ndarray]:
     """The support ``(X, y)`` (pool rows ``rows``) plus the views of exactly those rows."""
     from ..augment import add_views
 

@@ -225,7 +225,7 @@ def subset_rows(labels: np.ndarray, per_class: int | None, seed: int = 0) -> np.
     return np.sort(np.concatenate(rows))
 
 
-def _backbone_name(backbone: Any) -> str:
+def backbone_name(backbone: Any) -> str:
     return backbone if isinstance(backbone, str) else backbone.name
 
 
@@ -235,13 +235,13 @@ def cache_path(dataset: ImageDataset, rows: np.ndarray, backbone: str, cache_dir
     return Path(cache_dir) / dataset.name / backbone / f"{dataset.split}-n{len(rows)}-{key}.npz"
 
 
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache file
 
 
-def _load_npz(path: Path, rows: np.ndarray) -> np.ndarray | None:
+def load_npz(path: Path, rows: np.ndarray) -> np.ndarray | None:
     with np.load(path, allow_pickle=False) as data:
         if not np.array_equal(data["rows"], rows):
             return None
@@ -269,11 +269,11 @@ def embed_cached(
     Work is saved every ``CHUNK`` images, so an interrupted run resumes where it stopped.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    name = _backbone_name(backbone)
+    name = backbone_name(backbone)
     path = cache_path(dataset, rows, name, Path(cache_dir))
     info = {"file": str(path), "images": len(rows), "cached": True, "seconds": 0.0}
     if path.is_file():
-        Z = _load_npz(path, rows)
+        Z = load_npz(path, rows)
         if Z is not None:
             return Z, info
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -281,23 +281,23 @@ def embed_cached(
         from ..backbones import get_backbone
 
         backbone = get_backbone(backbone)
-    bar = _bar(progress, len(rows), f"embed {dataset.name} {dataset.split} ({name})", "img")
+    bar = progress_bar(progress, len(rows), f"embed {dataset.name} {dataset.split} ({name})", "img")
     start = time.perf_counter()
     parts = []
     try:
         for i, lo in enumerate(range(0, len(rows), CHUNK)):
             chunk = rows[lo : lo + CHUNK]
             part = path.with_name(f"{path.stem}.part{i}.npz")
-            Z = _load_npz(part, chunk) if part.is_file() else None
+            Z = load_npz(part, chunk) if part.is_file() else None
             if Z is None:
                 done = bar.n
                 Z = _embed(backbone, dataset.images(chunk), batch_size, _advance(bar, done))
-                _save_npz(part, embeddings=Z, rows=chunk)
+                save_npz(part, embeddings=Z, rows=chunk)
             bar.n = lo + len(chunk)
             bar.refresh()
             parts.append(part)
         Z = np.concatenate(
-            [_load_npz(p, rows[i * CHUNK : (i + 1) * CHUNK]) for i, p in enumerate(parts)]
+            [load_npz(p, rows[i * CHUNK : (i + 1) * CHUNK]) for i, p in enumerate(parts)]
         )
     finally:
         bar.close()
@@ -305,14 +305,14 @@ def embed_cached(
         raise RuntimeError(
             f"backbone {name!r} returned {Z.shape} embeddings for {len(rows)} images"
         )
-    _save_npz(path, embeddings=Z, rows=rows)
+    save_npz(path, embeddings=Z, rows=rows)
     for p in parts:
         p.unlink(missing_ok=True)
     info.update(cached=False, seconds=time.perf_counter() - start)
     return Z, info
 
 
-def _bar(progress: bool, total: int, desc: str, unit: str):
+def progress_bar(progress: bool, total: int, desc: str, unit: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress, leave=False)
@@ -493,7 +493,7 @@ class BenchResult:
 
 def _settings(cfg: BenchConfig, methods: list[Method]) -> dict:
     settings = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
-    settings["backbone"] = _backbone_name(cfg.backbone)
+    settings["backbone"] = backbone_name(cfg.backbone)
     settings["methods"] = [{"name": m.name, "kind": m.kind, "params": m.params} for m in methods]
     for key in ("cache_dir", "data_root"):
         settings[key] = str(settings[key]) if settings[key] is not None else None
@@ -514,7 +514,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         methods.append(Method(PROBE, {"C": cfg.probe_C}, kind="probe"))
     if not methods:
         raise ValueError("no methods to run: give presets, a grid, a config file or the probe")
-    backbone = _backbone_name(cfg.backbone)
+    backbone = backbone_name(cfg.backbone)
     splits, tasks, data, embeddings = embed_splits(cfg, cfg.per_class)
     t1 = time.perf_counter()
     runs = _run_all(cfg, methods, tasks, data, backbone)
@@ -557,7 +557,7 @@ def _warm_up(methods: list[Method], dim: int, backbone: str) -> None:
 def _run_all(cfg, methods: list[Method], tasks: list[Task], data: dict, backbone: str) -> list:
     _warm_up(methods, data["train"][0].shape[1], backbone)
     total = sum(len(cfg.seeds) if m.kind != "probe" else 1 for m in methods) * len(tasks)
-    bar = _bar(cfg.progress, total, "imprint", "fit")
+    bar = progress_bar(cfg.progress, total, "imprint", "fit")
     runs = []
     try:
         for task in tasks:

@@ -264,12 +264,12 @@ def test_head_file_and_project_zip_record_augmentation(project, bb, tmp_path):
 
 # ---- the bench --------------------------------------------------------------------------------------
 def test_with_views_takes_the_views_of_exactly_the_support_rows():
-    from imprint_core.bench.fewshot import _with_views
+    from imprint_core.bench.fewshot import with_views
 
     owner = np.array([2, 2, 5, 5, 9, 9])  # views of pool rows 2, 5 and 9, sorted by row
     Zv = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     X = np.full((2, 3), -1, np.float32)
-    Xa, ya = _with_views(X, np.array([0, 1]), np.array([9, 2]), (Zv, owner))
+    Xa, ya = with_views(X, np.array([0, 1]), np.array([9, 2]), (Zv, owner))
     assert Xa[:, 0].tolist() == [-1, -1, 4, 5, 0, 1] and ya.tolist() == [0, 1, 0, 0, 1, 1]
 
 

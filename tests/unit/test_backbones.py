@@ -20,6 +20,9 @@ from imprint_core.backbones import (
     get_backbone,
     list_backbones,
 )
+from imprint_core.backbones.hub import unreachable_reason
+from imprint_core.backbones.lite0 import build_lite0
+from imprint_core.backbones.registry import LOADED
 from imprint_core.images import ImageError
 
 
@@ -190,7 +193,7 @@ def test_threads_embedding_at_once_match_serial(backbone):
 
 def test_concurrent_first_load_gives_one_shared_instance():
     # A key nobody loaded yet: the built-in model on the CPU with an explicit "auto" runtime string.
-    B._LOADED.pop((DEFAULT_BACKBONE, "cpu", "onnxruntime"), None)
+    LOADED.pop((DEFAULT_BACKBONE, "cpu", "onnxruntime"), None)
     barrier = threading.Barrier(3)
 
     def load(_):
@@ -252,7 +255,7 @@ def test_hub_backbone_fails_fast_without_network(monkeypatch, tmp_path):
     import torchvision
 
     url = torchvision.models.get_model_weights("resnet18")["IMAGENET1K_V1"].url
-    if B._unreachable_reason(url) is None:
+    if unreachable_reason(url) is None:
         pytest.skip("download.pytorch.org is reachable here: this test would download weights")
     t = time.perf_counter()
     with pytest.raises(BackboneUnavailable, match="cannot be reached"):
@@ -315,13 +318,13 @@ def test_corrupt_cached_onnx_model_is_rebuilt(monkeypatch, tmp_path, caplog):
 
     monkeypatch.setenv("IMPRINT_CACHE_DIR", str(tmp_path))
     spec = B.backbone_spec(DEFAULT_BACKBONE)
-    first = B._build_lite0(spec, _cpu(), "auto")
+    first = build_lite0(spec, _cpu(), "auto")
     path = B.lite0_onnx_path()
     assert first.runtime == "onnxruntime" and path.is_file()
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 3])  # a half-written or damaged file
     with caplog.at_level(logging.WARNING, logger="imprint_core.backbones.lite0"):
-        engine = B._build_lite0(spec, _cpu(), "auto")
+        engine = build_lite0(spec, _cpu(), "auto")
     assert engine.runtime == "onnxruntime"
     onnx.checker.check_model(onnx.load(str(path)))  # the file itself is whole again
     assert path.stat().st_size == len(good)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from imprint_core.kmeans import KMeansResult, _Lloyd, kmeans, kmeans_sklearn
+from imprint_core.kmeans import KMeansResult, Lloyd, kmeans, kmeans_sklearn
 
 
 def _mixture(seed: int, n_modes: int = 6, n: int = 1200, d: int = 16, spread: float = 6.0):
@@ -80,7 +80,7 @@ def test_seeding_is_sklearns_greedy_kmeans_plusplus(k):
     X = X.astype(np.float64)
     _, ref_idx = kmeans_plusplus(X, k, random_state=11)
     Xc = X - X.mean(0)
-    C = _Lloyd(Xc, np.einsum("ij,ij->i", Xc, Xc), 1e-12).seed(k, _SklearnStream(11))
+    C = Lloyd(Xc, np.einsum("ij,ij->i", Xc, Xc), 1e-12).seed(k, _SklearnStream(11))
     np.testing.assert_array_equal(C, Xc[ref_idx])
 
 

@@ -277,10 +277,10 @@ def test_hub_recipes_are_read_from_their_transforms():
     import torchvision
     from torchvision import transforms as T
 
-    from imprint_core.onnx_export import _recipe_from_transform
+    from imprint_core.onnx_export import recipe_from_transform
 
     weights = torchvision.models.get_model_weights("swin_b")["IMAGENET1K_V1"]
-    recipe = _recipe_from_transform(weights.transforms())  # no weights are downloaded for this
+    recipe = recipe_from_transform(weights.transforms())  # no weights are downloaded for this
     assert recipe["resize_shorter_side"] == 238 and recipe["center_crop"] == 224
     assert recipe["interpolation"] == "bicubic"
     np.testing.assert_allclose(recipe["mean"], [0.485, 0.456, 0.406])
@@ -292,7 +292,7 @@ def test_hub_recipes_are_read_from_their_transforms():
             T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
         ]
     )
-    recipe = _recipe_from_transform(clip_like)
+    recipe = recipe_from_transform(clip_like)
     assert recipe["resize_shorter_side"] == 224 and recipe["interpolation"] == "bicubic"
     np.testing.assert_allclose(recipe["std"], [0.26862954, 0.26130258, 0.27577711])
     assert "Image.BILINEAR" in preprocessing_lines(256, "bilinear")

@@ -92,11 +92,11 @@ def test_exact_neighbours_match_sklearn():
 
     X = data(120, 30, seed=6)
     T = data(7, 30, seed=7)
-    idx, dist = pj._knn(T, X, 5, self_first=False)
+    idx, dist = pj.knn(T, X, 5, self_first=False)
     ref_dist, ref_idx = NearestNeighbors(n_neighbors=5).fit(X).kneighbors(T)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)
-    idx, dist = pj._knn(X, X, 4, self_first=True)
+    idx, dist = pj.knn(X, X, 4, self_first=True)
     np.testing.assert_array_equal(idx[:, 0], np.arange(len(X)))
     np.testing.assert_allclose(dist[:, 0], 0.0, atol=1e-6)
 
