@@ -15,7 +15,8 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
-from scipy.spatial.distance import cdist
+
+# Heavy: scipy imported where used, so that importing this module stays cheap.
 
 AGG_OPTIONS = ("max", "mnn")
 DISTANCE_OPTIONS = ("inner_product", "cosine", "euclidean", "manhattan", "mahalanobis")
@@ -45,6 +46,8 @@ def _euclidean(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def _manhattan(Z: np.ndarray, W: np.ndarray) -> np.ndarray:
+    from scipy.spatial.distance import cdist
+
     return cdist(Z, W, metric="cityblock")
 
 
@@ -61,6 +64,8 @@ def mahalanobis_vi(W: np.ndarray) -> np.ndarray:
 
 
 def _mahalanobis(Z: np.ndarray, W: np.ndarray, VI: np.ndarray | None = None) -> np.ndarray:
+    from scipy.spatial.distance import cdist
+
     VI = mahalanobis_vi(W) if VI is None else VI
     return cdist(Z, W, metric="mahalanobis", VI=VI)
 

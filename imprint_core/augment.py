@@ -20,6 +20,9 @@ from typing import Any
 
 import numpy as np
 
+# Heavy: PIL, and images and backbones (which load PIL) imported where used, so that importing this
+# module stays cheap.
+
 VIEWS_VERSION = 1  # bump when a view changes: the bench's cache files are keyed by it
 CROP_FRACTION = 0.875
 # where each crop sits: (x, y) position of the crop box as a fraction of the free margin

@@ -15,6 +15,8 @@ from collections.abc import Hashable
 
 import numpy as np
 
+from .config import env
+
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -107,8 +109,6 @@ def default_cache() -> EmbeddingCache:
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            from .config import env
-
             raw = env("IMPRINT_CACHE_MB", "")
             try:
                 mb = float(raw) if raw else DEFAULT_MAX_BYTES / 2**20

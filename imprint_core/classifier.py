@@ -11,8 +11,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import aggregation, generation, normalisation
+from . import aggregation, generation, normalisation, unknown
+from .head_io import load_head, save_head
 from .presets import preset
+
+# Heavy: torch (through torch_head) imported where used, so that importing this module stays cheap.
 
 OPTIONS: dict[str, tuple[str, ...]] = {
     "norm_pre": tuple(normalisation.NORM_PRE),
@@ -279,8 +282,6 @@ default="inner_product"
         return self
 
     def _fit_unknown(self, X: np.ndarray, y_idx: np.ndarray) -> None:
-        from . import unknown
-
         self.unknown_means_, self.unknown_calibration_ = unknown.fit_unknown(
             X, y_idx, len(self.classes_)
         )
@@ -363,8 +364,6 @@ default="inner_product"
         """The new class's mean and held-out scores; the stored scores of earlier images stay
         as they were (a new class can only bring them closer to a mean: the threshold errs
         towards flagging fewer images)."""
-        from . import unknown
-
         if getattr(self, "unknown_means_", None) is None:
             return
         at = int(np.flatnonzero(classes == label)[0])
@@ -476,8 +475,6 @@ default="inner_product"
         embeddings, whatever the head's own options (see ``imprint_core.unknown`` for why).
         The means are saved with the head, so loaded heads give the same scores.
         """
-        from . import unknown
-
         check_is_fitted(self)
         X = validate_data(
             self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
@@ -511,8 +508,6 @@ default="inner_product"
         return self._unknown_rule(None)[1]
 
     def _unknown_rule(self, quantile: float | None) -> tuple[float, str]:
-        from . import unknown
-
         check_is_fitted(self)
         quantile = unknown.UNKNOWN_QUANTILE if quantile is None else quantile
         means = getattr(self, "unknown_means_", None)
@@ -549,15 +544,11 @@ default="inner_product"
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, backbone: str | None = None) -> None:
         """Write the head as safetensors with its options and labels as JSON metadata."""
-        from .head_io import save_head
-
         save_head(self, path, backbone=backbone)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ImprintClassifier:
         """Read a head written by :meth:`save` (never unpickles)."""
-        from .head_io import load_head
-
         return load_head(cls, path)
 
     def to_torch(self):

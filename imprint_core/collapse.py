@@ -14,6 +14,8 @@ import numpy as np
 
 from .threads import one_thread
 
+# Heavy: scipy imported where used, so that importing this module stays cheap.
+
 EPS32 = float(np.finfo(np.float32).eps)  # the reference normalises with x / (||x|| + eps32)
 FEW_SHOT_RATIO = 10  # smallest class * 10 < d: covariance estimates are badly under-sampled
 MEAN_NOISE_LIMIT = 0.25  # share of the class-mean spread that is sampling noise before we warn

@@ -19,6 +19,9 @@ from typing import Any
 
 import numpy as np
 
+# Heavy: torch, ray, PIL and backbones imported where used, so that importing this module stays
+# cheap.
+
 
 class _Embedder:
     """A Ray Data actor: loads the backbone once, then embeds each batch of file paths."""

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from . import aggregation, normalisation
+from .generation import PER_CLASS_ONLY
+from .normalisation import NORM_INF, NORM_PRE
 from .threads import one_thread
+
+# Heavy: scikit-learn and classifier (scikit-learn) imported where used, so that importing this
+# module stays cheap.
 
 MIN_PER_CLASS = 2  # an image can only be held out if its class keeps at least one other
 LOO_MAX_FAST = 400  # leave-one-out with the per-class shortcut up to this many images
@@ -61,9 +67,6 @@ class Evaluation:
 
 def fast_loo_applies(settings: dict[str, Any]) -> bool:
     """Whether leaving one image out only changes its own class's proxies (exactly)."""
-    from .generation import PER_CLASS_ONLY
-    from .normalisation import NORM_INF, NORM_PRE
-
     fitted = {n for n in (*NORM_PRE, *NORM_INF) if n not in ("none", "l2")}  # e.g. whitening
     return (
         settings.get("gen", "kmeans") in PER_CLASS_ONLY
@@ -152,8 +155,6 @@ def _loo_per_class(X, y, y_idx, settings: dict[str, Any]) -> np.ndarray:
     ``ImprintClassifier.imprint_class`` gives the held-out image's class exactly the proxies a
     fit without that image would; every other class keeps its proxies.
     """
-    from . import aggregation, normalisation
-
     clf = _classifier(settings).fit(X, y)
     labels = clf.classes_
     Z = normalisation.NORM_INF[clf.norm_inf](X)

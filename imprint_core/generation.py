@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .aggregation import pairwise
+from .kmeans import kmeans, kmeans_sklearn
 from .normalisation import l2
 
 # Ridge lambda of the least-squares oracle per backbone: the weight decay of each model's
@@ -64,8 +66,6 @@ def _random(X: np.ndarray, ctx: GenContext) -> np.ndarray:
 
 def kmeans_fit(X: np.ndarray, k: int, seed: int, impl: str = "fast"):
     """k-means with the fast implementation or scikit-learn's (the reference's exact path)."""
-    from .kmeans import kmeans, kmeans_sklearn
-
     return (kmeans_sklearn if impl == "sklearn" else kmeans)(X, k, seed=seed)
 
 
@@ -250,8 +250,6 @@ def _proxies_k(X: np.ndarray, k: int, ctx: GenContext) -> np.ndarray:
 
 
 def _best_score(Z: np.ndarray, P: np.ndarray, distance: str) -> np.ndarray:
-    from .aggregation import pairwise
-
     if distance == "inner_product":
         return (Z @ P.T).max(axis=1)
     return -pairwise(Z, P, distance).min(axis=1)

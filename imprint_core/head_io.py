@@ -13,6 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+from .names import ClassNameError, check_class_names
+from .normalisation import Whitener
+
+# Heavy: safetensors and scikit-learn imported where used, so that importing this module stays
+# cheap.
+
 FORMAT = "imprint-head"
 FORMAT_VERSION = 1
 PARAMS = (
@@ -66,8 +73,6 @@ def _label_to_json(label: Any) -> Any:
 def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> None:
     from safetensors.numpy import save_file
     from sklearn.utils.validation import check_is_fitted
-
-    from . import __version__
 
     check_is_fitted(clf)
     classes = [_label_to_json(c) for c in clf.classes_]
@@ -177,8 +182,6 @@ _LABEL_KINDS = frozenset("Uiufb")
 def _check_label_values(name: str, classes: list) -> None:
     """Text labels follow every rule of ``imprint_core.names`` (the app's class names); numbers
     are finite; all labels are of one kind and unique."""
-    from .names import ClassNameError, check_class_names
-
     kinds = {type(c) for c in classes}
     if not kinds <= {str, int, float, bool} or len(kinds) > 1:
         raise HeadFileError(
@@ -316,8 +319,6 @@ def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
 
 
 def _load_whitener(name: str, clf, tensors: dict, meta: dict) -> None:
-    from .normalisation import Whitener
-
     try:
         mean, matrix = tensors["whiten_mean"], tensors["whiten_matrix"]
     except KeyError:

@@ -17,7 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .evaluation import evaluate
+from .presets import preset
 from .threads import one_thread
+
+# Heavy: torch, scikit-learn and classifier (scikit-learn) imported where used, so that importing
+# this module stays cheap.
 
 LOO_MAX = 30  # leave-one-out up to this many images
 # Up to this many images every fit runs on one BLAS/OpenMP/torch thread: on a busy 2-core machine
@@ -126,8 +131,6 @@ def _score(X, y_idx, settings, scheme, splits) -> list[float]:
     from .classifier import ImprintClassifier
 
     if scheme == "leave-one-out":
-        from .evaluation import evaluate
-
         ev = evaluate(X, y_idx, settings, scheme="leave-one-out")
         return (ev.predictions == y_idx).astype(float).tolist()
     out = []
@@ -201,7 +204,6 @@ def accuracy_vs_k(
     else:
         base = {**advice_settings(settings), "seed": seed}
     scheme, splits, sentence = _splits(y_idx, cv, seed)
-    from .presets import preset
 
     jobs = [(g, k, _settings(base, g, k)) for g in gens for k in ks]
     if references:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+# Heavy: torch and scikit-learn imported where used, so that importing this module stays cheap.
+
 # Allowance for rounding in the GEMM distance ||x||^2 - 2 x.c + ||c||^2, relative to
 # ||x||^2 + max ||x'||^2 (every centre is a mean of points, so its norm is at most the largest
 # point norm). Bounds are widened by it, so rounding never lets a bound skip a label change.

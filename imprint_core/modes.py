@@ -28,6 +28,8 @@ from .kcurve import ADVICE_GEN, ADVICE_MAX_K, accuracy_vs_k, advice_settings
 from .normalisation import l2
 from .threads import one_thread
 
+# Heavy: scikit-learn imported where used, so that importing this module stays cheap.
+
 MIN_PER_CLUSTER = 5  # a proxy needs at least this many images behind it
 MAX_SAMPLES = 400  # larger classes are subsampled (seeded): enough to see the groups
 KMEANS_DIMS = 64  # k-means runs in the top principal directions; silhouettes use all of them

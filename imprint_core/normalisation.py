@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+# Heavy: scipy imported where used, so that importing this module stays cheap.
+
 # torch.quantile fails above about 2**24 elements; the reference then downsamples the reference
 # values by strided slicing. We reproduce that so that `quantile` matches it on large heads.
 QUANTILE_MAX_REFERENCE = 2**24

@@ -35,8 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import __version__
+from .aggregation import mahalanobis_vi
+from .head_io import PARAMS
+
 if TYPE_CHECKING:
     import torch
+
+# Heavy: torch, onnx, torchvision, open_clip, scikit-learn, classifier and backbones imported where
+# used, so that importing this module stays cheap.
 
 INPUT_NAME, OUTPUT_NAME, FEATURES_NAME = "pixels", "probabilities", "features"
 UNKNOWN_NAME = "unknown_score"
@@ -140,8 +147,6 @@ def _classes_json(clf) -> str:
 def _head_module(clf) -> torch.nn.Module:
     """features (n, d) float32 -> probabilities (n, C) float32, as ``clf.predict_proba``."""
     import torch
-
-    from .aggregation import mahalanobis_vi
 
     class Head(torch.nn.Module):
         def __init__(self) -> None:
@@ -347,8 +352,6 @@ def head_graph(clf) -> bytes:
 
 # ---- the standalone model -----------------------------------------------------------------------
 def _settings(clf) -> dict[str, Any]:
-    from .head_io import PARAMS
-
     return {p: getattr(clf, p, None) for p in PARAMS}
 
 
@@ -374,8 +377,6 @@ def build_onnx(clf, backbone: str | None = None):
     """The standalone ``onnx.ModelProto`` (see the module docstring)."""
     import onnx
     from onnx import compose
-
-    from . import __version__
 
     check_exportable(clf)
     name = _resolve_backbone(clf, backbone)

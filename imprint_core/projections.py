@@ -24,6 +24,8 @@ import numpy as np
 from .normalisation import l2
 from .threads import one_thread
 
+# Heavy: umap and scikit-learn imported where used, so that importing this module stays cheap.
+
 CACHE_SIZE = 32
 EXACT_SVD_MAX = 512  # exact SVD when the smaller side is at most this; randomized SVD beyond
 UMAP_MIN_SAMPLES = 4  # below this UMAP cannot build a neighbour graph; PCA is shown

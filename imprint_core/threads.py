@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Heavy: scipy and threadpoolctl imported where used, so that importing this module stays cheap.
+
 _LIMIT_LOCK = threading.RLock()  # threadpool limits are process-wide: one limiter at a time
 
 

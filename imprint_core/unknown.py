@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .aggregation import pairwise
+
 UNKNOWN_QUANTILE = 0.95  # share of held-out training images below the threshold
 
 
@@ -112,8 +114,6 @@ def nearest_proxy_distance(
     """(n,) distance of every row of Z to its nearest proxy row of W in the head's own space
     (``1 - inner product`` for the inner product). Only for head files saved before the class
     means were stored (format 1 without ``unknown_means``)."""
-    from .aggregation import pairwise
-
     if distance == "inner_product":
         return 1.0 - (Z @ W.T).max(axis=1)
     return pairwise(Z, W, distance, VI).min(axis=1)
@@ -124,8 +124,6 @@ def proxy_separation(
 ) -> float:
     """The older heads' threshold: median over proxies of the distance to the nearest proxy of
     another class."""
-    from .aggregation import pairwise
-
     D = 1.0 - W @ W.T if distance == "inner_product" else pairwise(W, W, distance, VI)
     D = np.where(proxy_class[:, None] == proxy_class[None, :], np.inf, D)
     nearest = D.min(axis=1)

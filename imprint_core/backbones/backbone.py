@@ -17,6 +17,8 @@ from imprint_core.images import ImageSource, hash_image_source, load_image, sour
 from .base import DECODE_MIN_SIDE, DEFAULT_BACKBONE, BackboneSpec
 from .engines import Engine
 
+# Heavy: PIL, timm and tqdm imported where used, so that importing this module stays cheap.
+
 
 class _Progress:
     """Adapts ``progress`` (None, True for a tqdm bar, a tqdm bar, or ``f(done, total)``)."""

@@ -11,6 +11,8 @@ import numpy as np
 if TYPE_CHECKING:
     from PIL import Image
 
+# Heavy: torch and onnxruntime imported where used, so that importing this module stays cheap.
+
 
 class Engine:
     """A loaded model: ``preprocess`` (PIL -> CHW array or tensor) and a thread-safe batched

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+from ..config import hub_offline
 from .base import DEFAULT_BACKBONE, PROBE_TIMEOUT_S, BackboneSpec, BackboneUnavailable
 from .engines import Engine, TorchEngine
 
+# Heavy: torch, torchvision, open_clip and huggingface_hub imported where used, so that importing
+# this module stays cheap.
+
 
 def _offline_reason() -> str | None:
-    from ..config import hub_offline
-
     if hub_offline():
         return "HF_HUB_OFFLINE=1 is set"
     return None

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
+from ..config import cache_dir as configured_cache_dir
 from .base import BackboneSpec
 from .engines import Engine, OrtEngine, TorchEngine, agrees, ort_session
+
+# Heavy: torch, timm and PIL imported where used, so that importing this module stays cheap.
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +132,7 @@ def timm_parts(model):
 def cache_dir() -> Path:
     """Where IMPRINT keeps derived files (the exported ONNX model): ``IMPRINT_CACHE_DIR`` or
     ``$XDG_CACHE_HOME/imprint`` (``~/.cache/imprint``)."""
-    from ..config import cache_dir as configured
-
-    return configured()
+    return configured_cache_dir()
 
 
 ONNX_EXPORT_VERSION = 2  # 2: static "same" padding (constant Pad ops, foldable into the convs)

@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+from ..config import env
 from .backbone import Backbone
 from .base import DEFAULT_BACKBONE, RUNTIMES, BackboneSpec
 from .hub import build_open_clip, build_torchvision, hf_cached
 from .lite0 import build_lite0
+
+# Heavy: torch, torchvision and open_clip imported where used, so that importing this module stays
+# cheap.
 
 _TV_LICENCE = (
     "BSD-3-Clause (torchvision); torchvision notes the weights may carry the terms of their "
@@ -96,8 +100,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``None`` -> ``IMPRINT_DEVICE`` or CUDA when present, else CPU; strings are validated."""
     import torch
 
-    from ..config import env
-
     wanted = device if device is not None else env("IMPRINT_DEVICE")
     if wanted is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -114,8 +116,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 def resolve_runtime(runtime: str | None) -> str:
     """``runtime`` (or ``IMPRINT_RUNTIME``, or "auto") checked against ``RUNTIMES``."""
-    from ..config import env
-
     value = (runtime or env("IMPRINT_RUNTIME") or "auto").lower()
     if value not in RUNTIMES:
         raise ValueError(f"Unknown runtime {value!r}: use one of {', '.join(RUNTIMES)}.")

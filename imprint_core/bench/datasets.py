@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+# Heavy: PIL and torchvision imported where used, so that importing this module stays cheap.
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",

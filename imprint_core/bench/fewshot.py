@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..augment import VIEWS_VERSION, add_views, check_views, embed_views, view_labels
 from .protocol import (
     PROBE,
     PROBE_C,
@@ -47,6 +48,9 @@ from .protocol import (
     subset_rows,
     unique_methods,
 )
+
+# Heavy: scipy, and backbones (PIL; torch once a model loads) imported where used, so that importing
+# this module stays cheap.
 
 DEFAULT_SHOTS = (1, 2, 5, 10, 20)
 DEFAULT_DRAWS = 10
@@ -136,15 +140,12 @@ def _check(cfg: FewShotConfig) -> None:
         )
     if not cfg.tasks:
         raise ValueError("give at least one task")
-    from ..augment import check_views
 
     check_views(cfg.augment, "augment (--augment)")
 
 
 def views_cache_path(dataset, rows: np.ndarray, backbone: str, cache_dir, views) -> Path:
     """Where the views ``views`` of ``dataset[rows]`` are cached (next to the plain file)."""
-    from ..augment import VIEWS_VERSION
-
     base = cache_path(dataset, rows, backbone, Path(cache_dir))
     return base.with_name(f"{base.stem}-views-{'+'.join(views)}-v{VIEWS_VERSION}.npz")
 
@@ -154,8 +155,6 @@ def embed_views_cached(
 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """``(Z, source, info)``: the views of ``dataset[rows]`` (``source`` indexes ``rows``),
     from the disk cache when present (keyed by the rows' content, the backbone and the views)."""
-    from ..augment import check_views, embed_views, view_labels
-
     views = check_views(views)
     rows = np.asarray(rows, dtype=np.int64)
     name = backbone_name(backbone)
@@ -292,8 +291,6 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
 
 def with_views(X, y, rows, views) -> tuple[np.ndarray, np.ndarray]:
     """The support ``(X, y)`` (pool rows ``rows``) plus the views of exactly those rows."""
-    from ..augment import add_views
-
     Zv, owner = views  # owner: the pool row of each view, sorted
     lo, hi = np.searchsorted(owner, rows, "left"), np.searchsorted(owner, rows, "right")
     take = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])

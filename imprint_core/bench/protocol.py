@@ -38,9 +38,15 @@ from typing import Any
 
 import numpy as np
 
+from ..config import cache_dir as configured_cache_dir
+from ..generation import K_FREE
 from ..presets import PRESETS, preset
+from .baselines import SimpleShot
 from .datasets import ImageDataset, load_dataset
 from .tasks import PAPER_TASKS, Task, get_task
+
+# Heavy: scikit-learn, scipy, tqdm, classifier (scikit-learn) and backbones (PIL) imported where
+# used, so that importing this module stays cheap.
 
 DEFAULT_PRESETS = ("qi", "hosoda", "janson", "ours", "oracle")
 PROBE = "linear probe"
@@ -139,8 +145,6 @@ def parse_grid(text: str) -> list[Method]:
 
 
 def _combinations(axes: dict[str, list[Any]], where: str) -> list[Method]:
-    from ..generation import K_FREE
-
     methods: dict[str, Method] = {}
     for combo in itertools.product(*axes.values()):
         chosen = dict(zip(axes, combo, strict=True))
@@ -206,9 +210,7 @@ def unique_methods(methods: Iterable[Method]) -> list[Method]:
 # ------------------------------------------------------------------------ embeddings cache
 def default_cache_dir() -> Path:
     """``IMPRINT_CACHE_DIR``/embeddings, else ``~/.cache/imprint/embeddings``."""
-    from ..config import cache_dir
-
-    return cache_dir() / "embeddings"
+    return configured_cache_dir() / "embeddings"
 
 
 def subset_rows(labels: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
@@ -343,8 +345,6 @@ def _imprint(method: Method, seed: int, backbone: str):
 
 
 def _simpleshot(method: Method, seed: int, backbone: str):
-    from .baselines import SimpleShot
-
     return SimpleShot()
 
 

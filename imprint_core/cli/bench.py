@@ -18,7 +18,22 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..augment import check_views
+from ..bench import (
+    DEFAULT_PRESETS,
+    PROBE_C,
+    BenchConfig,
+    load_config,
+    parse_grid,
+    preset_methods,
+    run_bench,
+    write_outputs,
+)
+from ..bench.datasets import DATASETS
+from ..bench.fewshot import DEFAULT_DRAWS, DEFAULT_POOL, FewShotConfig, format_paired, run_fewshot
+from ..bench.fewshot import write_outputs as write_fewshot_outputs
 from ..bench.tasks import PAPER_TASKS
+from ..distributed import RayBackbone
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -45,10 +60,6 @@ def _count(text: str) -> int | None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..bench import DEFAULT_PRESETS, PROBE_C
-    from ..bench.datasets import DATASETS
-    from ..bench.fewshot import DEFAULT_DRAWS, DEFAULT_POOL
-
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = "example:" + __doc__.split("Example::", 1)[1]
     p.add_argument("--dataset", default="fashion-mnist", help=f"one of: {', '.join(DATASETS)}")
@@ -120,16 +131,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import (
-        BenchConfig,
-        load_config,
-        parse_grid,
-        preset_methods,
-        run_bench,
-        write_outputs,
-    )
-    from ..bench.datasets import DATASETS
-
     if args.dataset not in DATASETS:
         raise ValueError(f"unknown dataset {args.dataset!r}; choose one of: {', '.join(DATASETS)}")
     methods = preset_methods(_names(args.methods))
@@ -187,15 +188,11 @@ def embedding_backbone(args: argparse.Namespace):
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {args.engine!r}.")
     if args.engine == "local":
         return args.backbone
-    from ..distributed import RayBackbone
 
     return RayBackbone(args.backbone, ray_address=args.ray_address, local_cpus=args.ray_cpus)
 
 
 def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> int:
-    from ..augment import check_views
-    from ..bench.fewshot import FewShotConfig, format_paired, run_fewshot, write_outputs
-
     cfg = FewShotConfig(
         dataset=args.dataset,
         backbone=embedding_backbone(args),
@@ -217,7 +214,7 @@ def _run_fewshot(args: argparse.Namespace, methods: list, tasks: list[str]) -> i
     result = run_fewshot(cfg)
     name = result.settings["backbone"]
     prefix = args.out or f"imprint-fewshot-{args.dataset}-{name}-{args.test_per_class or 'all'}"
-    paths = write_outputs(result, prefix)
+    paths = write_fewshot_outputs(result, prefix)
     e = result.embeddings
     print(
         f"{args.dataset}, {name}: shots drawn from {e['train']['images']} pool images, "

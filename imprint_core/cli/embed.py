@@ -14,6 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from imprint_core.distributed import ENGINES, embed_paths
+from imprint_core.embeddings_io import write_embeddings
+
+# Heavy: tqdm and backbones (PIL) imported where used, so that importing this module stays cheap.
+
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
     | {".pbm", ".pnm", ".mpo", ".avif"}
@@ -117,14 +122,11 @@ def run(args: argparse.Namespace) -> int:
     """Embed ``args.folder`` with ``args.backbone`` and write ``args.output``."""
     from tqdm.auto import tqdm
 
-    from imprint_core.embeddings_io import write_embeddings
-
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}.")
     if not str(args.output).endswith(".npz"):
         raise ValueError(f"--output {args.output!r} must end in .npz.")
     from imprint_core.backbones import backbone_spec
-    from imprint_core.distributed import ENGINES, embed_paths
 
     if args.engine not in ENGINES:
         raise ValueError(f"--engine {args.engine!r} is not one of: {', '.join(ENGINES)}.")

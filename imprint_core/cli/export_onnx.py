@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import argparse
 
+from imprint_core.head_io import HeadFileError
+from imprint_core.onnx_export import export_onnx, onnx_snippet
+
+# Heavy: onnx imported where used, so that importing this module stays cheap.
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("head", help="a head saved by ImprintClassifier.save or the app")
@@ -30,9 +35,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     import onnx
-
-    from imprint_core.head_io import HeadFileError
-    from imprint_core.onnx_export import export_onnx, onnx_snippet
 
     try:
         path = export_onnx(args.head, args.output, backbone=args.backbone)
