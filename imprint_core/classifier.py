@@ -102,11 +102,11 @@ default="inner_product"
     kmeans_impl : {"fast", "sklearn"}, default="fast"
         ``fast`` is our torch k-means (same algorithm as scikit-learn, several times faster);
         ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
-    whiten_shrinkage : float in (0, 1] or {"oas", "ledoit_wolf"}, default=0.3
+    whiten_shrinkage : float in (0, 1] or {"dof", "oas", "ledoit_wolf"}, default=0.3
         Only for ``norm_pre="whiten"``: shrinkage of the within-class covariance towards a
-        multiple of the identity. A name estimates it from the training embeddings (Oracle
-        Approximating Shrinkage, Ledoit-Wolf): close to 1 with a few images per class, small
-        with many.
+        multiple of the identity. A name estimates it from the training embeddings (``dof``:
+        d / (d + n) with n the residual degrees of freedom; Oracle Approximating Shrinkage;
+        Ledoit-Wolf): close to 1 with a few images per class, small with many.
     backbone : str or None, default=None
         Name of the backbone that made the embeddings; stored in saved heads.
 
@@ -138,6 +138,8 @@ default="inner_product"
         percentile of ``unknown_calibration_`` (a property; ``unknown_threshold(q)`` for others).
     n_features_in_ : int
         Number of features seen during fit.
+    metadata_ : dict
+        Only on heads read by ``load``: the file's metadata (format, versions, backbone, ...).
 
     See Also
     --------
@@ -200,7 +202,26 @@ default="inner_product"
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> ImprintClassifier:
-        """A classifier configured as a published method: qi, hosoda, janson, ours, oracle."""
+        """A classifier configured as a published method: qi, hosoda, janson, ours, oracle.
+
+        Parameters
+        ----------
+        name : str
+            A key of ``imprint_core.PRESETS``: the paper's methods (qi, hosoda, janson, ours,
+            oracle) or ours beyond it (auto, adaptive).
+        **overrides
+            Options that replace the preset's (any constructor parameter).
+
+        Returns
+        -------
+        clf : ImprintClassifier
+            The unfitted classifier.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a preset.
+        """
         return cls(**{**preset(name), **overrides})
 
     def _check_params(self) -> None:
@@ -259,7 +280,20 @@ default="inner_product"
             ) from None
 
     def fit(self, X: Any, y: Any) -> ImprintClassifier:
-        """Imprint a head from embeddings X (n, d) and labels y (n,) of any hashable type."""
+        """Imprint a head from embeddings X (n, d) and labels y (n,) of any hashable type.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training embeddings (numpy arrays or torch tensors on any device), finite.
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable type numpy can sort); at least two classes.
+
+        Returns
+        -------
+        self : ImprintClassifier
+            The fitted classifier.
+        """
         self._check_params()
         X, y = self._validate_train(X, y)
         classes, y_idx = np.unique(y, return_inverse=True)
@@ -445,7 +479,20 @@ default="inner_product"
             raise ValueError(f"{exc} (norm_inf='l2')") from None
 
     def class_scores(self, X: Any) -> np.ndarray:
-        """Per-class scores, shape (n, n_classes); ``predict`` is their argmax."""
+        """Per-class scores, shape (n, n_classes); ``predict`` is their argmax.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to classify, from the backbone the head was fitted on.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``: the best inner product with a class's proxies
+            (``agg="max"``), minus the nearest distance for 1-NN under another distance, or the
+            vote share under ``agg="mnn"``.
+        """
         Z = self._validate_test(X)
         W = self.proxies_.astype(Z.dtype, copy=False)
         VI = self._mahalanobis()
@@ -474,6 +521,16 @@ default="inner_product"
         ``1 - max_c cos(x, m_c)`` over the L2 class means ``unknown_means_`` of the training
         embeddings, whatever the head's own options (see ``imprint_core.unknown`` for why).
         The means are saved with the head, so loaded heads give the same scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to score.
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples,)
+            Higher means farther from every class; compare with ``unknown_threshold_``.
         """
         check_is_fitted(self)
         X = validate_data(
@@ -521,34 +578,114 @@ default="inner_product"
 
     def is_unknown(self, X: Any, quantile: float | None = None) -> np.ndarray:
         """(n,) True where ``unknown_score(X) > unknown_threshold(quantile)``: unlike every
-        class."""
+        class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to check.
+        quantile : float or None, default=None
+            Share of the training images' held-out scores below the threshold (None:
+            ``unknown.UNKNOWN_QUANTILE``, 0.95).
+
+        Returns
+        -------
+        unknown : ndarray of shape (n_samples,), bool
+            True for inputs that look like none of the taught classes.
+        """
         return self.unknown_score(X) > self.unknown_threshold(quantile)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """scikit-learn's convention: (n, C) scores, or (n,) = score[1] - score[0] for 2 classes."""
+        """scikit-learn's convention: (n, C) scores, or (n,) = score[1] - score[0] for 2 classes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to classify.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            ``class_scores(X)``; with two classes the score of ``classes_[1]`` minus that of
+            ``classes_[0]`` (positive: ``classes_[1]``).
+        """
         s = self.class_scores(X)
         return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """softmax(class_scores / temperature), computed in float64; rows sum to 1."""
+        """softmax(class_scores / temperature), computed in float64; rows sum to 1.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes), float64
+            Columns in the order of ``classes_``.
+        """
         s = self.class_scores(X).astype(np.float64) / float(self.temperature)
         s -= s.max(axis=1, keepdims=True)
         e = np.exp(s)
         return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        """The label of the best class (ties go to the first class in ``classes_``)."""
+        """The label of the best class (ties go to the first class in ``classes_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to classify, from the backbone the head was fitted on.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         scores = self.class_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, backbone: str | None = None) -> None:
-        """Write the head as safetensors with its options and labels as JSON metadata."""
+        """Write the head as safetensors with its options and labels as JSON metadata.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (conventionally ``*.safetensors``).
+        backbone : str or None, default=None
+            Name of the backbone that made the embeddings, stored in the file (None: the
+            ``backbone`` parameter).
+
+        Returns
+        -------
+        None
+        """
         save_head(self, path, backbone=backbone)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ImprintClassifier:
-        """Read a head written by :meth:`save` (never unpickles)."""
+        """Read a head written by :meth:`save` (never unpickles).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A head file written by :meth:`save`.
+
+        Returns
+        -------
+        clf : ImprintClassifier
+            The fitted classifier, with the file's metadata in ``metadata_``.
+
+        Raises
+        ------
+        FileNotFoundError
+            If ``path`` does not exist.
+        HeadFileError
+            If the file is not an IMPRINT head, is truncated, was altered after saving or
+            holds invalid options.
+        """
         return load_head(cls, path)
 
     def to_torch(self):

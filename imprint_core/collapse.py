@@ -199,14 +199,27 @@ def nc_metrics(
 ) -> dict[str, Any]:
     """Neural-collapse metrics of embeddings X (n, d) with labels y (n,).
 
-    variant: "textbook" centres each class at its mean; "reference" reproduces the reference
-    code's within-class centring at mu_c - mu_G (Sigma_W gains mu_G mu_G^T), to match the paper.
-    normalize: L2-normalise rows first (x / (||x|| + float32 eps)), as the reference does.
-    head: an optional fitted ImprintClassifier; adds NC4 agreement and per-class proxy spread.
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Embeddings, finite.
+    y : array-like of shape (n_samples,)
+        Class labels; at least two classes.
+    head : ImprintClassifier or None, default=None
+        A fitted classifier; adds NC4 agreement and per-class proxy spread.
+    variant : {"textbook", "reference"}, default="textbook"
+        "textbook" centres each class at its mean; "reference" reproduces the reference code's
+        within-class centring at mu_c - mu_G (Sigma_W gains mu_G mu_G^T), to match the paper.
+    normalize : bool, default=True
+        L2-normalise rows first (x / (||x|| + float32 eps)), as the reference does.
 
-    Returns a dict of floats, arrays (cdnv_matrix, cosine_matrix, centred_mean_norms), per-class
-    dicts under "per_class", plus "warnings" (sentences) and "reliable" (metric -> bool) that say
-    where a number should not be trusted (few samples, two classes, ...).
+    Returns
+    -------
+    metrics : dict
+        Floats (``nc1``, ``vci``, ``cdnv``, ...), arrays (``cdnv_matrix``, ``cosine_matrix``,
+        ``centred_mean_norms``), per-class dicts under ``"per_class"``, plus ``"warnings"``
+        (sentences) and ``"reliable"`` (metric -> bool) that say where a number should not be
+        trusted (few samples, two classes, ...).
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown NC variant {variant!r}; allowed: {', '.join(VARIANTS)}.")

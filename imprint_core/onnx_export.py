@@ -420,7 +420,30 @@ def build_onnx(clf, backbone: str | None = None):
 
 def export_onnx(head, path: str | os.PathLike, backbone: str | None = None) -> Path:
     """Write the standalone ONNX model of ``head`` (a fitted ImprintClassifier or a saved head's
-    path) with its backbone to ``path``; returns the path. Nothing is written when refused."""
+    path) with its backbone to ``path``; returns the path. Nothing is written when refused.
+
+    Parameters
+    ----------
+    head : ImprintClassifier or str or os.PathLike
+        A fitted classifier, or the path of a head file written by ``ImprintClassifier.save``.
+    path : str or os.PathLike
+        The model file to write; must end in ``.onnx`` (written atomically).
+    backbone : str or None, default=None
+        The backbone to put in front of the head (None: the head's own ``backbone``, else the
+        built-in default); it must be the one the head was imprinted on.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The written model: uint8 ``pixels`` [N, 224, 224, 3] in, ``probabilities`` [N, C] and
+        ``unknown_score`` [N] out (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        For a path not ending in ``.onnx``, a backbone that does not match the head, or an
+        option that cannot be exported.
+    """
     import onnx
 
     if isinstance(head, (str, os.PathLike)):

@@ -52,6 +52,7 @@ class _Progress:
 
 
 def as_list(images: Any) -> list:
+    """One image (path, bytes or PIL image) as a one-item list, any other iterable as a list."""
     from PIL import Image
 
     if isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, Image.Image)):
@@ -103,11 +104,34 @@ class Backbone:
     ) -> np.ndarray:
         """Embed images (PIL images, paths or bytes) -> ``(n, dim)`` float32.
 
-        ``progress``: None, True (a tqdm bar), a tqdm bar, or ``progress(done, total)``.
-        ``cache``: None for the process-wide cache, an ``EmbeddingCache``, or False for none.
-        ``names`` name the images in error messages (paths name themselves).
-        ``overlap``: decode the next batch in a background thread while the model runs.
-        Raises ``ImageError`` naming the first unreadable image.
+        Parameters
+        ----------
+        images : PIL image, path or bytes, or a sequence of them
+            A sequence may also hold binary file objects; a single image is embedded as a
+            batch of one.
+        batch_size : int, default=32
+            Images per forward pass.
+        progress : None, True, tqdm bar or callable, default=None
+            None for no progress, True for a tqdm bar, a tqdm bar to advance, or
+            ``progress(done, total)``.
+        cache : EmbeddingCache or bool or None, default=None
+            None or True for the process-wide cache, an ``EmbeddingCache``, or False for none.
+        names : sequence of str or None, default=None
+            Names of the images in error messages (paths name themselves).
+        overlap : bool, default=True
+            Decode the next batch in a background thread while the model runs.
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_images, dim), float32
+            One row per image, in the order given.
+
+        Raises
+        ------
+        ImageError
+            Naming the first image that cannot be read.
+        ValueError
+            For a batch size below 1, or names that do not match the images.
         """
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")

@@ -81,7 +81,14 @@ BACKBONES: dict[str, BackboneSpec] = {
 
 
 def list_backbones() -> list[str]:
-    """Names accepted by ``get_backbone``; the first is the built-in default."""
+    """Names accepted by ``get_backbone``; the first is the built-in default.
+
+    Returns
+    -------
+    names : list of str
+        Every registered backbone (``BACKBONES[name]`` describes one: dimension, family,
+        licence of its weights).
+    """
     return list(BACKBONES)
 
 
@@ -132,10 +139,30 @@ def get_backbone(
 ) -> Backbone:
     """The shared ``Backbone`` for ``name`` (default: the built-in ``efficientnet_lite0``).
 
-    ``device``: None picks CUDA when present (or ``IMPRINT_DEVICE``). ``runtime``: "auto" (default,
-    or ``IMPRINT_RUNTIME``), "onnxruntime" or "torch" (the built-in model on the CPU only).
-    Raises ``ValueError`` for unknown names and ``BackboneUnavailable`` when hub weights are
-    missing and cannot be downloaded.
+    Loaded once per (name, device, runtime) and process; the instance is shared and thread-safe.
+
+    Parameters
+    ----------
+    name : str or None, default=None
+        One of ``list_backbones()`` (case-insensitive); None for the built-in default.
+    device : str or torch.device or None, default=None
+        "cpu", "cuda" or "cuda:N"; None picks ``IMPRINT_DEVICE``, else CUDA when present.
+    runtime : {"auto", "onnxruntime", "torch"} or None, default=None
+        How the built-in model runs on the CPU (None: ``IMPRINT_RUNTIME``, else "auto", which
+        prefers ONNX Runtime); hub backbones always run on torch.
+
+    Returns
+    -------
+    backbone : Backbone
+        The loaded encoder; ``backbone.embed(images)`` gives ``(n, backbone.dim)`` embeddings.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, device or runtime.
+    BackboneUnavailable
+        When hub weights are not cached and cannot be downloaded (no network, or
+        ``HF_HUB_OFFLINE=1``), naming the weights and how to get them.
     """
     spec = backbone_spec(name)
     dev = resolve_device(device)

@@ -200,7 +200,27 @@ def embed_views_cached(
 
 def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
     """Embed the pool and the test images (or load them from the cache), then fit and score
-    every method on every (task, shots, draw)."""
+    every method on every (task, shots, draw).
+
+    Parameters
+    ----------
+    cfg : FewShotConfig
+        The dataset, backbone, shots, draws, pool and test sizes, tasks, methods, references
+        (``probe``, ``simpleshot``) and augmented views.
+
+    Returns
+    -------
+    result : FewShotResult
+        One run per (method, task, shots, draw), the summary (mean accuracy over the draws and
+        the half-width of its 95 % interval), with ``augment`` the paired gains of the views,
+        where the embeddings came from, and timings.
+
+    Raises
+    ------
+    ValueError
+        For shots or draws below 1, no methods, unknown views, or a class with fewer pool
+        images than shots.
+    """
     _check(cfg)
     t0 = time.perf_counter()
     methods = unique_methods(
@@ -359,7 +379,22 @@ def paired_differences(runs: Sequence[dict]) -> list[dict]:
 
 
 def format_paired(paired: Sequence[dict], task: str, markdown: bool = False) -> str:
-    """Methods x shots for one task: ``gain ± 95 % half-width`` (percentage points)."""
+    """Methods x shots for one task: ``gain ± 95 % half-width`` (percentage points).
+
+    Parameters
+    ----------
+    paired : sequence of dict
+        ``FewShotResult.paired``: per method and shots, the gain of the views over the plain
+        support, and its interval.
+    task : str
+        The task to show.
+    markdown : bool, default=False
+        A Markdown table instead of aligned text.
+
+    Returns
+    -------
+    table : str
+    """
     rows = [
         {**p, "mean": p["gain"], "method": row_name(p["method"], p["augment"]) + " (gain)"}
         for p in paired
@@ -395,7 +430,20 @@ def format_table(
 
 def write_outputs(result: FewShotResult, prefix: str | os.PathLike) -> list[Path]:
     """``PREFIX.json`` (everything), ``PREFIX.csv`` (the summary), ``PREFIX-runs.csv``,
-    ``PREFIX.md`` (the markdown table of every task)."""
+    ``PREFIX.md`` (the markdown table of every task).
+
+    Parameters
+    ----------
+    result : FewShotResult
+        What ``run_fewshot`` returned.
+    prefix : str or os.PathLike
+        Path prefix of the four files (its folder is created).
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The files written.
+    """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = [Path(f"{prefix}{s}") for s in (".json", ".csv", "-runs.csv", ".md")]

@@ -92,7 +92,23 @@ def _check(params: dict, where: str) -> None:
 
 
 def preset_methods(names: Iterable[str]) -> list[Method]:
-    """Methods for preset names (qi, hosoda, janson, ours, oracle)."""
+    """Methods for preset names (qi, hosoda, janson, ours, oracle).
+
+    Parameters
+    ----------
+    names : iterable of str
+        Keys of ``imprint_core.PRESETS``.
+
+    Returns
+    -------
+    methods : list of Method
+        One imprinting method per name, named by it.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a preset.
+    """
     return [Method(name, preset(name)) for name in names]
 
 
@@ -117,6 +133,21 @@ def parse_grid(text: str) -> list[Method]:
     Space-separated ``option=value[,value...]`` tokens; every combination becomes a method named by
     its grid values. ``preset=NAME[,NAME]`` starts from presets instead of the classifier defaults.
     ``k`` is dropped for generators that ignore it (mean, all, ls), and duplicates are removed.
+
+    Parameters
+    ----------
+    text : str
+        The grid (``imprint bench --grid``).
+
+    Returns
+    -------
+    methods : list of Method
+        One imprinting method per combination of the grid's values.
+
+    Raises
+    ------
+    ValueError
+        Naming the bad token, an unknown option or an invalid value.
     """
     where = f"grid {text!r}"
     axes: dict[str, list[Any]] = {}
@@ -162,7 +193,25 @@ def _combinations(axes: dict[str, list[Any]], where: str) -> list[Method]:
 
 def load_config(path: str | os.PathLike) -> list[Method]:
     """Methods from a small JSON or TOML file with keys ``presets`` (list of names), ``grid``
-    (a grid string or a list of them) and ``methods`` (name -> options, may hold ``preset``)."""
+    (a grid string or a list of them) and ``methods`` (name -> options, may hold ``preset``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.json`` or ``.toml`` file (``imprint bench --config``).
+
+    Returns
+    -------
+    methods : list of Method
+        The presets', then the grids', then the named methods, in that order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        For another suffix, a file that does not parse, an unknown key or an invalid option.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
@@ -503,7 +552,26 @@ def _settings(cfg: BenchConfig, methods: list[Method]) -> dict:
 
 
 def run_bench(cfg: BenchConfig) -> BenchResult:
-    """Embed (or load from the cache), then fit and score every method x task x seed."""
+    """Embed (or load from the cache), then fit and score every method x task x seed.
+
+    Parameters
+    ----------
+    cfg : BenchConfig
+        The dataset, backbone, images per class, seeds, tasks and methods (the linear probe is
+        added when ``cfg.probe``).
+
+    Returns
+    -------
+    result : BenchResult
+        One run per (method, task, seed), the summary (median over seeds per task, their mean
+        over the main tasks, the mean rank), where the embeddings came from, and timings;
+        ``result.table()`` formats it.
+
+    Raises
+    ------
+    ValueError
+        For no seeds, no tasks or no methods, and for unknown datasets or tasks.
+    """
     t0 = time.perf_counter()
     if not cfg.seeds:
         raise ValueError("give at least one seed")
@@ -585,7 +653,20 @@ def _run_all(cfg, methods: list[Method], tasks: list[Task], data: dict, backbone
 
 # ------------------------------------------------------------------------- outputs
 def write_outputs(result: BenchResult, prefix: str | os.PathLike) -> list[Path]:
-    """``PREFIX.json`` (everything), ``PREFIX.csv`` (the summary), ``PREFIX-runs.csv`` (runs)."""
+    """``PREFIX.json`` (everything), ``PREFIX.csv`` (the summary), ``PREFIX-runs.csv`` (runs).
+
+    Parameters
+    ----------
+    result : BenchResult
+        What ``run_bench`` returned.
+    prefix : str or os.PathLike
+        Path prefix of the three files (its folder is created).
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The files written.
+    """
     import csv
 
     prefix = Path(prefix)
