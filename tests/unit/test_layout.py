@@ -178,14 +178,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# The one known cycle, kcurve <-> modes (the advice reads the accuracy-vs-k curve, the curve
-# reads the advice's folds): it is being broken in the library; nothing else may join it.
-KNOWN_CYCLES = [{"imprint_core.kcurve", "imprint_core.modes"}]
-
-
 def test_no_import_cycle_in_the_package():
     graph = {name: own_imports(path) for name, path in MODULES.items()}
-    found = [c for c in cycles(graph) if set(c) not in KNOWN_CYCLES]
+    found = cycles(graph)
     assert not found, "import cycles: " + "; ".join(" -> ".join(c) for c in found)
 
 
