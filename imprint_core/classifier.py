@@ -484,7 +484,8 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to classify, from the backbone the head was fitted on.
+            Embeddings to score against every class's proxies, made by the backbone the head
+            was fitted on (normalised by ``norm_inf`` here).
 
         Returns
         -------
@@ -525,7 +526,7 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to score.
+            Embeddings to compare with the class means ``unknown_means_``.
 
         Returns
         -------
@@ -583,7 +584,7 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to check.
+            Embeddings to check against the threshold.
         quantile : float or None, default=None
             Share of the training images' held-out scores below the threshold (None:
             ``unknown.UNKNOWN_QUANTILE``, 0.95).
@@ -601,7 +602,7 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to classify.
+            Embeddings for which the two-class margin (or the class scores) is wanted.
 
         Returns
         -------
@@ -618,7 +619,7 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to classify.
+            Embeddings whose class probabilities are wanted.
 
         Returns
         -------
@@ -636,7 +637,7 @@ default="inner_product"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to classify, from the backbone the head was fitted on.
+            Embeddings to label, from the backbone the head was fitted on.
 
         Returns
         -------

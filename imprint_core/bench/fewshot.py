@@ -435,14 +435,15 @@ def write_outputs(result: FewShotResult, prefix: str | os.PathLike) -> list[Path
     Parameters
     ----------
     result : FewShotResult
-        What ``run_fewshot`` returned.
+        What ``run_fewshot`` returned; the JSON file keeps all of it (runs, summary, paired
+        gains, embeddings, timings).
     prefix : str or os.PathLike
         Path prefix of the four files (its folder is created).
 
     Returns
     -------
     paths : list of pathlib.Path
-        The files written.
+        The JSON, summary CSV, runs CSV and Markdown files, in that order.
     """
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)

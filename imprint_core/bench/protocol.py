@@ -665,7 +665,7 @@ def write_outputs(result: BenchResult, prefix: str | os.PathLike) -> list[Path]:
     Returns
     -------
     paths : list of pathlib.Path
-        The files written.
+        The JSON, summary CSV and runs CSV files, in that order.
     """
     import csv
 
