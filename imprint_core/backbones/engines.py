@@ -20,14 +20,21 @@ class Engine:
 
     runtime = "torch"
 
-    def __init__(self, preprocess: Callable[[Image.Image], Any]) -> None:
+    def __init__(
+        self,
+        preprocess: Callable[[Image.Image], Any],
+        batch_preprocess: Callable[[Sequence[Image.Image]], np.ndarray] | None = None,
+    ) -> None:
         self.preprocess = preprocess
+        self.batch_preprocess = batch_preprocess  # one call for the whole batch, when faster
         # One batch at a time per model: the cores are shared anyway, and it bounds peak memory
         # when several users embed at once. Decoding and preprocessing stay outside the lock.
         self._lock = threading.Lock()
 
     def batch(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Preprocessed RGB images stacked into a float32 ``(n, 3, H, W)`` array."""
+        if self.batch_preprocess is not None:
+            return self.batch_preprocess(images)
         return np.stack([np.asarray(self.preprocess(im), dtype=np.float32) for im in images])
 
     def features(self, batch: np.ndarray) -> np.ndarray:
@@ -48,8 +55,10 @@ class Engine:
 class TorchEngine(Engine):
     """PyTorch forward of ``features`` (and optionally ``head``) under ``inference_mode``."""
 
-    def __init__(self, preprocess, features, device, head=None, channels_last=False) -> None:
-        super().__init__(preprocess)
+    def __init__(
+        self, preprocess, features, device, head=None, channels_last=False, batch_preprocess=None
+    ) -> None:
+        super().__init__(preprocess, batch_preprocess)
         import torch
 
         self.device = device
@@ -82,8 +91,8 @@ class OrtEngine(Engine):
 
     runtime = "onnxruntime"
 
-    def __init__(self, preprocess, session) -> None:
-        super().__init__(preprocess)
+    def __init__(self, preprocess, session, batch_preprocess=None) -> None:
+        super().__init__(preprocess, batch_preprocess)
         self.session = session
 
     def _run(self, batch, output: str) -> np.ndarray:

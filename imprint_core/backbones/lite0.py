@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from ..config import cache_dir as configured_cache_dir
 from .base import BackboneSpec
+from .batchprep import lite0_preprocess_batch
 from .engines import Engine, OrtEngine, TorchEngine, agrees, ort_session
 
 # Heavy: torch, timm and PIL imported where used, so that importing this module stays cheap.
@@ -246,7 +247,7 @@ def lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | s
 
 
 def _checked_ort_engine(source: bytes | str, model, device) -> OrtEngine:
-    engine = OrtEngine(lite0_preprocess, ort_session(source))
+    engine = OrtEngine(lite0_preprocess, ort_session(source), lite0_preprocess_batch)
     reference = TorchEngine(lite0_preprocess, timm_parts(model)[0], device)
     if not agrees(engine, reference):
         raise RuntimeError("its features differ from the PyTorch model's")
@@ -281,4 +282,11 @@ def build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> Engin
                 f"{spec.name}: ONNX Runtime unavailable ({exc}); using PyTorch.", stacklevel=3
             )
     features, head, _ = timm_parts(fold_batchnorm(model))
-    return TorchEngine(lite0_preprocess, features, device, head=head, channels_last=True)
+    return TorchEngine(
+        lite0_preprocess,
+        features,
+        device,
+        head=head,
+        channels_last=True,
+        batch_preprocess=lite0_preprocess_batch,
+    )
