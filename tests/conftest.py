@@ -4,6 +4,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Tests compare embeddings with fp32 references (cosine 0.9999); the reduced-precision choice has
+# its own tests (tests/unit/test_precision.py) and would otherwise depend on this machine's CPU.
+os.environ.setdefault("IMPRINT_PRECISION", "fp32")
 
 
 import pytest  # noqa: E402

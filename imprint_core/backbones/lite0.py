@@ -21,6 +21,7 @@ from ..config import cache_dir as configured_cache_dir
 from .base import BackboneSpec
 from .batchprep import lite0_preprocess_batch
 from .engines import Engine, OrtEngine, TorchEngine, agrees, ort_session
+from .precision import with_precision
 
 # Heavy: torch, timm and PIL imported where used, so that importing this module stays cheap.
 
@@ -274,7 +275,8 @@ def build_lite0(spec: BackboneSpec, device: torch.device, runtime: str) -> Engin
     model = load_lite0_timm()
     if runtime != "torch" and device.type == "cpu":
         try:
-            return _ort_engine(model, device)
+            engine = _ort_engine(model, device)
+            return with_precision(engine, lite0_onnx_path())  # int8 where the guard allows it
         except Exception as exc:  # any ORT/export problem: the PyTorch path always works
             if runtime == "onnxruntime":
                 raise RuntimeError(f"ONNX Runtime backend for {spec.name!r} failed: {exc}") from exc
