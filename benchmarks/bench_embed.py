@@ -30,10 +30,13 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 BATCH = 32
+ARGS = argparse.Namespace(photos=None, fmnist=1000, n_photos=300)
+SECTIONS = ("forward", "e2e", "paths", "precision", "fidelity", "memory")
 
 
 def _variants(use_compile: bool) -> dict:
@@ -480,6 +483,220 @@ def bench_memory(names: list[str], threads: int) -> dict:
     return out
 
 
+# ------------------------------------------------------------------ small images, precision paths
+CPU_FLAGS_SHOWN = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+
+
+def machine() -> str:
+    """CPU model, cores, the flags that matter here, and ``uptime``'s load average."""
+    from imprint_core.backbones.precision import cpu_flags
+
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    flags = cpu_flags()
+    shown = " ".join(f for f in CPU_FLAGS_SHOWN if f in flags) or "none of " + ", ".join(
+        CPU_FLAGS_SHOWN
+    )
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    return f"{model}, {os.cpu_count()} cores, flags: {shown}\nuptime: {uptime}"
+
+
+def _pngs(X: np.ndarray) -> list[bytes]:
+    from PIL import Image
+
+    out = []
+    for x in X:
+        buf = io.BytesIO()
+        Image.fromarray(x).save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def _photo_folder() -> str | None:
+    """A labelled photo set (one folder per class) named by --photos, if it is there."""
+    return ARGS.photos if ARGS.photos and os.path.isdir(ARGS.photos) else None
+
+
+def _photo_files(n: int) -> tuple[list[str], np.ndarray]:
+    """Up to ``n`` photos of the --photos set, classes balanced, seeded; else sample-photo crops."""
+    from imprint_core.bench.datasets import load_image_folder
+
+    root = _photo_folder()
+    if root is None:
+        return _sample_jpegs(n, (480, 320)), np.arange(n) % 2
+    ds = load_image_folder(root, "train")
+    rng = np.random.default_rng(0)
+    per = max(1, n // len(ds.class_names))
+    rows = np.concatenate(
+        [rng.permutation(np.flatnonzero(ds.labels == c))[:per] for c in range(len(ds.class_names))]
+    )
+    return [str(ds.paths[i]) for i in rows], ds.labels[rows]
+
+
+def _engines() -> dict:
+    """name -> (engine, Backbone) for each precision path, plus fp32 with per-image preprocessing
+    (the pipeline before batch preprocessing)."""
+    import copy
+
+    from imprint_core import backbones as B
+    from imprint_core.backbones import precision as P
+
+    bb = B.get_backbone(runtime="onnxruntime")
+    fp32 = bb._engine
+    assert bb.runtime == "onnxruntime", bb.runtime
+    old = copy.copy(fp32)
+    old.batch_preprocess = None
+    out = {
+        "fp32 (ONNX Runtime)": fp32,
+        "fp32, per-image preprocessing (before)": old,
+    }
+    src = B.lite0_onnx_path()
+    calib = P.calibration_batch()
+    for name, keep in (("int8 (IMPRINT recipe)", P.FP32_PREFIXES), ("int8, every layer", ())):
+        folder = os.path.join(os.path.dirname(src), "bench")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"int8-{len(keep)}-v{P.PRECISION_VERSION}.onnx")
+        if not os.path.isfile(path):
+            with open(path, "wb") as fh:
+                fh.write(P.quantize_int8(str(src), calib, keep_fp32=keep))
+        out[name] = P._reduced_engine(fp32, Path(path), "int8")
+    return {k: (e, B.Backbone(bb.spec, e, bb.device)) for k, e in out.items()}
+
+
+def bench_paths(repeats: int, engines: dict) -> dict:
+    """Per path: forward only (preprocessed batches of 32) and ``embed`` end to end (bytes in;
+    hashing, decoding, preprocessing, a fresh embedding cache each round) on 256 Fashion-MNIST
+    PNGs and 96 photos, interleaved; medians of per-round ratios."""
+    from imprint_core.bench.datasets import load_fashion_mnist
+    from imprint_core.cache import EmbeddingCache
+
+    X, _ = load_fashion_mnist("test")
+    files, _ = _photo_files(96)
+    sets = {
+        "Fashion-MNIST PNGs (28 x 28)": _pngs(X[5000:5256]),
+        "photos (JPEG)": [open(f, "rb").read() if isinstance(f, str) else f for f in files],
+    }
+    rows = {}
+    for label, items in sets.items():
+        fp32 = engines["fp32 (ONNX Runtime)"][1]
+        batches = [fp32.preprocess(items[i : i + BATCH]) for i in range(0, len(items), BATCH)]
+        fns = {}
+        for name, (engine, bb) in engines.items():
+            if "before" not in name:
+                fns[(name, "forward")] = lambda e=engine, bs=batches: [e.features(b) for b in bs]
+            fns[(name, "embed")] = lambda b=bb, xs=items: b.embed(
+                xs, batch_size=BATCH, cache=EmbeddingCache()
+            )
+        for f in fns.values():
+            f()  # warm-up
+        times: dict = {k: [] for k in fns}
+        for _ in range(repeats):
+            for k, f in fns.items():
+                t = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t)
+        base = times[("fp32 (ONNX Runtime)", "forward")]
+        for name in engines:
+            fwd_name = name if "before" not in name else "fp32 (ONNX Runtime)"
+            fwd, e2e = times[(fwd_name, "forward")], times[(name, "embed")]
+            rows[(label, name)] = {
+                "forward": len(items) / statistics.median(fwd),
+                "embed": len(items) / statistics.median(e2e),
+                "embed_share": statistics.median(f / e for f, e in zip(fwd, e2e, strict=True)),
+                "x_fp32_forward": statistics.median(b / f for b, f in zip(base, fwd, strict=True)),
+            }
+    return rows
+
+
+def bench_precision_fidelity(engines: dict) -> dict:
+    """Each path against fp32: the guard's own figures (shipped examples + sample photos), then
+    cosine and leave-one-out class-mean accuracy on Fashion-MNIST test images and the photo set."""
+    from PIL import Image
+
+    from imprint_core.backbones import precision as P
+    from imprint_core.backbones.batchprep import lite0_preprocess_batch
+    from imprint_core.bench.datasets import load_fashion_mnist
+    from imprint_core.images import load_image
+
+    X, y = load_fashion_mnist("test")
+    rng = np.random.default_rng(3)
+    pick = rng.choice(len(y), ARGS.fmnist, replace=False)
+    fm = lite0_preprocess_batch([Image.fromarray(X[i]).convert("RGB") for i in pick])
+    files, py = _photo_files(ARGS.n_photos)
+    ph = lite0_preprocess_batch([load_image(f, min_side=512) for f in files])
+    guard_images = P.guard_data()
+    fp32 = engines["fp32 (ONNX Runtime)"][0]
+    ref = {"fm": P._embed(fp32.features, fm), "ph": P._embed(fp32.features, ph)}
+    out = {}
+    for name, (engine, _) in engines.items():
+        if "before" in name or name.startswith("fp32"):
+            continue
+        v = P.guard(name, fp32.features, engine.features, guard_images)
+        got = {"fm": P._embed(engine.features, fm), "ph": P._embed(engine.features, ph)}
+        row = {"guard": v.to_dict()}
+        for key, labels in (("fm", y[pick]), ("ph", py)):
+            cos = P._cosines(got[key], ref[key])
+            row[key] = {
+                "min_cos": float(cos.min()),
+                "median_cos": float(np.median(cos)),
+                "acc_fp32": P.loo_class_mean_accuracy(ref[key], labels),
+                "acc": P.loo_class_mean_accuracy(got[key], labels),
+            }
+        out[name] = row
+    return out
+
+
+def print_paths(rows: dict) -> None:
+    print(
+        "\nEnd to end vs forward only, per path (img/s; 'embed share' = forward time / embed time"
+        " per round, median; 'x fp32' = fp32 forward time / this forward time per round, median):"
+    )
+    print(f"{'images':30s} {'path':40s} {'forward':>8s} {'embed':>8s} {'share':>6s} {'x fp32':>7s}")
+    for (label, name), r in rows.items():
+        print(
+            f"{label:30s} {name:40s} {r['forward']:8.1f} {r['embed']:8.1f} "
+            f"{100 * r['embed_share']:5.0f}% {r['x_fp32_forward']:7.2f}"
+        )
+
+
+def machine_verdict() -> str:
+    """What ``IMPRINT_PRECISION=auto`` chose on this machine (the cached guard verdict)."""
+    from imprint_core import backbones as B
+    from imprint_core.backbones import precision as P
+
+    path = P.verdict_path(B.lite0_onnx_path(), P.cpu_flags())
+    if not path.is_file():
+        return "no cached verdict (the guard has not run here, or the CPU has no VNNI)"
+    return path.read_text()
+
+
+def print_fidelity(fid: dict) -> None:
+    where = _photo_folder() or "crops of the two sample photos"
+    print(
+        f"\nFidelity to fp32 (guard: min cos >= {0.99}, accuracy within 0.5 points, faster). "
+        f"Accuracy: leave-one-out nearest class mean; Fashion-MNIST {ARGS.fmnist} test images, "
+        f"photos {ARGS.n_photos} from {where}:"
+    )
+    for name, r in fid.items():
+        g = r["guard"]
+        print(
+            f"{name}: guard {'PASSED' if g['passed'] else 'REJECTED'} ({g['reason']}); guard images"
+            f" min cos {g['min_cosine']:.4f} median {g['median_cosine']:.4f}, examples accuracy "
+            f"{100 * g['accuracy_fp32']:.1f} -> {100 * g['accuracy']:.1f}, {g['speedup']:.2f}x"
+        )
+        for key, label in (("fm", "Fashion-MNIST"), ("ph", "photos")):
+            s = r[key]
+            print(
+                f"    {label:14s} min cos {s['min_cos']:.4f}  median {s['median_cos']:.4f}  "
+                f"accuracy {100 * s['acc_fp32']:.2f} -> {100 * s['acc']:.2f} "
+                f"({100 * (s['acc'] - s['acc_fp32']):+.2f} points)"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -489,8 +706,20 @@ def main() -> None:
     ap.add_argument("--no-fidelity", action="store_true", help="skip the cosine/accuracy section")
     ap.add_argument("--shots", type=int, default=10, help="images per class for the heads")
     ap.add_argument("--draws", type=int, default=5, help="few-shot draws for the accuracy")
+    ap.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    ap.add_argument("--photos", help="a labelled photo set: one folder of JPEGs per class")
+    ap.add_argument("--fmnist", type=int, default=1000, help="Fashion-MNIST test images")
+    ap.add_argument("--n-photos", type=int, default=300, help="photos for the precision section")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    ARGS.photos, ARGS.fmnist, ARGS.n_photos = args.photos, args.fmnist, args.n_photos
+    sections = set(args.sections.split(","))
+    if sections - set(SECTIONS):
+        ap.error(f"unknown sections {sorted(sections - set(SECTIONS))}; choose from {SECTIONS}")
     if args.memory_child:
         _memory_child(args.memory_child, args.threads)
         return
@@ -498,20 +727,32 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    # Every section measures the fp32 model unless it says otherwise; the int8 paths are built
+    # explicitly (the automatic choice is reported from the guard's cached verdict).
+    os.environ["IMPRINT_PRECISION"] = "fp32"
+    print(machine())
     print(
         f"torch {torch.__version__}, {args.threads} threads, batch {BATCH}, 224 px, "
         f"{args.repeats} rounds, cpu capability {torch.backends.cpu.get_cpu_capability()}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
-    fwd = bench_forward(args.repeats, args.compile)
-    print("\nForward pass (preprocessed batch):")
-    print(f"{'variant':38s} {'img/s':>7s} {'x eager':>8s} {'min cos':>9s} {'setup s':>8s}")
+    if "paths" in sections or "precision" in sections:
+        engines = _engines()
+        if "paths" in sections:
+            print_paths(bench_paths(args.repeats, engines))
+        if "precision" in sections:
+            print_fidelity(bench_precision_fidelity(engines))
+            print(f"\nThe guard's cached verdict on this machine:\n{machine_verdict()}")
+    fwd = bench_forward(args.repeats, args.compile) if "forward" in sections else {}
+    if fwd:
+        print("\nForward pass (preprocessed batch):")
+        print(f"{'variant':38s} {'img/s':>7s} {'x eager':>8s} {'min cos':>9s} {'setup s':>8s}")
     for name, r in fwd.items():
         print(
             f"{name:38s} {r['images_per_s']:7.1f} {r['ratio_to_eager']:8.2f} "
             f"{r['min_cosine_to_eager']:9.6f} {r['setup_s']:8.1f}"
         )
-    for size in ((640, 427), (4032, 3024)):
+    for size in ((640, 427), (4032, 3024)) if "e2e" in sections else ():
         e2e = bench_end_to_end(args.repeats if size[0] < 1000 else max(3, args.repeats // 2), size)
         print(
             f"\nEnd to end, {3 * BATCH} JPEGs of {size[0]} x {size[1]} in batches of {BATCH} "
@@ -522,7 +763,7 @@ def main() -> None:
             if "ratio_to_eager" in r:
                 extra = f"  x{r['ratio_to_eager']:.2f}  min cos {r['min_cosine_to_eager']:.6f}"
             print(f"{name:38s} {r['images_per_s']:7.1f} img/s{extra}")
-    if not args.no_fidelity:
+    if not args.no_fidelity and "fidelity" in sections:
         fid = bench_fidelity(args.shots, args.draws)
         print(
             f"\nFidelity to eager fp32: cosine on 32 photos + 1,532 Fashion-MNIST images; "
@@ -536,7 +777,7 @@ def main() -> None:
                     f"    {p:22s} {100 * a['mean']:5.1f}%  "
                     f"{100 * a['diff']:+5.1f} +/- {100 * a['ci']:.1f} points"
                 )
-    if not args.no_memory:
+    if not args.no_memory and "memory" in sections and fwd:
         mem = bench_memory(list(fwd), args.threads)
         print("\nPeak memory (max RSS of a fresh process: load + 3 batches of 32):")
         for name, r in mem.items():
@@ -546,7 +787,7 @@ def main() -> None:
                 print(
                     f"{name:38s} {r['peak_rss_mb']:7.0f} MB (before loading the model {r['before_model_mb']:.0f} MB)"
                 )
-    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
+    print(f"\nat the end: {machine().splitlines()[-1]}")
 
 
 if __name__ == "__main__":
