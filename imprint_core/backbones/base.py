@@ -14,6 +14,7 @@ RUNTIMES = ("auto", "onnxruntime", "torch")
 # Big JPEGs are decoded at a reduced scale that keeps both sides >= this (twice every model's
 # resize target): 3x faster on phone photos, embeddings within cosine 0.9998 of a full decode.
 DECODE_MIN_SIDE = 512
+LITE0_RESIZE, LITE0_CROP = 256, 224  # the built-in model's eval transform: crop_pct 0.875
 PROBE_TIMEOUT_S = 4.0  # how long a network check may take before we call the hub unreachable
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .base import LITE0_CROP, LITE0_RESIZE
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -32,8 +34,6 @@ _LUT = (np.arange(256, dtype=np.float32) / np.float32(255.0) - np.float32(0.5)) 
 
 def resize_plan(size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
     """``lite0_preprocess``'s resized size and its 224 x 224 centre crop box for an image size."""
-    from .lite0 import LITE0_CROP, LITE0_RESIZE
-
     w, h = size
     short, long = (w, h) if w <= h else (h, w)
     new_long = int(LITE0_RESIZE * long / short)
@@ -64,8 +64,6 @@ def lite0_preprocess_batch(images: Sequence[Image.Image]) -> np.ndarray:
         The pixels of ``np.stack([lite0_preprocess(im) for im in images])``.
     """
     from PIL import Image
-
-    from .lite0 import LITE0_CROP
 
     out = np.empty((len(images), 3, LITE0_CROP, LITE0_CROP), dtype=np.float32)
     for i, image in enumerate(images):

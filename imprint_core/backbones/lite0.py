@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +16,10 @@ if TYPE_CHECKING:
     from PIL import Image
 
 from ..config import cache_dir as configured_cache_dir
-from .base import BackboneSpec
+from .base import LITE0_CROP, LITE0_RESIZE, BackboneSpec
 from .batchprep import lite0_preprocess_batch
 from .engines import Engine, OrtEngine, TorchEngine, agrees, ort_session
+from .files import write_atomic
 from .precision import with_precision
 
 # Heavy: torch, timm and PIL imported where used, so that importing this module stays cheap.
@@ -58,9 +57,6 @@ def load_lite0_timm() -> torch.nn.Module:
         mapped[dst] = tensor
     model.load_state_dict(mapped)
     return model.eval()
-
-
-LITE0_RESIZE, LITE0_CROP = 256, 224  # timm's eval transform: crop_pct 0.875
 
 
 def lite0_timm_transform(model: torch.nn.Module | None = None) -> Callable:
@@ -138,7 +134,6 @@ def cache_dir() -> Path:
 
 
 ONNX_EXPORT_VERSION = 2  # 2: static "same" padding (constant Pad ops, foldable into the convs)
-_STALE_TMP_S = 3600.0  # a half-written export older than this belongs to a dead process
 
 
 def static_same_padding(model: torch.nn.Module, size: int = LITE0_CROP) -> torch.nn.Module:
@@ -211,26 +206,6 @@ def export_lite0_onnx(model: torch.nn.Module) -> bytes:
             dynamo=False,
         )
     return buf.getvalue()
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so that no reader ever sees half a file (temp file + rename);
-    sweeps temp files that a killed process left behind."""
-    import time
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for old in target.parent.glob(f"{target.stem}.*.tmp"):
-        try:
-            if time.time() - old.stat().st_mtime > _STALE_TMP_S:
-                old.unlink()
-        except OSError:
-            pass  # another process swept it first
-    tmp = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def lite0_onnx_bytes(model: torch.nn.Module, rebuild: bool = False) -> bytes | str:

@@ -399,7 +399,7 @@ def with_precision(fp32_engine, model_path: Path):
 
 
 def _build_and_guard(fp32_engine, model_path: Path, name: str, data: GuardData):
-    from .lite0 import write_atomic
+    from .files import write_atomic
 
     recipe = PRECISIONS[name]
     log.info("Checking the %s model of %s once for this CPU ...", name, model_path.name)
@@ -419,9 +419,7 @@ def _build_and_guard(fp32_engine, model_path: Path, name: str, data: GuardData):
 def _reduced_engine(fp32_engine, path: Path, name: str):
     from .engines import OrtEngine, ort_session
 
-    engine = OrtEngine(
-        fp32_engine.preprocess, ort_session(str(path)), fp32_engine.batch_preprocess
-    )
+    engine = OrtEngine(fp32_engine.preprocess, ort_session(str(path)), fp32_engine.batch_preprocess)
     engine.runtime = f"onnxruntime+{name}"
     return engine
 
@@ -435,7 +433,7 @@ def _read_verdicts(path: Path) -> dict:
 
 
 def _write_verdicts(path: Path, verdicts: dict) -> None:
-    from .lite0 import write_atomic
+    from .files import write_atomic
 
     try:
         write_atomic(path, json.dumps(verdicts, indent=1, sort_keys=True).encode())
