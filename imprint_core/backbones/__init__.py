@@ -27,8 +27,10 @@ Hub weights download on first use. When they are not cached and cannot be fetche
 and how to get them; the built-in backbone keeps working.
 
 Layout: ``base`` (defaults, ``BackboneUnavailable``, ``BackboneSpec``), ``engines`` (PyTorch and
-ONNX Runtime forwards), ``lite0`` (the built-in model), ``hub`` (torchvision, open_clip),
-``backbone`` (``Backbone.embed``), ``registry`` (``BACKBONES``, ``get_backbone``).
+ONNX Runtime forwards), ``lite0`` (the built-in model), ``batchprep`` (its batch preprocessing),
+``precision`` (int8 where the CPU has VNNI, behind a fidelity guard), ``files`` (atomic writes),
+``hub`` (torchvision, open_clip), ``backbone`` (``Backbone.embed``), ``registry`` (``BACKBONES``,
+``get_backbone``).
 """
 
 from __future__ import annotations
