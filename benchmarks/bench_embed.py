@@ -3,6 +3,15 @@ forward of the same model, in the same run.
 
     python benchmarks/bench_embed.py [--threads 2] [--repeats 9] [--compile] [--no-memory]
                                      [--no-fidelity] [--shots 10] [--draws 5]
+                                     [--sections paths,precision,...] [--photos FOLDER]
+                                     [--fmnist 1000] [--n-photos 300] [--n-e2e 256]
+
+First the machine: CPU model, cores, the flags that decide the precision paths, ``uptime``. The
+``paths`` section times each precision path (fp32, the int8 recipe, int8 of every layer, and fp32
+with the per-image preprocessing used before) forward only and through ``Backbone.embed`` end to
+end on small Fashion-MNIST PNGs and photos, interleaved; ``precision`` gives each int8 path's
+guard verdict and its cosine / leave-one-out class-mean accuracy against fp32 on Fashion-MNIST and
+a labelled photo set (``--photos``: one folder per class; default: sample-photo crops).
 
 Forward variants run round-robin on the same preprocessed batch (32 x 3 x 224 x 224), so that load
 from other processes hits them alike; we report the median images/s of each, the median of the
@@ -35,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 BATCH = 32
-ARGS = argparse.Namespace(photos=None, fmnist=1000, n_photos=300)
+ARGS = argparse.Namespace(photos=None, fmnist=1000, n_photos=300, n_e2e=256)
 SECTIONS = ("forward", "e2e", "paths", "precision", "fidelity", "memory")
 
 
@@ -569,15 +578,15 @@ def _engines() -> dict:
 
 def bench_paths(repeats: int, engines: dict) -> dict:
     """Per path: forward only (preprocessed batches of 32) and ``embed`` end to end (bytes in;
-    hashing, decoding, preprocessing, a fresh embedding cache each round) on 256 Fashion-MNIST
-    PNGs and 96 photos, interleaved; medians of per-round ratios."""
+    hashing, decoding, preprocessing, a fresh embedding cache each round) on ``--n-e2e``
+    Fashion-MNIST PNGs and half as many photos, interleaved; medians of per-round ratios."""
     from imprint_core.bench.datasets import load_fashion_mnist
     from imprint_core.cache import EmbeddingCache
 
     X, _ = load_fashion_mnist("test")
-    files, _ = _photo_files(96)
+    files, _ = _photo_files(ARGS.n_e2e // 2)
     sets = {
-        "Fashion-MNIST PNGs (28 x 28)": _pngs(X[5000:5256]),
+        "Fashion-MNIST PNGs (28 x 28)": _pngs(X[5000 : 5000 + ARGS.n_e2e]),
         "photos (JPEG)": [open(f, "rb").read() if isinstance(f, str) else f for f in files],
     }
     rows = {}
@@ -594,16 +603,24 @@ def bench_paths(repeats: int, engines: dict) -> dict:
         for f in fns.values():
             f()  # warm-up
         times: dict = {k: [] for k in fns}
+        cpu: dict = {k: [] for k in fns}  # CPU seconds of all threads: robust to other load
         for _ in range(repeats):
             for k, f in fns.items():
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 f()
                 times[k].append(time.perf_counter() - t)
+                cpu[k].append(time.process_time() - c)
         base = times[("fp32 (ONNX Runtime)", "forward")]
         for name in engines:
             fwd_name = name if "before" not in name else "fp32 (ONNX Runtime)"
             fwd, e2e = times[(fwd_name, "forward")], times[(name, "embed")]
+            fwd_c, e2e_c = cpu[(fwd_name, "forward")], cpu[(name, "embed")]
             rows[(label, name)] = {
+                "cpu_share": statistics.median(f / e for f, e in zip(fwd_c, e2e_c, strict=True)),
+                "cpu_ms_outside": 1e3
+                * statistics.median(
+                    (e - f) / len(items) for f, e in zip(fwd_c, e2e_c, strict=True)
+                ),
                 "forward": len(items) / statistics.median(fwd),
                 "embed": len(items) / statistics.median(e2e),
                 "embed_share": statistics.median(f / e for f, e in zip(fwd, e2e, strict=True)),
@@ -652,14 +669,19 @@ def bench_precision_fidelity(engines: dict) -> dict:
 
 def print_paths(rows: dict) -> None:
     print(
-        "\nEnd to end vs forward only, per path (img/s; 'embed share' = forward time / embed time"
-        " per round, median; 'x fp32' = fp32 forward time / this forward time per round, median):"
+        "\nEnd to end vs forward only, per path (img/s; 'share' = forward time / embed time per"
+        " round, median; 'cpu share' the same in CPU seconds of the process, 'cpu ms out' = CPU ms"
+        " per image outside the network; 'x fp32' = fp32 forward time / this forward time):"
     )
-    print(f"{'images':30s} {'path':40s} {'forward':>8s} {'embed':>8s} {'share':>6s} {'x fp32':>7s}")
+    print(
+        f"{'images':30s} {'path':40s} {'forward':>8s} {'embed':>8s} {'share':>6s} "
+        f"{'cpu share':>9s} {'cpu ms out':>10s} {'x fp32':>7s}"
+    )
     for (label, name), r in rows.items():
         print(
             f"{label:30s} {name:40s} {r['forward']:8.1f} {r['embed']:8.1f} "
-            f"{100 * r['embed_share']:5.0f}% {r['x_fp32_forward']:7.2f}"
+            f"{100 * r['embed_share']:5.0f}% {100 * r['cpu_share']:8.0f}% "
+            f"{r['cpu_ms_outside']:10.2f} {r['x_fp32_forward']:7.2f}"
         )
 
 
@@ -714,9 +736,11 @@ def main() -> None:
     ap.add_argument("--photos", help="a labelled photo set: one folder of JPEGs per class")
     ap.add_argument("--fmnist", type=int, default=1000, help="Fashion-MNIST test images")
     ap.add_argument("--n-photos", type=int, default=300, help="photos for the precision section")
+    ap.add_argument("--n-e2e", type=int, default=256, help="PNGs per round (photos: half)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     ARGS.photos, ARGS.fmnist, ARGS.n_photos = args.photos, args.fmnist, args.n_photos
+    ARGS.n_e2e = args.n_e2e
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         ap.error(f"unknown sections {sorted(sections - set(SECTIONS))}; choose from {SECTIONS}")
