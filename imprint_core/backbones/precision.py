@@ -22,7 +22,7 @@ small ReLU6 activations and the linear projections lose most to 8-bit steps, and
 head conv loses the most of any later layer. So ``FP32_PREFIXES`` keeps those in fp32 and
 quantises the rest.
 
-``IMPRINT_PRECISION=fp32`` (read in ``imprint_core.config``) turns all of this off.
+It is off unless ``IMPRINT_PRECISION=auto`` (read in ``imprint_core.config``): fp32 is the default.
 """
 
 from __future__ import annotations

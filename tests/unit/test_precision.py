@@ -103,3 +103,14 @@ def test_guard_passes_fp32_against_itself(fp32, small_guard_data):
     verdict = P.guard("fp32", engine.features, engine.features, small_guard_data, min_speedup=0)
     assert verdict.passed and verdict.min_cosine > 0.99999
     assert verdict.accuracy == pytest.approx(verdict.accuracy_fp32)
+
+
+def test_fp32_is_the_default_and_int8_is_opt_in(monkeypatch):
+    """Without IMPRINT_PRECISION nothing is quantised: int8 misses its 1.8x goal and its first
+    load builds and guards a model (minutes); ``auto`` opts in."""
+    from imprint_core import config
+
+    monkeypatch.delenv("IMPRINT_PRECISION", raising=False)
+    assert config.precision_setting() == "fp32"
+    monkeypatch.setenv("IMPRINT_PRECISION", "AUTO")
+    assert config.precision_setting() == "auto"
