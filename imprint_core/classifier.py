@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -52,13 +52,15 @@ def _check_finite(X: np.ndarray, what: str, y: np.ndarray | None = None) -> None
         )
 
 
-class ImprintClassifier(ClassifierMixin, BaseEstimator):
+class ImprintClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Weight imprinting on frozen embeddings: NORMpre -> GEN -> NORMpost; NORMinf -> AGG.
 
     Each class is represented by one or more proxy vectors generated from its training
     embeddings; an input goes to the class of its best-matching proxy (Westerhoff et al.,
     TMLR 2025). The defaults are the paper's ``ours`` preset; ``from_preset`` builds the
-    published methods and ``imprint_core.DEFAULT_PRESET`` names the few-shot default.
+    published methods and ``imprint_core.DEFAULT_PRESET`` names the few-shot default. As a
+    transformer (like ``LinearDiscriminantAnalysis``), ``transform`` maps embeddings into the
+    head's own space, the one its proxies live in.
 
     Parameters
     ----------
@@ -478,14 +480,60 @@ default="inner_product"
         except ValueError as exc:
             raise ValueError(f"{exc} (norm_inf='l2')") from None
 
+    def transform(self, X: Any) -> np.ndarray:
+        """Embeddings mapped into the head's own space, where they meet ``proxies_``.
+
+        This is NORMinf as fitted (``norm_inf``: ``none`` leaves them, ``l2`` scales them to unit
+        length, ``whiten`` applies ``whitener_``: L2, centring, whitening, L2). ``class_scores``
+        compares exactly these vectors with the proxies, so a map or a nearest-neighbour list
+        drawn from them shows the geometry the decisions are made in.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings from the head's backbone.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_features)
+            The embeddings in the head's space (float32 or float64, as X).
+        """
+        return self._validate_test(X)
+
+    def distances(self, X: Any, Y: Any = None) -> np.ndarray:
+        """Distances in the head's space, under its ``distance`` option.
+
+        Both sides are mapped by :meth:`transform`; for ``inner_product`` the "distance" is minus
+        the inner product, so smaller is nearer for every option (Mahalanobis uses the proxies'
+        covariance, as ``class_scores`` does). With ``agg="max"`` (or ``m=1``) the class score of
+        ``class_scores`` is minus the smallest distance to the class's proxies.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Embeddings to measure from.
+        Y : array-like of shape (n_others, n_features), default=None
+            Embeddings to measure to; None measures to the proxies.
+
+        Returns
+        -------
+        D : ndarray of shape (n_samples, n_others) or (n_samples, n_proxies)
+        """
+        Z = self.transform(X)
+        W = self.proxies_.astype(Z.dtype, copy=False) if Y is None else self.transform(Y)
+        W = W.astype(Z.dtype, copy=False)
+        return aggregation.pairwise(Z, W, self.distance, self._mahalanobis())
+
     def class_scores(self, X: Any) -> np.ndarray:
         """Per-class scores, shape (n, n_classes); ``predict`` is their argmax.
+
+        The inputs are compared with ``proxies_`` in the head's space (:meth:`transform`).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Embeddings to score against every class's proxies, made by the backbone the head
-            was fitted on (normalised by ``norm_inf`` here).
+            was fitted on (mapped by :meth:`transform`, i.e. ``norm_inf``, here).
 
         Returns
         -------
@@ -494,7 +542,7 @@ default="inner_product"
             (``agg="max"``), minus the nearest distance for 1-NN under another distance, or the
             vote share under ``agg="mnn"``.
         """
-        Z = self._validate_test(X)
+        Z = self.transform(X)
         W = self.proxies_.astype(Z.dtype, copy=False)
         VI = self._mahalanobis()
         return aggregation.class_scores(
@@ -540,7 +588,7 @@ default="inner_product"
         _check_finite(X, "embeddings to score")
         means = getattr(self, "unknown_means_", None)
         if means is None:  # a head file saved before the means were stored
-            Z = self._validate_test(X)
+            Z = self.transform(X)
             W = self.proxies_.astype(Z.dtype, copy=False)
             return unknown.nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
         return unknown.unknown_score(X, means)
@@ -699,6 +747,8 @@ default="inner_product"
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
+        # transform maps embeddings into the head's space (NORMinf), keeping their float type
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         # Quantile-mapped proxies scored by raw inner products (Hosoda et al.) cannot reach
         # sklearn's 0.83 training-accuracy bar on its centred blobs (a mean near the origin never
         # wins an inner product): a property of the method, declared as sklearn asks.

@@ -196,6 +196,7 @@ def nc_metrics(
     *,
     variant: str = "textbook",
     normalize: bool = True,
+    head_inputs: Any = None,
 ) -> dict[str, Any]:
     """Neural-collapse metrics of embeddings X (n, d) with labels y (n,).
 
@@ -212,6 +213,9 @@ def nc_metrics(
         within-class centring at mu_c - mu_G (Sigma_W gains mu_G mu_G^T), to match the paper.
     normalize : bool, default=True
         L2-normalise rows first (x / (||x|| + float32 eps)), as the reference does.
+    head_inputs : array-like of shape (n_samples, n_features) or None, default=None
+        The embeddings the head classifies when X is those embeddings mapped into another space
+        (``head.transform(E)`` for the head's own space); None: X itself.
 
     Returns
     -------
@@ -224,11 +228,13 @@ def nc_metrics(
     if variant not in VARIANTS:
         raise ValueError(f"Unknown NC variant {variant!r}; allowed: {', '.join(VARIANTS)}.")
     with one_thread():
-        return _nc_metrics(X, y, head, variant, normalize)
+        return _nc_metrics(X, y, head, variant, normalize, head_inputs)
 
 
-def _nc_metrics(X: Any, y: Any, head: Any, variant: str, normalize: bool) -> dict[str, Any]:
-    X_in = X
+def _nc_metrics(
+    X: Any, y: Any, head: Any, variant: str, normalize: bool, head_inputs: Any = None
+) -> dict[str, Any]:
+    X_in = X if head_inputs is None else head_inputs
     X, y = _check_inputs(X, y)
     classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
     C = len(classes)
@@ -409,39 +415,118 @@ def _unreliable(m: dict[str, Any], *keys: str) -> str:
 def describe_metrics(m: dict[str, Any]) -> list[str]:
     """Short plain-language readings of an nc_metrics result (for a teaching panel).
 
-    NC1 and VCI are always shown; when nc_metrics flags them (few images per class, noisy
-    means, two classes) the line says so and the warning sentences follow the readings.
+    The readings that are reliable at this number of images come first. NC1, VCI and the simplex
+    numbers are always shown; when nc_metrics flags them (few images per class, noisy means, two
+    classes) they follow the reliable ones, each saying so, and the warnings come last.
     """
-    lines = []
+    keyed: list[tuple[str | None, str]] = []
     if np.isfinite(m["nc1"]):
         level = "strongly" if m["nc1"] < 0.1 else "fairly" if m["nc1"] < 1 else "hardly"
-        lines.append(
-            f"NC1 = {m['nc1']:.3g}: the classes are {level} collapsed (0 = every image sits on "
-            "its class mean; above 1 = the spread inside a class exceeds the spread between "
-            "them)." + _unreliable(m, "nc1")
+        keyed.append(
+            (
+                "nc1",
+                f"NC1 = {m['nc1']:.3g}: the classes are {level} collapsed (0 = every image sits on "
+                "its class mean; above 1 = the spread inside a class exceeds the spread between "
+                "them)." + _unreliable(m, "nc1"),
+            )
         )
     else:
-        lines.append("NC1 is infinite: the class means coincide, nothing separates the classes.")
+        keyed.append(
+            (None, "NC1 is infinite: the class means coincide, nothing separates the classes.")
+        )
     if np.isfinite(m["vci"]):
-        lines.append(
-            f"VCI = {m['vci']:.2f}: the share of the spread along the directions that separate "
-            "the classes that lies inside the classes (0 = collapsed, 1 = not at all)."
-            + _unreliable(m, "vci")
+        keyed.append(
+            (
+                "vci",
+                f"VCI = {m['vci']:.2f}: the share of the spread along the directions that separate "
+                "the classes that lies inside the classes (0 = collapsed, 1 = not at all)."
+                + _unreliable(m, "vci"),
+            )
         )
     else:
-        lines.append("VCI is undefined: the class means coincide.")
-    lines.append(
-        f"CDNV = {m['cdnv']:.3g}: average spread of two classes relative to the distance of their "
-        "means (small = well separated)." + _unreliable(m, "cdnv")
+        keyed.append((None, "VCI is undefined: the class means coincide."))
+    keyed.append(
+        (
+            "cdnv",
+            f"CDNV = {m['cdnv']:.3g}: average spread of two classes relative to the distance of "
+            "their means (small = well separated)." + _unreliable(m, "cdnv"),
+        )
     )
-    lines.append(
-        f"Class means: angle cosines {m['equiangularity_mean']:.2f} +/- "
-        f"{m['equiangularity_std']:.2f} (ideal simplex {m['equiangularity_ideal']:.2f}), "
-        f"distance to a simplex ETF {m['etf_distance']:.2f} (0 = perfect)." + _unreliable(m, "nc2")
+    keyed.append(
+        (
+            "nc2",
+            f"Class means: angle cosines {m['equiangularity_mean']:.2f} +/- "
+            f"{m['equiangularity_std']:.2f} (ideal simplex {m['equiangularity_ideal']:.2f}), "
+            f"distance to a simplex ETF {m['etf_distance']:.2f} (0 = perfect)."
+            + _unreliable(m, "nc2"),
+        )
     )
     if "nc4_agreement" in m:
-        lines.append(
-            f"The head agrees with the nearest class mean on {m['nc4_agreement']:.0%} of the "
-            "images: below 100% means the extra proxies change decisions."
+        keyed.append(
+            (
+                "nc4",
+                f"The head agrees with the nearest class mean on {m['nc4_agreement']:.0%} of the "
+                "images: below 100% means the extra proxies change decisions.",
+            )
         )
-    return lines + list(m["warnings"])
+
+    def reliable(key: str | None) -> bool:
+        return key is None or m["reliable"].get(key, True)
+
+    first = [line for key, line in keyed if reliable(key)]
+    rough = [line for key, line in keyed if not reliable(key)]
+    return first + rough + list(m["warnings"])
+
+
+MAP_MIXED = 0.05  # share of a pair's dots nearer the other class's mean before a map "mixes" them
+
+
+def describe_map(coords: Any, labels: Any, means: Any = None) -> str:
+    """What a map of labelled points shows, in one or two sentences for a student.
+
+    For every pair of classes, the share of their dots that lie nearer (in the map) to the other
+    class's mean than to their own; the pair that mixes most is named when that share is above
+    ``MAP_MIXED``, else the classes are said to form separate clouds. A map keeps 2 or 3
+    dimensions of many, so the sentence says that the head, which uses all of them, can still
+    tell mixed classes apart.
+
+    Parameters
+    ----------
+    coords : array-like of shape (n_samples, 2 or 3)
+        The map coordinates of the points.
+    labels : array-like of shape (n_samples,)
+        Their classes.
+    means : array-like of shape (n_classes, 2 or 3), default=None
+        The class means as drawn, in sorted class order; None: the means of ``coords``.
+
+    Returns
+    -------
+    str
+    """
+    P = np.asarray(coords, dtype=np.float64)
+    y = np.asarray(labels)
+    classes = np.unique(y)
+    if means is None:
+        means = [P[y == c].mean(axis=0) for c in classes]
+    centre = dict(zip(classes.tolist(), np.asarray(means, dtype=np.float64), strict=True))
+    worst, share = None, 0.0
+    for i, a in enumerate(classes.tolist()):
+        for b in classes.tolist()[i + 1 :]:
+            pair = (y == a) | (y == b)
+            to_a = ((P[pair] - centre[a]) ** 2).sum(axis=1)
+            to_b = ((P[pair] - centre[b]) ** 2).sum(axis=1)
+            mixed = float(np.mean((to_b < to_a) != (y[pair] == b)))
+            if worst is None or mixed > share:
+                worst, share = (a, b), mixed
+    if worst is None or share <= MAP_MIXED:
+        return (
+            "In the map, look for separate clouds: every class's dots lie around their own "
+            "cross (class mean), nearer to it than to any other class's cross."
+        )
+    a, b = (repr(_py(c)) for c in worst)
+    return (
+        f"In the map, {a} and {b} overlap most: {share:.0%} of their dots lie nearer the other "
+        "class's cross (class mean) than their own. The map keeps only a few of the embedding's "
+        "dimensions; the head uses all of them, so it can tell apart more than the map shows "
+        "(a held-out accuracy says how much)."
+    )

@@ -228,6 +228,12 @@ NORM_INF: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "whiten": identity,  # applies the Whitener learned at fit
 }
 FITTED_NORMS = frozenset({"whiten"})
+# The space a head compares inputs with its proxies in, named by its NORMinf (for maps and tables)
+NORM_INF_SPACE = {
+    "none": "raw embeddings",
+    "l2": "L2-normalised embeddings",
+    "whiten": "centred, whitened, L2",
+}
 # NORMpost functions take (proxies of one class, proxies stored for earlier classes).
 NORM_POST: dict[str, Callable[[np.ndarray, np.ndarray | None], np.ndarray]] = {
     "none": lambda P, ref: P,

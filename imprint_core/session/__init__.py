@@ -16,6 +16,7 @@ from .backbone import (
 from .downloads import DOWNLOADS, export_metadata, export_project_onnx, save_project
 from .downloads import make as make_download
 from .heads import head_backbone, load_head_file
+from .insight import MAP_SPACE_DEFAULT, map_space_choices
 from .intake import (
     iter_folder_images,
     iter_uploaded_folder,

@@ -8,10 +8,54 @@ from typing import Any
 
 import numpy as np
 
-from ..normalisation import l2
+from ..normalisation import NORM_INF_SPACE, l2
 from .intake import prepare_image
 from .limits import ProjectError
 from .quotas import MAX_PREDICT_FILES
+
+# The spaces the Geometry map is drawn in: key -> (what the radio button says, the map from
+# embeddings into it). "head" is the default: where the head compares images with its proxies.
+MAP_SPACES: dict[str, tuple[str, Any]] = {
+    "head": ("the head's space", lambda head, X: head.transform(X)),
+    "l2": ("L2-normalised (the paper's)", lambda head, X: l2(np.asarray(X, dtype=np.float64))),
+    "raw": ("raw embeddings", lambda head, X: np.asarray(X, dtype=np.float64)),
+}
+_SPACE_NAMES = {"l2": "L2-normalised embeddings", "raw": "raw embeddings"}
+MAP_SPACE_DEFAULT = "head"
+_NORM_INF_OF = {"l2": "l2", "raw": "none"}  # the head's NORMinf that makes a space its own
+
+
+def map_space_choices() -> list[tuple[str, str]]:
+    """(label, key) of every map space, the default first (for the Geometry tab's radio)."""
+    return [(label, key) for key, (label, _) in MAP_SPACES.items()]
+
+
+def _is_head_space(space: str, head) -> bool:
+    return space == "head" or _NORM_INF_OF.get(space) == head.norm_inf
+
+
+def map_title(space: str, head, method: str) -> str:
+    """The map's title: the space it is drawn in, named (and whether it is the head's)."""
+    how = "UMAP" if method == "umap" else "PCA"
+    if _is_head_space(space, head):
+        named = NORM_INF_SPACE[head.norm_inf]
+        return f"{how} of the head's space ({named}): where images meet proxies"
+    return f"{how} of {_SPACE_NAMES[space]} (not the head's space: no proxies)"
+
+
+def _space_note(space: str, head) -> str:
+    if not _is_head_space(space, head):
+        return (
+            f"This map shows {_SPACE_NAMES[space]}, as the paper's figures do; "
+            f"the head compares images with its proxies in its own space "
+            f"({NORM_INF_SPACE[head.norm_inf]}), so its proxies are drawn only there."
+        )
+    if head.norm_post == "l2" and head.norm_inf in ("l2", "whiten"):
+        return (
+            "Every image and every proxy has length 1 in this space; a class mean (the cross) is "
+            "shorter, so a proxy made from it lies further out than the cross, past its cloud."
+        )
+    return ""
 
 
 class Insight:
@@ -62,33 +106,40 @@ class Insight:
         return result
 
     def explain(self, z: np.ndarray, n_neighbors: int = 6) -> dict[str, Any]:
-        """Prediction and evidence for one embedding ``z (d,)``."""
+        """Prediction and evidence for one embedding ``z (d,)``, in the head's own space.
+
+        Every class row carries the class score the head compares (``class_scores``: ranked as
+        the decision, ties to the first class as ``predict``) and its nearest proxy under the
+        head's distance; the nearest training images are ranked by the same distance between
+        the head's transforms of the image and of the training embeddings.
+        """
         head = self.head
         Z = z[None, :]
+        scores = np.asarray(head.class_scores(Z), dtype=np.float64)[0]
         proba = np.asarray(head.predict_proba(Z))[0]
-        classes = [str(c) for c in head.classes_]
-        confidences = {c: float(p) for c, p in zip(classes, proba, strict=True)}
         label = str(head.predict(Z)[0])
-        unit = _unit(Z)[0]
-        sims = _unit(np.asarray(head.proxies_, dtype=np.float32)) @ unit
-        owners = np.asarray([str(c) for c in head.proxy_labels_])
+        measure = score_measure(head)
+        to_proxies = np.asarray(head.distances(Z), dtype=np.float64)[0]
+        owners = head.proxy_class_index_
         per_class = []
-        for c in classes:
-            idx = np.flatnonzero(owners == c)
-            best = idx[int(np.argmax(sims[idx]))]
+        for i in np.argsort(-scores, kind="stable"):  # ties: the first class, as predict
+            idx = np.flatnonzero(owners == i)
+            best = idx[int(np.argmin(to_proxies[idx]))]
             per_class.append(
                 {
-                    "class": c,
-                    "confidence": confidences[c],
+                    "class": str(head.classes_[i]),
+                    "confidence": float(proba[i]),
                     "nearest_proxy": int(best - idx[0]) + 1,
                     "proxies": int(idx.size),
-                    "similarity": float(sims[best]),
+                    "score": float(scores[i]),
+                    "shown": float(measure["sign"] * scores[i]),
                 }
             )
         out = {
             "label": label,
-            "confidences": confidences,
+            "confidences": {str(c): float(p) for c, p in zip(head.classes_, proba, strict=True)},
             "classes": per_class,
+            "measure": measure,
             "neighbours": [],
             "unknown": None,
         }
@@ -105,28 +156,38 @@ class Insight:
             }
         if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()
-            s = _unit(X) @ unit
-            for i in np.argsort(-s, kind="stable")[:n_neighbors]:
+            d = np.asarray(head.distances(Z, X), dtype=np.float64)[0]
+            sign = -1.0 if head.distance == "inner_product" else 1.0  # show similarity, not -ip
+            for i in np.argsort(d, kind="stable")[:n_neighbors]:
                 out["neighbours"].append(
                     {
                         "class": str(y[i]),
                         "file": items[i].name,
                         "path": str(items[i].path),
-                        "similarity": float(s[i]),
+                        "distance": float(d[i]),
+                        "shown": float(sign * d[i]),
                     }
                 )
         return out
 
     # -- geometry ----------------------------------------------------------------------------------
-    def geometry(self, method: str = "pca", dim: int = 2, normalize: bool = True) -> dict[str, Any]:
+    def geometry(
+        self, method: str = "pca", dim: int = 2, space: str = MAP_SPACE_DEFAULT
+    ) -> dict[str, Any]:
         """The map (samples, proxies, class means, the last test image), neural-collapse readings,
         the class-mean cosines beside the ideal simplex, per-class dispersion and a
-        proxies-per-class recommendation, for the imprinted head. `normalize` maps L2-normalised
-        embeddings (what the head sees with L2 options) or raw ones."""
+        proxies-per-class recommendation, for the imprinted head. ``space`` (a key of
+        ``MAP_SPACES``) is where everything is drawn and measured: ``head``, the space the head
+        compares images with its proxies in (``ImprintClassifier.transform``), or the paper's
+        ``l2`` / ``raw`` embeddings, where proxies are drawn only if that is the head's space."""
+        if space not in MAP_SPACES:
+            raise ProjectError(
+                f"Unknown map space {space!r}; choose one of: {', '.join(MAP_SPACES)}."
+            )
         with self.transaction():
             if self.head is None or self.head_source != "imprinted":
                 raise ProjectError("Imprint a classifier first: the map shows its training images.")
-            self.geometry_inputs = (method, int(dim), bool(normalize))
+            self.geometry_inputs = (method, int(dim), space)
             return self.current_geometry()
 
     def current_geometry(self) -> dict[str, Any]:
@@ -140,28 +201,35 @@ class Insight:
                 self._geometry = (key, self._draw_geometry(*self.geometry_inputs))
             return self._geometry[1]
 
-    def _draw_geometry(self, method: str, dim: int, normalize: bool) -> dict[str, Any]:
+    def _draw_geometry(self, method: str, dim: int, space: str) -> dict[str, Any]:
         # (imprint_core.figures shows user strings as text: class and file names go in as they are)
-        from ..collapse import describe_metrics, nc_metrics
+        from ..collapse import describe_map, describe_metrics, nc_metrics
         from ..figures import cosine_heatmap, dispersion_bars, embedding_map
         from ..modes import advise_proxies
         from ..projections import project
 
         X, y, items = self.dataset()
         head = self.head
-        means = np.stack([X[y == c].mean(axis=0) for c in head.classes_])
-        extra = {"proxies": head.proxies_, "means": means}
+        to_space = MAP_SPACES[space][1]
+        # points, means, proxies and the test image in ONE space, so a class mean (an average of
+        # its points) lies inside its cloud and a proxy is drawn where the head compares it
+        Xs = np.asarray(to_space(head, X), dtype=np.float64)
+        means = np.stack([Xs[y == c].mean(axis=0) for c in head.classes_])
+        extra = {"means": means}
+        with_proxies = _is_head_space(space, head)
+        if with_proxies:
+            extra["proxies"] = head.proxies_
         test = self.last_test
         if test is not None and (test[2] != self.backbone_name or test[0].shape != X[0].shape):
             test = None
         if test is not None:
-            extra["test"] = test[0][None, :]
-        p = project(X, method, dim=dim, extra=extra, normalize=normalize, blocking=False)
+            extra["test"] = to_space(head, test[0][None, :])
+        p = project(Xs, method, dim=dim, extra=extra, normalize=False, blocking=False)
         figure = embedding_map(
             p.coords,
             y,
-            proxies=p.extra["proxies"],
-            proxy_labels=head.proxy_labels_,
+            proxies=p.extra.get("proxies"),
+            proxy_labels=head.proxy_labels_ if with_proxies else None,
             means=p.extra["means"],
             mean_labels=head.classes_,
             test_points=p.extra.get("test"),
@@ -169,18 +237,22 @@ class Insight:
             names=[i.name for i in items],
             test_names=[test[1]] if test is not None else None,
             classes=head.classes_,
+            title=map_title(space, head, p.method),
             projection=p,
         )
-        metrics = nc_metrics(X, y, head)
+        # the readings measure the space drawn, so what they say is what the map shows
+        metrics = nc_metrics(Xs, y, head, normalize=False, head_inputs=X)
         # the advice reads the accuracy-vs-k curve's k-means line under the head's own settings,
         # folds and seed: the curve k_curve draws is the same evidence, so the two agree
         advice = advise_proxies(X, y, self._head_settings())
         return {
             "figure": figure,
+            "space": space,
             "cosines": cosine_heatmap(means, head.classes_),
             "dispersion": dispersion_bars(metrics),
-            "map_note": p.note,
-            "readings": describe_metrics(metrics),
+            "map_note": " ".join(filter(None, [p.note, _space_note(space, head)])),
+            # what to look for in this map first, then the numbers reliable at this many images
+            "readings": [describe_map(p.coords, y, p.extra["means"]), *describe_metrics(metrics)],
             "advice": {str(c): reason for c, reason in advice["reasons"].items()},
             "advice_summary": advice["summary"],
             "recommended_k": {str(c): int(k) for c, k in advice["k"].items()},
@@ -228,5 +300,19 @@ class Insight:
         return figure, curve
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    return l2(np.asarray(X, dtype=np.float32))
+def score_measure(head) -> dict[str, Any]:
+    """What the evidence shows of a head's comparison: the score column's ``header``, the
+    neighbours' caption word (``near``), the ``sign`` that turns a class score into the number
+    shown (a distance is shown as itself, smallest wins) and the head's ``space``."""
+    space = NORM_INF_SPACE[head.norm_inf]
+    unit = head.norm_inf in ("l2", "whiten") and head.norm_post == "l2"
+    inner = "cosine" if unit else "inner product"
+    near = ("cos" if unit else "inner product") if head.distance == "inner_product" else "dist"
+    m = min(int(head.m), len(head.proxies_)) if head.agg == "mnn" else 1
+    if m > 1:  # m-NN: the class score is the class's share of the (weighted) votes
+        header = f"share of the votes of the {m} nearest proxies"
+        return {"header": header, "near": near, "sign": 1.0, "space": space}
+    if head.distance == "inner_product":
+        return {"header": f"{inner} in the head's space", "near": near, "sign": 1.0, "space": space}
+    header = f"{head.distance} distance in the head's space (smallest wins)"
+    return {"header": header, "near": near, "sign": -1.0, "space": space}

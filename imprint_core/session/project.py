@@ -83,7 +83,7 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         # what was downloaded: "head" / "onnx" / "project" -> (what it was made of, the file);
         # a download is shown only while the session still holds what it was made of
         self.downloads: dict[str, tuple[Any, Path]] = {}
-        self.geometry_inputs: tuple[str, int, bool] | None = None  # set once the map is asked for
+        self.geometry_inputs: tuple[str, int, str] | None = None  # method, dim, space
         self._geometry: tuple[tuple, dict[str, Any]] | None = None  # (key, result) cache
         LIVE.add(self)
         self.set_settings(DEFAULT_PRESET)

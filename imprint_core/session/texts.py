@@ -129,17 +129,30 @@ def per_class_rows(s: dict[str, Any]) -> list[list] | None:
     return [[c, acc["support"].get(c, 0), percent(acc["per_class"].get(c))] for c in acc["labels"]]
 
 
-def evidence_rows(result: dict[str, Any]) -> list[list]:
-    """[class, confidence, nearest proxy, cosine] per class, most confident first."""
-    return [
-        [
-            r["class"],
-            percent(r["confidence"]),
-            f"{r['nearest_proxy']} of {r['proxies']}",
-            f"{r['similarity']:.3f}",
-        ]
-        for r in sorted(result["classes"], key=lambda r: -r["confidence"])
-    ]
+def evidence_rows(result: dict[str, Any]) -> dict[str, list]:
+    """The evidence table: [class, confidence, nearest proxy, score] per class in the order of
+    the head's class scores (the decision's order), under a header that names the score."""
+    header = result["measure"]["header"]
+    return {
+        "headers": ["class", "confidence", "nearest proxy", header],
+        "data": [
+            [
+                r["class"],
+                percent(r["confidence"]),
+                f"{r['nearest_proxy']} of {r['proxies']}",
+                f"{r['shown']:.3f}",
+            ]
+            for r in result["classes"]
+        ],
+    }
+
+
+def evidence_space(result: dict[str, Any]) -> str:
+    """One sentence on where the evidence's numbers are measured."""
+    return (
+        f"Scores and nearest images are measured where the head compares images with its "
+        f"proxies: its own space ({result['measure']['space']})."
+    )
 
 
 UNKNOWN_HEADLINE = "None of these?"

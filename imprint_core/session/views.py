@@ -21,6 +21,7 @@ from .texts import (
     accuracy_markdown,
     escape_md,
     evidence_rows,
+    evidence_space,
     geometry_markdown,
     kcurve_text,
     per_class_rows,
@@ -127,11 +128,12 @@ def _prediction(project) -> dict[str, Any]:
                 "and try an image again."
             )
         return {**empty, "try_note": note}
+    near = result["measure"]["near"]
     thumbs = [
-        (n["path"], f"{n['class']} · {n['file']} · cos {n['similarity']:.2f}")
+        (n["path"], f"{n['class']} · {n['file']} · {near} {n['shown']:.2f}")
         for n in result["neighbours"]
     ]
-    note = f"'{escape_md(result['file'])}' as the current head sees it."
+    note = f"'{escape_md(result['file'])}' as the current head sees it. {evidence_space(result)}"
     unknown = unknown_note(result.get("unknown"))
     if unknown:
         note += f" {unknown}"

@@ -21,16 +21,17 @@ def build(views: Views) -> SimpleNamespace:
     with gr.Accordion("New to this? What the map and the numbers mean", open=False):
         gr.Markdown(pj.geometry_primer())
     gr.Markdown(
-        "Each dot is one training image (its embedding, L2-normalised and projected "
-        "to 2-D or 3-D); diamonds are the proxies, crosses the class means, the star "
-        "the last image you tried. A class whose dots form several groups is "
-        "multi-modal: one mean falls between the groups, several proxies do not."
+        "Each dot is one training image, drawn by default in the head's own space (where it "
+        "compares images with proxies; the map's title names it) and projected to 2-D or 3-D; "
+        "diamonds are the proxies, crosses the class means, the star the last image you tried. "
+        "A class whose dots form several groups is multi-modal: one mean falls between the "
+        "groups, several proxies do not."
     )
     with gr.Row():
         ui.method = gr.Radio([("PCA", "pca"), ("UMAP", "umap")], value="pca", label="Map")
         ui.dim = gr.Radio([("2-D", 2), ("3-D", 3)], value=2, label="Dimensions")
         ui.space = gr.Radio(
-            [("L2-normalised", "l2"), ("raw", "raw")], value="l2", label="Embeddings"
+            pj.map_space_choices(), value=pj.MAP_SPACE_DEFAULT, label="Space", elem_id="map-space"
         )
     views.add("map", gr.Plot(label="Embedding map", elem_id="geometry-map"))
     views.add("geometry_text", gr.Markdown(elem_id="geometry-text"))
@@ -71,7 +72,7 @@ def apply_advice(project, backbone_name, *values) -> None:
 
 def draw(project, method, dim, space) -> None:
     if project.head is not None and project.head_source == "imprinted" and not project.stale:
-        project.geometry(method, int(dim), normalize=space == "l2")
+        project.geometry(method, int(dim), space)
 
 
 def k_curve(project, progress=gr.Progress()) -> None:

@@ -24,11 +24,11 @@ def test_predict_with_evidence(trained, backbone, fashion):
             assert {c["class"] for c in r["classes"]} == {"Sneaker", "T-shirt", "Trouser"}
             for c in r["classes"]:
                 assert 1 <= c["nearest_proxy"] <= c["proxies"] == 20
-                assert -1 <= c["similarity"] <= 1
+                assert -1 - 1e-6 <= c["shown"] <= 1 + 1e-6  # cosines in the head's space
             # with max aggregation over l2 proxies the winner owns the most similar proxy
-            best = max(r["classes"], key=lambda c: c["similarity"])
+            best = max(r["classes"], key=lambda c: c["shown"])
             assert best["class"] == r["label"]
-            sims = [n["similarity"] for n in r["neighbours"]]
+            sims = [n["shown"] for n in r["neighbours"]]
             assert len(sims) == 6 and sims == sorted(sims, reverse=True)
             assert all(Path(n["path"]).exists() for n in r["neighbours"])
     assert correct >= 11  # of 12 held-out images
@@ -47,7 +47,7 @@ def test_geometry_figures_and_k_curve(trained):
     assert any("proxies" in n.lower() for n in names)
     assert len(g["cosines"].data) == 2  # the classes' cosines beside the ideal simplex
     assert g["dispersion"].data
-    raw = trained.geometry("pca", 2, normalize=False)
+    raw = trained.geometry("pca", 2, space="raw")
     assert raw["figure"].data[0].x.tolist() != g["figure"].data[0].x.tolist()
     figure, curve = trained.k_curve()
     assert {t.name for t in figure.data} >= {"kmeans", "kmedoids", "random", "fps"}

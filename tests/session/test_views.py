@@ -30,13 +30,13 @@ def test_views_follow_the_head(trained, backbone, fashion):
     trained.export_head()
     zipped = pj.save_project(trained, trained.workdir / "saved" / "p.zip")
     v = pj.views(trained)
-    assert v["evidence"][0][2].endswith("of 20") and v["map"] is not None
+    assert v["evidence"]["data"][0][2].endswith("of 20") and v["map"] is not None
     assert v["head_file"] and "probe" in v["try_note"]
     assert v["project_file"] == str(zipped) and v["project_note"] == ""
     trained.set_settings("qi")
     trained.imprint()
     v = pj.views(trained)
-    assert all(row[2] == "1 of 1" for row in v["evidence"])  # Qi: one proxy per class
+    assert all(row[2] == "1 of 1" for row in v["evidence"]["data"])  # Qi: one proxy per class
     proxies = [t for t in v["map"].data if (t.name or "").endswith(" proxies")]  # per class
     assert sum(len(t.x) for t in proxies) == 3
     assert v["head_file"] is None and "download it again" in v["head_note"]
