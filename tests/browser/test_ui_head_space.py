@@ -1,0 +1,81 @@
+"""The page explains the head in the head's own space (issue 17 section 1), in Chromium under the
+default preset: Try it's evidence table ranks the classes as the prediction, with a score column
+named for what the head compares; the Geometry map draws each class's mean inside its own cloud
+and names the space on the plot."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import sklearn.datasets
+from browser_app import MARKS, teach_and_imprint, wait_text
+from scipy.spatial import Delaunay
+
+pytestmark = MARKS
+PHOTO = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"  # not clothing
+
+
+def evidence(page) -> tuple[list[str], list[list[str]]]:
+    """The evidence table as shown: its header cells and its rows of cells."""
+    return page.evaluate(
+        """() => {
+            const root = document.querySelector('#evidence');
+            const text = els => [...els].map(c => c.innerText.trim());
+            const head = text(root.querySelectorAll('th[role=columnheader]'));
+            const rows = [...root.querySelectorAll('div[role=row]')]
+                .map(r => text(r.querySelectorAll('[role=gridcell]')));
+            return [head, rows];
+        }"""
+    )
+
+
+def values(v) -> np.ndarray:
+    """A Plotly trace's coordinates: a list, or Plotly's typed-array form {dtype, bdata}."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
+    return np.asarray(v, dtype=float)
+
+
+def test_try_it_evidence_ranks_as_the_prediction(page, images):
+    train, test = images
+    teach_and_imprint(page, train)  # the default preset: whitened class means
+    page.get_by_role("tab", name="Try it").click()
+    for image in (test["Trouser"][0], test["Sneaker"][1], str(PHOTO)):
+        page.locator("#try-image input[type=file]").set_input_files(image)
+        wait_text(page, "#try-note", f"'{Path(image).name}' as the current head sees it")
+        page.wait_for_function(  # the table of this image, not a progress overlay
+            "() => !/\\d(\\.\\d+)?s\\b/.test(document.querySelector('#evidence').innerText)"
+        )
+        label = page.locator("[data-testid=label-output-value]").inner_text().strip()
+        head, rows = evidence(page)
+        assert rows[0][0] == label, (label, rows)  # the top row is the predicted class
+        scores = [float(r[3]) for r in rows]
+        assert scores == sorted(scores, reverse=True), rows  # ranked as the decision
+        assert head[3] == "cosine in the head's space", head
+        note = page.locator("#try-note").inner_text()
+        assert "its own space (centred, whitened, L2)" in note
+
+
+def test_geometry_map_draws_means_inside_their_clouds_and_names_its_space(page, images):
+    train, _ = images
+    teach_and_imprint(page, train, n=10)
+    page.get_by_role("tab", name="Geometry").click()
+    page.wait_for_selector("#geometry-map .js-plotly-plot", timeout=60_000)
+    plot = page.evaluate(
+        """() => {
+            const p = document.querySelector('#geometry-map .js-plotly-plot');
+            return {title: (p.layout.title || {}).text || '',
+                    traces: p.data.map(t => ({name: t.name, x: t.x, y: t.y}))};
+        }"""
+    )
+    traces = {t["name"]: np.c_[values(t["x"]), values(t["y"])] for t in plot["traces"]}
+    means = traces["class means"]
+    for i, name in enumerate(["sneakers", "trousers"]):  # the head's classes, sorted
+        cloud = Delaunay(traces[name])
+        assert cloud.find_simplex(means[i][None, :])[0] >= 0, (name, means[i])
+    assert "head's space (centred, whitened, L2)" in plot["title"], plot["title"]
+    assert "sneakers proxies" in traces and "trousers proxies" in traces
+    assert page.locator("#geometry-text").inner_text().strip().split("\n")[0]
+    wait_text(page, "#geometry-text", "In the map, ")
