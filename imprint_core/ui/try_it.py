@@ -47,7 +47,7 @@ def build(views: Views) -> SimpleNamespace:
             views.add(
                 "evidence",
                 gr.Dataframe(
-                    headers=["class", "confidence", "nearest proxy", "cosine similarity"],
+                    headers=["class", "confidence", "nearest proxy", "score in the head's space"],
                     label="Evidence: the nearest proxy of each class",
                     interactive=False,
                     elem_id="evidence",

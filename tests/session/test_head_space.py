@@ -117,6 +117,7 @@ def random_heads(draw):
     return options, n_classes, per_class, dim, seed
 
 
+@pytest.mark.filterwarnings("ignore:m=.* is larger than the")  # m-NN clamps m, and says so
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_heads())
 def test_evidence_ranks_first_the_predicted_class_for_random_heads(case):

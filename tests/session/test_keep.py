@@ -169,7 +169,7 @@ def test_the_panel_and_the_table_round_alike(trained, backbone, fashion):
     _, test = fashion
     trained.predict(backbone, str(test["T-shirt"][0]), "t.png")
     v = pj.views(trained)
-    table = {row[0]: row[1] for row in v["evidence"]}
+    table = {row[0]: row[1] for row in v["evidence"]["data"]}
     panel = dict(re.findall(r'class="name">([^<]+)</span>.*?class="value">([^<]+)<', v["label"]))
     assert panel and all(table[c] == value for c, value in panel.items()), (panel, table)
 
