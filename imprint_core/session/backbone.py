@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any
 
 from .limits import ProjectError
+
+log = logging.getLogger(__name__)
 
 
 def backbone_names() -> list[str]:
@@ -31,21 +34,28 @@ def default_backbone_name() -> str:
 
 def load_backbone(name: str | None = None):
     """The shared backbone ``name`` (None: the built-in one); a ProjectError if it cannot load."""
-    from ..backbones import get_backbone
+    from ..backbones import BackboneUnavailable, get_backbone
 
     try:
         return get_backbone(name or None)
-    except Exception as exc:  # weights missing, offline, unknown name: tell the user why
+    except BackboneUnavailable as exc:
+        # The page says it plainly; how to fetch the weights (cache folders, a command, the
+        # environment) is for whoever runs the server: its log and docs/backbones.md.
+        log.warning("backbone %r unavailable: %s", name, exc)
+        raise ProjectError(
+            f"The backbone '{name}' is not on this computer and cannot be downloaded now."
+        ) from None
+    except Exception as exc:  # unknown name, broken weights: tell the user why
         raise ProjectError(f"The backbone '{name}' cannot be loaded: {exc}") from None
 
 
 def backbone_or_default(name: str | None) -> tuple[Any, str | None]:
-    """The requested backbone, or the built-in one and a sentence saying why."""
+    """The requested backbone, or the built-in one and one sentence saying why."""
     try:
         return load_backbone(name), None
     except ProjectError as exc:
         fallback = load_backbone(None)
-        return fallback, f"{exc} Keeping the built-in '{fallback.name}'."
+        return fallback, f"{str(exc).rstrip('.')}, so the built-in '{fallback.name}' is used."
 
 
 def start_warmup() -> threading.Thread:

@@ -123,8 +123,10 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
         concurrency_id="embed",
         concurrency_limit=pj.HEAVY_CONCURRENCY["embed"],
     )
+    # select, not input: Gradio 6's dropdown sends input twice for one choice (two loads, two
+    # identical toasts when the backbone cannot load)
     views.on(
-        ui.backbone.input,
+        ui.backbone.select,
         change_backbone,
         [ui.backbone],
         concurrency_id="embed",
