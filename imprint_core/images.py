@@ -29,6 +29,11 @@ MAX_PIXELS = 40_000_000  # 40 megapixels: a 7,300 x 5,500 photo; above this we r
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
 ALLOWED_TEXT = "a JPEG, PNG, GIF (first frame), BMP, TIFF, WebP, PPM or AVIF image"
 _WHITE = (255, 255, 255)
+MIN_SIDE = 8  # pixels; the app refuses anything smaller on either side (a 1x1 tracking pixel)
+# iPhones' HEIC / HEIF: Pillow cannot read them, and the sentence should say so, not "corrupt".
+HEIC_SUFFIXES = (".heic", ".heif", ".hif")
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+HEIC_TEXT = "is a HEIC photo. HEIC photos are not supported yet: export as JPEG and add it again"
 
 
 class ImageError(ValueError):
@@ -138,25 +143,29 @@ def load_image(
     max_pixels: int = MAX_PIXELS,
     context: str | None = None,
     min_side: int | None = None,
+    smallest: int = 1,
 ) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file or PIL image) into an RGB PIL image.
 
     ``name`` names the input in error messages (defaults to the path); ``context`` adds the class,
     e.g. ``"Image 'x.png' in class 'cats' is not an image ..."``. ``min_side``: a JPEG may be
     decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay >= ``min_side`` (DCT scaling:
-    a 12-megapixel photo decodes about 3x faster). Raises ``ImageError``.
+    a 12-megapixel photo decodes about 3x faster). ``smallest``: an image with a side shorter
+    than this many pixels is refused (the app uses ``MIN_SIDE``). A HEIC photo (by its name or
+    its content) is refused with a sentence saying so. Raises ``ImageError``.
     """
     name = source_name(source, name)
     if isinstance(source, Image.Image):
         if source.width * source.height > max_pixels:
             raise _fail(name, context, _too_big(source.size), max_pixels)
+        _check_smallest(source.size, name, context, smallest)
         try:
             return to_rgb(ImageOps.exif_transpose(source))
         except (OSError, ValueError) as exc:
             raise _fail(name, context, f"cannot be converted ({exc})", max_pixels) from None
     data = read_source_bytes(source, name)
     try:
-        image = _open_header(data, name, context, max_pixels)
+        image = _open_header(data, name, context, max_pixels, smallest)
         if min_side:
             _draft(image, min_side)
         image.load()
@@ -174,12 +183,14 @@ def decoded_size(
     max_pixels: int = MAX_PIXELS,
     context: str | None = None,
     min_side: int | None = None,
+    smallest: int = 1,
 ) -> tuple[int, int]:
     """``(width, height)`` that ``load_image`` would decode ``source`` at, from the header only.
 
     No pixel is decoded: this prices a request (a JPEG at its ``draft`` scale for ``min_side``,
     every other format at full size) before any work is done. Raises ``ImageError`` as
-    ``load_image`` does for anything that is not an allowed image or is over ``max_pixels``.
+    ``load_image`` does for anything that is not an allowed image, is over ``max_pixels`` or
+    has a side shorter than ``smallest``.
     """
     name = source_name(source, name)
     if isinstance(source, (str, os.PathLike)):
@@ -192,7 +203,7 @@ def decoded_size(
         fh = io.BytesIO(read_source_bytes(source, name))
     with fh:
         try:
-            image = _open_header(fh, name, context, max_pixels)
+            image = _open_header(fh, name, context, max_pixels, smallest)
             if min_side:
                 _draft(image, min_side)
             return image.size
@@ -200,10 +211,18 @@ def decoded_size(
             raise _decode_error(exc, name, context, max_pixels) from None
 
 
-def _open_header(data: bytes | IO[bytes], name, context, max_pixels: int) -> Image.Image:
-    """Open an image (header only), refusing an empty file or one over ``max_pixels``."""
+def _open_header(
+    data: bytes | IO[bytes], name, context, max_pixels: int, smallest: int = 1
+) -> Image.Image:
+    """Open an image (header only), refusing an empty file, a HEIC photo, one over
+    ``max_pixels`` and one with a side under ``smallest``."""
     if isinstance(data, bytes) and not data:
         raise _fail(name, context, "is an empty file", max_pixels)
+    head = data[:32] if isinstance(data, bytes) else data.read(32)
+    if not isinstance(data, bytes):
+        data.seek(0)
+    if _is_heic(name, head):
+        raise ImageError(f"{_describe(name, context)} {HEIC_TEXT}.")
     with warnings.catch_warnings():
         # Pillow's own bomb warning is superseded by our (lower) limit below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -212,8 +231,25 @@ def _open_header(data: bytes | IO[bytes], name, context, max_pixels: int) -> Ima
     # Image.open reads only the header: check the size before decoding any pixel.
     if image.width * image.height > max_pixels:
         raise _fail(name, context, _too_big(image.size), max_pixels)
+    _check_smallest(image.size, name, context, smallest)
     image.seek(0)  # animated GIF/WebP/APNG/TIFF: first frame
     return image
+
+
+def _is_heic(name: str | None, head: bytes) -> bool:
+    """A HEIC/HEIF name, or an ISO media file (``ftyp`` box) of a HEIF brand."""
+    if name and str(name).lower().endswith(HEIC_SUFFIXES):
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIC_BRANDS
+
+
+def _check_smallest(size: tuple[int, int], name, context, smallest: int) -> None:
+    w, h = size
+    if min(w, h) < smallest:
+        raise ImageError(
+            f"{_describe(name, context)} is {w} x {h} pixels, too small to learn from: an image "
+            f"must be at least {smallest} pixels on each side."
+        )
 
 
 def _draft(image: Image.Image, min_side: int) -> None:

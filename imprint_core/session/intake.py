@@ -54,7 +54,7 @@ def prepare_image(
     """
     from PIL import Image
 
-    from ..images import ImageError, decoded_size, load_image
+    from ..images import MIN_SIDE, ImageError, decoded_size, load_image
 
     where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
     if isinstance(source, Image.Image):
@@ -67,7 +67,7 @@ def prepare_image(
         raise ProjectError(
             f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
         )
-    options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls}
+    options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls, "smallest": MIN_SIDE}
     try:
         if budget is not None:
             budget.spend(decoded_size(source, min_side=STORE_MAX_SIDE, **options), where)
@@ -119,7 +119,7 @@ def check_request(
     total over ``max_pixels`` (each image priced from its header as ``prepare_image`` will decode
     it). ``files``: paths, or Gradio file dicts with a ``path``. ``what`` names the request.
     """
-    from ..images import ImageError, decoded_size
+    from ..images import MIN_SIDE, ImageError, decoded_size
 
     if len(files) > max_files:
         raise ProjectError(f"Got {len(files)} {what}; send at most {max_files} at a time.")
@@ -134,7 +134,9 @@ def check_request(
                 f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
             )
         try:
-            dims = decoded_size(path, name, MAX_IMAGE_PIXELS, min_side=STORE_MAX_SIDE)
+            dims = decoded_size(
+                path, name, MAX_IMAGE_PIXELS, min_side=STORE_MAX_SIDE, smallest=MIN_SIDE
+            )
         except ImageError as exc:
             raise ProjectError(str(exc)) from None
         budget.spend(dims, where)

@@ -53,6 +53,31 @@ def test_a_text_file_is_not_an_image(project, tmp_path):
         project.add_images(project.classes[0].uid, [notes])
 
 
+def test_a_heic_photo_and_a_tiny_image_are_refused_with_sentences(project, fashion, tmp_path):
+    """Dropped with good images: a sentence naming the file and the rule, and nothing added."""
+    from imprint_core.session.intake import check_request
+
+    train, _ = fashion
+    uid = project.classes[0].uid
+    heic = tmp_path / "IMG_0042.heic"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(heic, format="JPEG")  # a JPEG named .heic
+    pixel = tmp_path / "pixel.png"
+    Image.new("RGB", (1, 1), (1, 2, 3)).save(pixel)
+    with pytest.raises(ProjectError) as err:
+        project.add_images(uid, [*train["Sneaker"][:2], heic])
+    assert "'IMG_0042.heic' in class 'Class 1' is a HEIC photo" in str(err.value)
+    assert "HEIC photos are not supported yet: export as JPEG" in str(err.value)
+    with pytest.raises(ProjectError) as err:
+        project.add_images(uid, [*train["Sneaker"][:2], pixel])
+    assert (
+        "'pixel.png' in class 'Class 1' is 1 x 1 pixels, too small to learn from: an image must "
+        "be at least 8 pixels on each side." in str(err.value)
+    )
+    assert project.classes[0].images == []
+    with pytest.raises(ProjectError, match=r"'pixel.png' is 1 x 1 pixels, too small"):
+        check_request([str(pixel)])
+
+
 def test_file_size_limit(project, tmp_path):
     huge = tmp_path / "huge.jpg"
     with open(huge, "wb") as fh:

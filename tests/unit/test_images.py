@@ -12,7 +12,9 @@ from PIL import Image
 
 from imprint_core.images import (
     MAX_PIXELS,
+    MIN_SIDE,
     ImageError,
+    decoded_size,
     hash_bytes,
     hash_image_source,
     load_image,
@@ -195,6 +197,43 @@ def test_formats_outside_the_allowed_list_are_refused():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     with pytest.raises(ImageError, match="not an image"):
         load_image(eps, name="a.eps")
+
+
+# The first bytes of an iPhone photo: an ISO media file whose ``ftyp`` box names the HEIC brand.
+HEIC_HEAD = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+def test_a_heic_photo_is_refused_with_a_sentence_by_content_or_by_name(tmp_path):
+    """Pillow cannot read HEIC: the user learns what to do, not that the file is "corrupt"."""
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(HEIC_HEAD)
+    for source, name in ((photo, None), (HEIC_HEAD, "IMG_0001.dat")):
+        with pytest.raises(ImageError) as info:
+            load_image(source, name=name, context="cats")
+        msg = str(info.value)
+        assert "HEIC photos are not supported yet: export as JPEG" in msg, msg
+        assert "IMG_0001" in msg and "'cats'" in msg, msg
+        with pytest.raises(ImageError, match="HEIC photos are not supported yet"):
+            decoded_size(source, name=name)
+    # a JPEG renamed .heic: the name is what the user sees, so the sentence is the same
+    jpeg = tmp_path / "renamed.heic"
+    jpeg.write_bytes(_encode(Image.new("RGB", (32, 32), (9, 9, 9)), "JPEG"))
+    with pytest.raises(ImageError, match=r"'.*renamed.heic' is a HEIC photo\. HEIC photos are"):
+        load_image(jpeg)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (MIN_SIDE - 1, 64), (64, MIN_SIDE - 1)])
+def test_an_image_smaller_than_the_minimum_is_refused_naming_it_and_the_rule(size):
+    data = _encode(Image.new("RGB", size, (200, 10, 10)), "PNG")
+    rule = rf"is {size[0]} x {size[1]} pixels, too small .* at least {MIN_SIDE} pixels on each side"
+    with pytest.raises(ImageError, match=rf"'pixel.png' in class 'dots' {rule}"):
+        load_image(data, name="pixel.png", context="dots", smallest=MIN_SIDE)
+    with pytest.raises(ImageError, match=rule):
+        decoded_size(data, name="pixel.png", smallest=MIN_SIDE)
+    with pytest.raises(ImageError, match=rule):
+        load_image(Image.new("RGB", size), name="pixel.png", smallest=MIN_SIDE)
+    ok = _encode(Image.new("RGB", (MIN_SIDE, MIN_SIDE), (200, 10, 10)), "PNG")
+    assert load_image(ok, smallest=MIN_SIDE).size == (MIN_SIDE, MIN_SIDE)
 
 
 def test_missing_file_and_wrong_type(tmp_path):
