@@ -176,30 +176,67 @@ BURST_GAP_MS = 150
 
 # "Record": grab BURST_FRAMES frames from the card's open webcam in the browser and hand them to
 # the card's drop zone as one upload, so they go through the same checks and limits as dropped
-# files (Teachable Machine's hold-to-record, without a server-side stream).
+# files (Teachable Machine's hold-to-record, without a server-side stream). A line under the card
+# (a live region: screen readers hear it) counts the frames and says which were dropped: a frame
+# is dropped when the camera has sent no new picture since the last one (it stalled or was
+# paused) or the browser could not encode it.
 BURST_JS = """async () => {
+  const card = document.querySelector('#card-%(i)d');
   const cam = document.querySelector('#cam-%(i)d');
-  let video = cam && cam.querySelector('video');
+  if (!card || !cam) return;
+  let note = document.querySelector('#burst-note-%(i)d');
+  if (!note) {
+    note = document.createElement('p');
+    note.id = 'burst-note-%(i)d';
+    note.className = 'burst-note';
+    note.setAttribute('role', 'status');
+    card.appendChild(note);
+  }
+  const say = text => { note.textContent = text; };
+  let video = cam.querySelector('video');
   if (!video || video.readyState < 2) {
-    const open = cam && [...cam.querySelectorAll('button')].find(
+    say('Starting the webcam...');
+    const open = [...cam.querySelectorAll('button')].find(
       b => b.textContent.includes('Access Webcam'));
     if (open) open.click();
     for (let t = 0; t < 50; t++) {
       await new Promise(r => setTimeout(r, 100));
-      video = cam && cam.querySelector('video');
+      video = cam.querySelector('video');
       if (video && video.readyState >= 2 && video.videoWidth > 0) break;
     }
   }
-  if (!video || !video.videoWidth) return;
+  if (!video || !video.videoWidth) {
+    say('The webcam did not start: allow the camera in the browser and press Record again.');
+    return;
+  }
   const canvas = document.createElement('canvas');
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
   const files = [];
+  let dropped = 0, last = -1;
   for (let k = 0; k < %(n)d; k++) {
-    canvas.getContext('2d').drawImage(video, 0, 0);
-    const blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
-    files.push(new File([blob], 'camera-' + Date.now() + '-' + k + '.png', {type: 'image/png'}));
+    say(`Recording: frame ${k + 1} of %(n)d...`);
+    const now = video.currentTime;
+    let blob = null;
+    if (now !== last && !video.paused) {
+      canvas.getContext('2d').drawImage(video, 0, 0);
+      blob = await new Promise(r => canvas.toBlob(r, 'image/png'));
+    }
+    last = now;
+    if (blob) files.push(new File([blob], 'camera-' + Date.now() + '-' + k + '.png',
+                                  {type: 'image/png'}));
+    else dropped += 1;
     await new Promise(r => setTimeout(r, %(gap)d));
   }
+  if (!files.length) {
+    say('No frame was recorded: the camera sent no picture. Check that it is on and press '
+        + 'Record again.');
+    return;
+  }
+  const plural = n => n === 1 ? '' : 's';
+  say(dropped
+    ? `Recorded ${files.length} of %(n)d frames: ${dropped} frame${plural(dropped)} dropped `
+      + `(the camera sent no new picture). Adding ${files.length}.`
+    : `Recorded %(n)d frames. Adding them.`);
   const input = document.querySelector('#drop-%(i)d input[type=file]');
   const data = new DataTransfer();
   files.forEach(f => data.items.add(f));

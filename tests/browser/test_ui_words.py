@@ -4,6 +4,8 @@ violation on any tab."""
 
 from __future__ import annotations
 
+import re
+
 from browser_app import MARKS
 
 pytestmark = MARKS
@@ -29,3 +31,49 @@ def test_an_offline_hub_backbone_is_one_plain_sentence_shown_once(page):
     assert "'efficientnet_lite0' is used" in text, text
     for detail in ("python", "HF_HUB", "http", "/", "cache"):
         assert detail not in text, (detail, text)
+
+
+WATCH_NOTE = """() => {
+    window.noteTexts = [];
+    setInterval(() => {
+        const t = document.querySelector('#burst-note-0')?.textContent;
+        if (t && window.noteTexts[window.noteTexts.length - 1] !== t) window.noteTexts.push(t);
+    }, 10);
+}"""
+
+
+def test_record_10_counts_its_frames_as_it_goes(page):
+    """Record 10 says how far it is (frame k of 10), then what it recorded, in a live region."""
+    page.evaluate(WATCH_NOTE)
+    page.locator("#burst-0").click()
+    page.wait_for_selector("#card-0 :text('10 images')", timeout=120_000)
+    texts = page.evaluate("() => window.noteTexts")
+    frames = [t for t in texts if t.startswith("Recording: frame")]
+    assert frames[-1] == "Recording: frame 10 of 10...", texts
+    assert len(frames) >= 5, texts  # polled every 10 ms, frames 150 ms apart: most are seen
+    assert texts[-1] == "Recorded 10 frames. Adding them.", texts
+    assert page.locator("#burst-note-0").get_attribute("role") == "status"
+
+
+def test_record_10_says_when_frames_were_dropped(page):
+    """The camera stalls mid-burst (its video paused): the frames it did not send are dropped,
+    counted and said; the frames recorded before are added."""
+    page.locator("#burst-0").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#burst-note-0')?.textContent || '')"
+        ".includes('frame 4 of 10')"
+    )
+    page.evaluate("() => document.querySelector('#cam-0 video').pause()")
+    page.wait_for_function(
+        "() => (document.querySelector('#burst-note-0')?.textContent || '').includes('Recorded')"
+    )
+    text = page.locator("#burst-note-0").inner_text()
+    found = re.fullmatch(
+        r"Recorded (\d+) of 10 frames: (\d+) frames? dropped \(the camera sent no new picture\)\. "
+        r"Adding (\d+)\.",
+        text,
+    )
+    assert found, text
+    kept, dropped, adding = map(int, found.groups())
+    assert 3 <= kept <= 5 and kept + dropped == 10 and adding == kept, text
+    page.wait_for_selector(f"#card-0 :text('{kept} images')")
