@@ -15,6 +15,11 @@ fi
 
 python -m pip install -q -r requirements.txt -e ".[dev,distributed]"  # distributed: the Ray engine is tested too
 
+# axe-core (npm), the accessibility checker the browser tests inject into the page
+if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
+    npm install --silent --no-audit --no-fund --prefix .cache/axe axe-core@4
+fi
+
 python -m ruff check .
 python -m ruff format --check .
 

@@ -8,11 +8,26 @@ from imprint_core import session as pj
 
 log = logging.getLogger("imprint.app")
 
+# Contrast of at least 4.5:1 (WCAG AA) for every text: the default theme's softer grey (help
+# text, footer) is 1.9:1 on white, white on its orange buttons 2.8:1 and on its red ones 3.8:1.
+# The variables are set on body, below the theme's :root, so they win without !important.
 CSS = """
+body {
+  --body-text-color-subdued: #5f5f69; --block-info-text-color: #5f5f69;
+  --button-primary-background-fill: #c2410c; --button-primary-background-fill-hover: #9a3412;
+  --button-cancel-background-fill: #b91c1c; --button-cancel-background-fill-hover: #991b1b;
+  --color-accent: #c2410c;
+}
+.dark {--body-text-color-subdued: #b4b4bd; --block-info-text-color: #b4b4bd;}
+/* the code boxes' syntax colours (2.8:1 and 4.0:1 on white): plain text colour instead */
+.cm-content span {color: var(--body-text-color) !important;}
+.burst-note {margin: 4px 6px; font-size: var(--text-sm);}
 .class-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px;}
 .drop-zone {min-height: 90px;}
 #status {min-height: 1.5em;}
 .thumbs button[aria-label='Clear'] {display: none;}  /* no event to learn of it: the card has Clear */
+/* a button inside a button (Gradio's), unusable by keyboard: the card's drop zone adds images */
+.thumbs button[aria-label='Click to Upload'] {display: none;}
 .prediction-panel .headline {font-size: 1.6em; font-weight: 700; margin: 2px 0 4px;}
 .prediction-panel .headline.unknown {color: var(--color-red-600, #b91c1c);}
 .prediction-panel .nearest {margin-bottom: 6px;}
@@ -28,6 +43,23 @@ CSS = """
 # Browsers upload a picked folder's files under their bare names; this records each file's path
 # inside the folder (the class folders) as the folder is picked, for teach.import_folder.
 FOLDER_PATHS_JS = """<script>
+// Accessibility of Gradio's own parts, patched as they appear: an empty file / plot / gallery box
+// carries an aria-label without a role (an image placeholder: role img), and a scrolled text
+// text box must be reachable by keyboard (tabindex 0); an upload zone is named by the words it shows
+// ("Drop File Here - or - Click to Upload"), not by a different aria-label.
+new MutationObserver(() => {
+  document.querySelectorAll(".empty[aria-label]:not([role])").forEach(
+    (el) => el.setAttribute("role", "img"));
+  document.querySelectorAll("[id$='-text']:not([tabindex]), [id$='-note']:not([tabindex])")
+    .forEach((el) => {
+      if (el.scrollHeight > el.clientHeight + 1) el.setAttribute("tabindex", "0");
+    });
+  document.querySelectorAll(".cm-scroller:not([tabindex='0'])").forEach(
+    (el) => el.setAttribute("tabindex", "0"));  // a code box (CodeMirror says -1) scrolls
+  document.querySelectorAll("[aria-dropeffect][aria-label]").forEach((el) => {
+    if (el.innerText.trim()) el.removeAttribute("aria-label");
+  });
+}).observe(document.documentElement, {childList: true, subtree: true});
 document.addEventListener("change", (event) => {
   const input = event.target;
   if (input instanceof HTMLInputElement && input.webkitdirectory && input.files) {

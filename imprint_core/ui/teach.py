@@ -252,6 +252,7 @@ def _card(views: Views, i: int, card: dict) -> None:
         with gr.Row(key=f"head-{uid}"):
             name = gr.Textbox(
                 card["name"],
+                label=f"Name of class {i + 1}",  # what a screen reader announces
                 show_label=False,
                 max_lines=1,
                 key=f"name-{uid}",

@@ -65,12 +65,15 @@ def build(views: Views) -> SimpleNamespace:
             )
     # an example's own held-out images, shown only while that example is the project
     for key, example in ex.EXAMPLES.items():
-        held_out = [[str(p)] for _, p in _held_out(key)]
+        pairs = _held_out(key)
+        held_out = [[str(p)] for _, p in pairs]
         if held_out:
             with gr.Column(visible=False, elem_id=f"held-out-{key}") as column:
                 gr.Examples(
                     held_out,
                     [ui.image],
+                    # each thumbnail's name (a screen reader had "button" 22 times), its true class
+                    example_labels=[f"{label} ({n})" for n, (label, _) in enumerate(pairs, 1)],
                     label=f"Held-out images: {example.title}",
                     examples_per_page=12,
                 )

@@ -84,3 +84,30 @@ def wait_text(page, selector: str, text: str) -> None:
     page.wait_for_function(
         "([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)", arg=[selector, text]
     )
+
+
+# axe-core, the accessibility checker, installed by scripts/test.sh from npm (not a Python
+# package): the page's accessibility test injects it and fails without it.
+AXE_JS = ROOT / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
+    """axe-core's violations of ``impacts`` on the page as it is now (its default rules: WCAG 2
+    A/AA and best practices, not the experimental ones)."""
+    if not AXE_JS.is_file():
+        pytest.fail(
+            f"axe-core is missing ({AXE_JS.relative_to(ROOT)}): run scripts/test.sh, or "
+            "npm install --prefix .cache/axe axe-core@4"
+        )
+    # an output being updated is faded on purpose (Gradio's pending look): measure it settled
+    page.wait_for_function("() => !document.querySelector('.pending, .generating')")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate(
+        """async () => {
+        const r = await axe.run(document);
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in impacts]

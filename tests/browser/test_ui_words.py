@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from browser_app import MARKS
+from browser_app import MARKS, axe_violations, teach_and_imprint
 
 pytestmark = MARKS
 
@@ -77,3 +77,51 @@ def test_record_10_says_when_frames_were_dropped(page):
     kept, dropped, adding = map(int, found.groups())
     assert 3 <= kept <= 5 and kept + dropped == 10 and adding == kept, text
     page.wait_for_selector(f"#card-0 :text('{kept} images')")
+
+
+TABS = ["Teach", "Method", "Result", "Try it", "Geometry", "Export"]
+
+
+def _report(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"{v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])} elements)")
+        lines += [f"    {n['target']}: {n['summary'][:200]}" for n in v["nodes"][:30]]
+    return "\n".join(lines)
+
+
+def test_axe_core_finds_no_serious_or_critical_violation_on_any_tab(page, images):
+    """Contrast of 4.5:1, a name for every control, ...: axe-core's WCAG 2.1 A/AA rules over each
+    tab of a project with an imprinted head (so every tab shows its content)."""
+    train, _ = images
+    teach_and_imprint(page, train, n=3)
+    found = {}
+    for tab in TABS:
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(500)  # the tab's content drawn
+        violations = axe_violations(page)
+        if violations:
+            found[tab] = _report(violations)
+    # an Example project, imprinted: Try it shows its held-out thumbnails (buttons)
+    page.get_by_role("tab", name="Teach").click()
+    page.locator("#example-fashion3").click()
+    page.wait_for_selector("#teach-msg :text('Loaded the example')")
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 3 classes')")
+    for tab in ("Teach", "Try it"):
+        page.get_by_role("tab", name=tab).click()
+        page.wait_for_timeout(500)
+        violations = axe_violations(page)
+        if violations:
+            found[f"{tab} (an example)"] = _report(violations)
+    assert not found, "\n".join(f"--- {tab}\n{text}" for tab, text in found.items())
+    named = page.locator("#held-out-fashion3").get_by_role("button", name=re.compile(r" \(\d+\)$"))
+    assert named.count() >= 12  # every held-out thumbnail on the page has a name
+    assert page.get_by_role("button", name="Sneaker (1)", exact=True).count() == 1
+
+
+def test_the_class_name_box_is_named_for_a_screen_reader(page):
+    """A screen reader announced each class's name box as "Textbox"."""
+    box = page.get_by_role("textbox", name="Name of class 2")
+    assert box.count() == 1
+    assert box.input_value() == "Class 2"
