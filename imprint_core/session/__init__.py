@@ -13,6 +13,7 @@ from .backbone import (
     load_backbone,
     start_warmup,
 )
+from .camera import classify_frame
 from .downloads import DOWNLOADS, export_metadata, export_project_onnx, save_project
 from .downloads import make as make_download
 from .heads import head_backbone, load_head_file
@@ -36,6 +37,7 @@ from .names import validate_class_name
 from .opening import open_project
 from .project import Project
 from .quotas import HEAVY_CONCURRENCY, MAX_HEAD_MB, MAX_PREDICT_FILES, SESSION_TTL_S
+from .scheduler import SCHEDULER
 from .settings import (
     AUGMENT_DEFAULT,
     OPTION_ORDER,
