@@ -30,6 +30,7 @@ class FairScheduler:
         self._busy = 0
         self._local = threading.local()
         self.turns_given = 0  # for tests and benchmarks: how many turns were handed out
+        self.recent: deque[int] = deque(maxlen=256)  # id() of the owners of the last turns
 
     def _grant(self) -> None:
         """Hand free workers to the owners in round-robin order (called with the lock held)."""
@@ -43,6 +44,7 @@ class FairScheduler:
             ticket[0] = True
             self._busy += 1
             self.turns_given += 1
+            self.recent.append(id(owner))
         self._cond.notify_all()
 
     @property
