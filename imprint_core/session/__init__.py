@@ -29,7 +29,13 @@ from .intake import (
 from .keys import claim as claim_project
 from .keys import release as release_project
 from .keys import swap as swap_project
-from .lifecycle import close_all, delete_upload_spools, server_address, sweep_workdirs
+from .lifecycle import (
+    close_all,
+    delete_upload_spools,
+    server_address,
+    sweep_upload_cache,
+    sweep_workdirs,
+)
 from .limits import *  # noqa: F403 - the limits are part of the session's public face
 from .limits import ProjectError
 from .method import apply_advice, apply_augment, apply_settings, change_backbone, imprint_with

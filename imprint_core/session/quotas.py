@@ -9,6 +9,7 @@ from __future__ import annotations
 MAX_PREDICT_FILES = 20  # "Classify several images": files in one request
 MAX_HEAD_MB = 20  # a head file to load (a 20-class, 50-proxy, 1,280-d head is ~5 MB)
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
+UPLOAD_CACHE_AGE_S = 3600  # Gradio's upload cache: files older than this are swept (build.py)
 WORKDIR_PREFIX = "imprint-project-"  # a session's folder of stored images in the temp folder
 # Heavy work runs in turns of one fair queue (scheduler.py): one turn at a time (the backbone
 # uses both cores of the machine), handed round-robin across sessions. A turn is short: the
