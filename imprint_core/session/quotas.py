@@ -11,11 +11,13 @@ MAX_HEAD_MB = 20  # a head file to load (a 20-class, 50-proxy, 1,280-d head is ~
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
 UPLOAD_CACHE_AGE_S = 3600  # Gradio's upload cache: files older than this are swept (build.py)
 WORKDIR_PREFIX = "imprint-project-"  # a session's folder of stored images in the temp folder
-# Heavy work runs in turns of one fair queue (scheduler.py): one turn at a time (the backbone
-# uses both cores of the machine), handed round-robin across sessions. A turn is short: the
-# images of one embedding batch, one image decoded, one (gen, k) of the accuracy-vs-k curve.
-HEAVY_WORKERS = 1
+# Heavy work runs in turns of one fair queue (scheduler.py): two turns at a time (2 cores; a
+# 40-megapixel PNG decodes on one of them), at most one per session, handed round-robin across
+# sessions. A turn is short: the images of one embedding batch, the images decoded in SLICE_S
+# (or one large one), one (gen, k) of the accuracy-vs-k curve.
+HEAVY_WORKERS = 2
 SLICE_IMAGES = 8  # images embedded per turn (one EMBED_BATCH: 0.2-0.6 s on 2 cores)
+SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # Gradio's queue groups of heavy events: wide enough that requests wait in the fair queue
 # (round-robin) rather than in Gradio's (first come, first served); 64 events may wait in all.
 HEAVY_CONCURRENCY = {"embed": 16, "predict": 16}

@@ -2,46 +2,54 @@
 the k-curve and the advice, the map, predictions, the live camera and the ONNX export.
 
 The work runs in short turns (a chunk of images, one (gen, k) of the curve, one frame), and the
-worker goes round-robin across the sessions waiting for it: a session with a long request gets
-one turn, then every other waiting session gets one, then it gets the next. A 6-image imprint
-thus waits for at most one turn of each other session, never for a whole 1,000-image request.
-Turns of one session keep their order. A thread that already holds a turn and asks again (a
-prediction inside "Classify several") keeps it: turns do not nest.
+workers go round-robin across the sessions waiting for them, one worker per session at most: a
+session with a long request gets one turn, then every other waiting session gets one, then it
+gets the next. A 6-image imprint thus waits for at most one turn of each other session, never
+for a whole 1,000-image request. Turns of one session keep their order. A thread that already
+holds a turn and asks again (a prediction inside "Classify several") keeps it: turns do not nest.
+Small units of work (decoding a thumbnail) share one turn (``Slices``) up to ``SLICE_S``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, deque
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
-from .quotas import HEAVY_WORKERS
+from .quotas import HEAVY_WORKERS, SLICE_S
 
 
 class FairScheduler:
-    """``workers`` turns at a time, handed round-robin across owners (sessions), FIFO within
-    one owner."""
+    """``workers`` turns at a time, at most one per owner (session), handed round-robin across
+    owners, FIFO within one owner."""
 
     def __init__(self, workers: int = HEAVY_WORKERS) -> None:
         self.workers = int(workers)
         self._cond = threading.Condition()
         self._waiting: OrderedDict[Hashable, deque[list[bool]]] = OrderedDict()
         self._busy = 0
+        self._running: Counter = Counter()  # owner -> turns it holds (0 or 1)
         self._local = threading.local()
         self.turns_given = 0  # for tests and benchmarks: how many turns were handed out
         self.recent: deque[int] = deque(maxlen=256)  # id() of the owners of the last turns
 
     def _grant(self) -> None:
         """Hand free workers to the owners in round-robin order (called with the lock held)."""
-        while self._busy < self.workers and self._waiting:
-            owner, tickets = next(iter(self._waiting.items()))
+        while self._busy < self.workers:
+            owner = next((o for o in self._waiting if not self._running[o]), None)
+            if owner is None:
+                break
+            tickets = self._waiting[owner]
             ticket = tickets.popleft()
             if tickets:
                 self._waiting.move_to_end(owner)  # its next turn comes after the others'
             else:
                 del self._waiting[owner]
             ticket[0] = True
+            ticket.append(owner)
+            self._running[owner] += 1
             self._busy += 1
             self.turns_given += 1
             self.recent.append(id(owner))
@@ -73,9 +81,15 @@ class FairScheduler:
             yield
         finally:
             self._local.depth = 0
-            with self._cond:
-                self._busy -= 1
-                self._grant()
+            self._release(owner)
+
+    def _release(self, owner: Hashable) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._running[owner] -= 1
+            if not self._running[owner]:
+                del self._running[owner]
+            self._grant()
 
     def waiting(self) -> int:
         """How many turns are waiting (all owners)."""
@@ -90,12 +104,56 @@ class FairScheduler:
         with self._cond:
             if not self._waiting:
                 return
+            if not any(not self._running[o] for o in self._waiting):
+                return  # only other turns of this owner wait: they come after this one
             ticket = [False]
-            self._waiting.setdefault(owner, deque()).append(ticket)
+            self._waiting.setdefault(owner, deque()).appendleft(ticket)
+            self._waiting.move_to_end(owner)
             self._busy -= 1
+            self._running[owner] -= 1
             self._grant()
             while not ticket[0]:
                 self._cond.wait()
+
+
+class Slices:
+    """Units of work of one owner run in turns, several units per turn while the turn is
+    younger than ``seconds`` (thumbnails share a turn; a 40-megapixel image has its own)::
+
+        with Slices(project) as slices:
+            for image in images:
+                with slices.unit():
+                    decode(image)
+    """
+
+    def __init__(
+        self, owner: Hashable, seconds: float = SLICE_S, scheduler: FairScheduler | None = None
+    ) -> None:
+        self.owner, self.seconds = owner, seconds
+        self.scheduler = scheduler or SCHEDULER
+        self._turn = None
+        self._since = 0.0
+
+    @contextmanager
+    def unit(self) -> Iterator[None]:
+        if self._turn is not None and time.monotonic() - self._since >= self.seconds:
+            self.close()  # the turn is used up: others' waiting turns go first
+        if self._turn is None and not self.scheduler.holding:
+            self._turn = self.scheduler.turn(self.owner)
+            self._turn.__enter__()
+            self._since = time.monotonic()
+        yield
+
+    def close(self) -> None:
+        if self._turn is not None:
+            turn, self._turn = self._turn, None
+            turn.__exit__(None, None, None)
+
+    def __enter__(self) -> Slices:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # The one scheduler of the process: every session's heavy work goes through it.

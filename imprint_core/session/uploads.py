@@ -28,16 +28,16 @@ from .intake import (
 )
 from .limits import MAX_CLASSES, MAX_IMAGES_PER_CLASS, MAX_IMAGES_TOTAL, ProjectError
 from .names import validate_class_name
-from .scheduler import turn
+from .scheduler import Slices
 from .state import ClassEntry, ImageItem
 
 
 class Uploads:
     """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
 
-    def _store(self, entry_name: str, name: str, source) -> ImageItem:
+    def _store(self, entry_name: str, name: str, source, slices: Slices) -> ImageItem:
         check_display_name(name, entry_name)
-        with turn(self):  # decoding is heavy work: one turn per image (scheduler)
+        with slices.unit():  # decoding is heavy work: images share turns of the fair queue
             data = _png_bytes(prepare_image(source, name, entry_name))
         key = hashlib.sha256(data).hexdigest()
         path = self.workdir / f"{key[:24]}.png"
@@ -49,11 +49,12 @@ class Uploads:
         """Store ``(class, file name, source)`` jobs; every refused file is named in one
         ProjectError (a refused request adds nothing, so the files stored are collected)."""
         items, refused = [], []
-        for cls, name, source in jobs:
-            try:
-                items.append(self._store(cls, name, source))
-            except ProjectError as exc:
-                refused.append(str(exc))
+        with Slices(self) as slices:
+            for cls, name, source in jobs:
+                try:
+                    items.append(self._store(cls, name, source, slices))
+                except ProjectError as exc:
+                    refused.append(str(exc))
         if refused:
             raise ProjectError(refused_sentence(refused, len(jobs)))
         return items
