@@ -1,16 +1,18 @@
 """Can one session starve another? A victim's /imprint alone, then while an attacker keeps sending
 the heaviest request the limits allow (loopback only, bounded).
 
-    python benchmarks/bench_starve.py [--rounds 3] [--json out.json]
+    python benchmarks/bench_starve.py [--rounds 3] [--victim-images 6] [--attack pixels]
+        [--json out.json]
 
-Starts ``python app.py`` on a free loopback port (as bench_load.py does). The victim imprints 40
-Fashion-MNIST images in 4 classes (a new session each round) ``--rounds`` times alone, then the
-same number of times while an attacker thread loops over /imprint with the largest request the
-per-request pixel budget admits: 40-megapixel PNGs of one colour (tiny files, the most pixels per
-byte), as many as ``MAX_REQUEST_PIXELS`` allows, split into two classes. The attacker stops when
-the victim is done. Reports the victim's median imprint time alone and under attack and their
-ratio, the attacker's requests (answered / refused) and their median time. The machine running
-this may be shared: say so beside any figure.
+Starts ``python app.py`` on a free loopback port (as bench_load.py does). The victim imprints
+``--victim-images`` Fashion-MNIST images (of 40 in 4 classes; a new session each round) and
+predicts 3 images, ``--rounds`` times alone, then the same number of times while an attacker
+thread loops over /imprint with ``--attack``: ``pixels``, the largest request the per-request
+pixel budget admits (40-megapixel PNGs of one colour: tiny files, the most pixels per byte, as
+many as ``MAX_REQUEST_PIXELS`` allows, split into two classes); ``many``, 240 small images (a
+long embedding). The attacker stops when the victim is done. Reports the victim's median imprint
+and predict times alone and under attack and their ratios, the attacker's requests (answered /
+refused) and their median time.
 """
 
 from __future__ import annotations
@@ -37,12 +39,22 @@ def heavy_images(folder: Path) -> list[Path]:
 
     side = int(MAX_IMAGE_PIXELS**0.5) - 1  # just inside the per-image limit
     n = max(2, MAX_REQUEST_PIXELS // (side * side))
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         path = folder / f"heavy-{i}.png"
         Image.new("RGB", (side, side), (i * 7 % 256, 90, 160)).save(path, optimize=True)
         paths.append(path)
     return paths
+
+
+def many_images(folder: Path) -> list[Path]:
+    """240 small images: a request whose cost is its embedding (60 per class, 4 classes)."""
+    pairs, _ = write_images(folder, 6)
+    return [p for client in pairs for p, _ in client]
+
+
+ATTACKS = {"pixels": heavy_images, "many": many_images}
 
 
 def attacker(url: str, paths: list[Path], stop: threading.Event, out: dict) -> None:
@@ -66,6 +78,8 @@ def attacker(url: str, paths: list[Path], stop: threading.Event, out: dict) -> N
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--victim-images", type=int, default=6)
+    ap.add_argument("--attack", choices=sorted(ATTACKS), default="pixels")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="imprint-starve-") as work:
@@ -73,7 +87,11 @@ def main() -> None:
         server_tmp = work / "server"
         server_tmp.mkdir()
         per_client, tests = write_images(work / "images", 2 * args.rounds)
-        heavy = heavy_images(work)
+        # the victim's images: the first of each class in turn (so that every class is there)
+        per_client = [sorted(pairs, key=lambda pc: pairs.index(pc) % 10) for pairs in per_client]
+        per_client = [pairs[: args.victim_images] for pairs in per_client]
+        tests = tests[:3]
+        heavy = ATTACKS[args.attack](work / "attack")
         port = free_port()
         proc = start_app(port, server_tmp)
         url = f"http://127.0.0.1:{port}/"
@@ -81,30 +99,39 @@ def main() -> None:
             session(url, per_client[0], tests[:1], Recorder(), work / "dl")  # warm the model
             alone = Recorder()
             for r in range(args.rounds):
-                session(url, per_client[r], [], alone, work / "dl")
+                session(url, per_client[r], tests, alone, work / "dl")
             stop, seen = threading.Event(), {"answered": [], "refused": []}
             thread = threading.Thread(target=attacker, args=(url, heavy, stop, seen))
             thread.start()
             time.sleep(2.0)  # let the attack start
             attacked = Recorder()
             for r in range(args.rounds):
-                session(url, per_client[args.rounds + r], [], attacked, work / "dl")
+                session(url, per_client[args.rounds + r], tests, attacked, work / "dl")
             stop.set()
             thread.join(timeout=600)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    a, b = alone.seconds["imprint"], attacked.seconds["imprint"]
     result = {
-        "attacker_request": f"{len(heavy)} images of {MAX_IMAGE_PIXELS / 1e6:.0f} MP",
-        "victim_alone_median_s": statistics.median(a) if a else None,
-        "victim_attacked_median_s": statistics.median(b) if b else None,
-        "ratio": statistics.median(b) / statistics.median(a) if a and b else None,
-        "victim_errors": alone.errors + attacked.errors,
-        "attacker_answered": len(seen["answered"]),
-        "attacker_median_s": statistics.median(seen["answered"]) if seen["answered"] else None,
-        "attacker_refused": seen["refused"][:3],
+        "attack": args.attack,
+        "attacker_request": f"{len(heavy)} images",
+        "victim_images": args.victim_images,
     }
+    for what in ("imprint", "predict"):
+        a, b = alone.seconds[what], attacked.seconds[what]
+        result[f"{what}_alone_median_s"] = round(statistics.median(a), 3) if a else None
+        result[f"{what}_attacked_median_s"] = round(statistics.median(b), 3) if b else None
+        result[f"{what}_ratio"] = (
+            round(statistics.median(b) / statistics.median(a), 2) if a and b else None
+        )
+    result.update(
+        {
+            "victim_errors": alone.errors + attacked.errors,
+            "attacker_answered": len(seen["answered"]),
+            "attacker_median_s": statistics.median(seen["answered"]) if seen["answered"] else None,
+            "attacker_refused": seen["refused"][:3],
+        }
+    )
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

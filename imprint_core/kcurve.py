@@ -211,22 +211,24 @@ def accuracy_vs_k(
     if auto:
         jobs.append(("auto", None, _settings(base, "auto", max(ks))))
     result: dict[str, Any] = {"ks": ks, "gens": {}, "references": {}}
-    with _threads(len(X)), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        for j, (gen, k, config) in enumerate(jobs, start=1):
+    for j, (gen, k, config) in enumerate(jobs, start=1):
+        # the thread limit is process-wide and locked: held per job, not while ``progress``
+        # runs (a caller may wait there for other work that needs the limit too)
+        with _threads(len(X)), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             scores = _score(X, y_idx, config, scheme, splits)
-            mean, std = _summary(scores, scheme)
-            if k is None:
-                ref = {"mean": mean, "std": std}
-                ref.update({"settings": config} if gen == "auto" else {"preset": REFERENCES[gen]})
-                result["references"][gen] = ref
-            else:
-                entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
-                entry["mean"].append(mean)
-                entry["std"].append(std)
-                entry["folds"].append(scores)
-            if progress is not None:
-                progress(j / len(jobs), f"{gen}" + (f", k={k}" if k else ""))
+        mean, std = _summary(scores, scheme)
+        if k is None:
+            ref = {"mean": mean, "std": std}
+            ref.update({"settings": config} if gen == "auto" else {"preset": REFERENCES[gen]})
+            result["references"][gen] = ref
+        else:
+            entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
+            entry["mean"].append(mean)
+            entry["std"].append(std)
+            entry["folds"].append(scores)
+        if progress is not None:
+            progress(j / len(jobs), f"{gen}" + (f", k={k}" if k else ""))
     train_min = int(counts.min()) - (1 if scheme == "leave-one-out" else 0)
     notes = []
     if max(ks) > train_min:

@@ -214,6 +214,7 @@ def advise_proxies(
     *,
     max_k: int = ADVICE_MAX_K,
     curve: Mapping[str, Any] | None = None,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """How many k-means proxies per class, read from the accuracy-vs-k curve of these images.
 
@@ -223,6 +224,7 @@ def advise_proxies(
     folds, for k in ADVICE_KS up to max_k; the advised k is ``one_se_choice`` of that line, one k
     shared by all classes (a class with fewer images keeps all of them as proxies). curve: an
     accuracy-vs-k result of the same images and settings to read instead of computing one.
+    progress: passed to ``accuracy_vs_k`` (called after each k of the curve).
 
     Returns {"k": {label: k}, "k_shared", "reasons": {label: sentence}, "summary", "gen",
     "settings" (what "Apply" sets: gen and k included), "evidence" (the rule's numbers, the ks,
@@ -244,7 +246,14 @@ def advise_proxies(
                 return _ADVICE_CACHE[key]
     if curve is None:
         curve = accuracy_vs_k(
-            X, y, ks=ks, gens=(ADVICE_GEN,), settings=chosen, auto=False, references=False
+            X,
+            y,
+            ks=ks,
+            gens=(ADVICE_GEN,),
+            settings=chosen,
+            auto=False,
+            references=False,
+            progress=progress,
         )
     line = curve["gens"][ADVICE_GEN]
     rule = one_se_choice(curve["ks"], line["folds"])

@@ -13,6 +13,7 @@ from .backbone import (
     load_backbone,
     start_warmup,
 )
+from .camera import classify_frame
 from .downloads import DOWNLOADS, export_metadata, export_project_onnx, save_project
 from .downloads import make as make_download
 from .heads import head_backbone, load_head_file
@@ -28,7 +29,13 @@ from .intake import (
 from .keys import claim as claim_project
 from .keys import release as release_project
 from .keys import swap as swap_project
-from .lifecycle import close_all, delete_upload_spools, server_address, sweep_workdirs
+from .lifecycle import (
+    close_all,
+    delete_upload_spools,
+    server_address,
+    sweep_upload_cache,
+    sweep_workdirs,
+)
 from .limits import *  # noqa: F403 - the limits are part of the session's public face
 from .limits import ProjectError
 from .method import apply_advice, apply_augment, apply_settings, change_backbone, imprint_with
@@ -36,6 +43,7 @@ from .names import validate_class_name
 from .opening import open_project
 from .project import Project
 from .quotas import HEAVY_CONCURRENCY, MAX_HEAD_MB, MAX_PREDICT_FILES, SESSION_TTL_S
+from .scheduler import SCHEDULER
 from .settings import (
     AUGMENT_DEFAULT,
     OPTION_ORDER,

@@ -24,16 +24,17 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .intake import _display_name, iter_zip_images
+from .intake import _display_name, check_zip_directory, iter_zip_images
 from .limits import MAX_CLASSES, MAX_UPLOAD_MB, ProjectError
 from .names import validate_class_name
+from .quotas import MAX_HEAD_MB
 
 FORMAT = "imprint-project"
 FORMAT_VERSION = 1
 MANIFEST = "project.json"
 HEAD = "head.safetensors"
 MAX_MANIFEST_BYTES = 2 * 2**20  # names of at most 1,000 images and 20 classes fit many times
-MAX_HEAD_BYTES = 64 * 2**20  # 1,000 proxies x 1,280 float32 is 5 MB; whitening adds 13 MB
+MAX_HEAD_BYTES = MAX_HEAD_MB * 2**20  # the limit of a head file loaded on its own
 MAX_DISPLAY_NAME = 255
 
 
@@ -221,8 +222,24 @@ def _restore(project, zf, zip_path: Path, meta: dict[str, Any], label: str, back
             project.load_head(head, available_backbones=list_backbones(), dims=dims)
         project.head_source = label
         imprinted = meta.get("head_source") == "imprinted" and meta.get("stale") is False
+        if imprinted:
+            _check_head_classes(project, label)
         if imprinted and backbone is not None and backbone.name == project.backbone_name:
             _reimprint(project, backbone)
+
+
+def _check_head_classes(project, label: str) -> None:
+    """A head saved as imprinted from the saved images must be of exactly their classes: it is
+    put back as the imprinted head, and evidence and maps read its classes from the images
+    (classes without images are not imprinted)."""
+    head = sorted(str(c) for c in project.head.classes_)
+    names = sorted(entry.name for entry in project.classes if entry.images)
+    if head != names:
+        shown = ", ".join(repr(c) for c in head[:5]) + (" ..." if len(head) > 5 else "")
+        raise ProjectError(
+            f"'{label}' is damaged: its head is of the classes {shown} but the project's classes "
+            f"are {', '.join(repr(c) for c in names)}."
+        )
 
 
 def _reimprint(project, backbone) -> None:
@@ -251,6 +268,7 @@ def read_project(project, path: str | os.PathLike, backbone=None) -> None:
         raise ProjectError(
             f"'{label}' is {size / 2**20:.0f} MB; a project may be at most {MAX_UPLOAD_MB} MB."
         )
+    check_zip_directory(path)  # the entry count from the end record, before zipfile reads it
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
@@ -260,6 +278,10 @@ def read_project(project, path: str | os.PathLike, backbone=None) -> None:
             meta = json.loads(_read_member(zf, MANIFEST, MAX_MANIFEST_BYTES, label))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ProjectError(f"'{label}' is damaged: project.json is not valid JSON.") from None
+        except RecursionError:  # json recurses once per level: '[[[[...' a million deep
+            raise ProjectError(
+                f"'{label}' is damaged: project.json is nested too deeply."
+            ) from None
         try:
             _restore(project, zf, path, _check_manifest(meta, label), label, backbone)
         except ProjectError:

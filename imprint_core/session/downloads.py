@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .bundle import project_key, write_project
 from .limits import ProjectError
+from .scheduler import turn
 from .texts import python_snippet
 
 
@@ -152,7 +154,8 @@ def make(project, kind: str, path: str | os.PathLike | None = None) -> Path:
             raise ProjectError("There is no classifier to export yet: press Imprint first.")
         path = Path(path) if path is not None else project.workdir / d.folder / d.file_name
         made_of = d.made_of(project)
-        path = d.write(project, path)
+        with turn(project) if d.one_at_a_time else nullcontext():  # heavy: a turn (scheduler)
+            path = d.write(project, path)
         project.downloads[kind] = (made_of, path)
         return path
 

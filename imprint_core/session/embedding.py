@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .limits import EMBED_BATCH, ProgressFn, ProjectError
+from .quotas import SLICE_IMAGES
+from .scheduler import turn
 from .state import ImageItem
 
 
@@ -40,16 +42,17 @@ class Embedding:
                     return None
                 return lambda done, _: progress(offset + done * per, total)
 
-            if todo:
-                items = list(todo.values())
-                Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
-                    [str(i.path) for i in items],
-                    batch_size=EMBED_BATCH,
-                    progress=report(0),
-                    cache=False,
-                )
-                Z = np.asarray(Z, dtype=np.float32)
-                for item, z in zip(items, Z, strict=True):
+            items = list(todo.values())
+            for start in range(0, len(items), SLICE_IMAGES):  # one turn per chunk (scheduler)
+                chunk = items[start : start + SLICE_IMAGES]
+                with turn(self):
+                    Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
+                        [str(i.path) for i in chunk],
+                        batch_size=EMBED_BATCH,
+                        progress=report(start),
+                        cache=False,
+                    )
+                for item, z in zip(chunk, np.asarray(Z, dtype=np.float32), strict=True):
                     store[item.key] = z
             self._embed_views(backbone, views, len(todo), report)
             self.backbone_name = backbone.name
@@ -68,22 +71,27 @@ class Embedding:
         return out
 
     def _embed_views(self, backbone, views: dict, done: int, report) -> None:
-        """Embed the missing views (one batched call per chunk of images and view)."""
+        """Embed the missing views (one batched call, and one turn, per chunk of images and
+        view: about SLICE_IMAGES embeddings each)."""
         from ..augment import embed_views
 
         store = self._view_embeddings.setdefault(backbone.name, {})
         for view, (items, per) in views.items():
-            Z, source = embed_views(
-                backbone,
-                [str(i.path) for i in items],
-                (view,),
-                batch_size=EMBED_BATCH,
-                progress=report(done, per),
-                cache=False,
-                names=[i.name for i in items],
-            )
-            for j, item in enumerate(items):
-                store[(item.key, view)] = Z[source == j]
+            step = max(1, SLICE_IMAGES // per)
+            for start in range(0, len(items), step):
+                chunk = items[start : start + step]
+                with turn(self):
+                    Z, source = embed_views(
+                        backbone,
+                        [str(i.path) for i in chunk],
+                        (view,),
+                        batch_size=EMBED_BATCH,
+                        progress=report(done + start * per, per),
+                        cache=False,
+                        names=[i.name for i in chunk],
+                    )
+                for j, item in enumerate(chunk):
+                    store[(item.key, view)] = Z[source == j]
             done += len(items) * per
 
     def training_views(

@@ -17,7 +17,7 @@ import numpy as np
 from ..presets import matching_preset
 from .backbone import backbone_dims, backbone_names
 from .intake import _display_name
-from .limits import ProjectError
+from .limits import MAX_CLASSES, ProjectError
 from .quotas import MAX_HEAD_MB
 from .settings import OPTION_ORDER, check_augment
 
@@ -58,6 +58,11 @@ class HeadFiles:
             raise ProjectError(
                 f"'{label}' was imprinted on the backbone '{backbone}', which this app does not "
                 f"offer (available: {', '.join(available_backbones)})."
+            )
+        n_classes = len(head.classes_)
+        if n_classes > MAX_CLASSES:
+            raise ProjectError(
+                f"'{label}' has {n_classes:,} classes; a head may have at most {MAX_CLASSES}."
             )
         dim = int(np.asarray(head.proxies_).shape[1])
         if dims is not None and backbone in dims and dims[backbone] != dim:

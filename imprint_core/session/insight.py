@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..normalisation import NORM_INF_SPACE, l2
-from .intake import prepare_image
+from .intake import check_request, prepare_image
 from .limits import ProjectError
 from .quotas import MAX_PREDICT_FILES
+from .scheduler import pause, turn
 
 # The spaces the Geometry map is drawn in: key -> (what the radio button says, the map from
 # embeddings into it). "head" is the default: where the head compares images with its proxies.
@@ -76,6 +77,7 @@ class Insight:
             raise ProjectError(
                 f"{len(files)} images were sent; classify at most {MAX_PREDICT_FILES} at a time."
             )
+        check_request([path for path, _ in files], MAX_PREDICT_FILES, what="images to classify")
         with self.lock:
             return [
                 self.explain(self._embed_test(backbone, path, name), n_neighbors=0)
@@ -91,8 +93,9 @@ class Insight:
                 f"The classifier was imprinted on '{self.backbone_name}' but the backbone "
                 f"in use is '{backbone.name}'."
             )
-        picture = prepare_image(image, name)
-        return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
+        with turn(self):
+            picture = prepare_image(image, name)
+            return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
 
     def current_prediction(self, n_neighbors: int = 6) -> dict[str, Any] | None:
         """The last image tried, explained by the current head (None if it cannot be)."""
@@ -198,7 +201,8 @@ class Insight:
             test = self.last_test
             key = (self.head_serial, self._fingerprint(), self.geometry_inputs, id(test))
             if self._geometry is None or self._geometry[0] != key:
-                self._geometry = (key, self._draw_geometry(*self.geometry_inputs))
+                with turn(self):
+                    self._geometry = (key, self._draw_geometry(*self.geometry_inputs))
             return self._geometry[1]
 
     def _draw_geometry(self, method: str, dim: int, space: str) -> dict[str, Any]:
@@ -244,7 +248,7 @@ class Insight:
         metrics = nc_metrics(Xs, y, head, normalize=False, head_inputs=X)
         # the advice reads the accuracy-vs-k curve's k-means line under the head's own settings,
         # folds and seed: the curve k_curve draws is the same evidence, so the two agree
-        advice = advise_proxies(X, y, self._head_settings())
+        advice = advise_proxies(X, y, self._head_settings(), progress=self._pausing())
         return {
             "figure": figure,
             "space": space,
@@ -274,7 +278,8 @@ class Insight:
         from ..modes import advise_proxies
 
         X, y, settings, _ = self._training_data("the advice")
-        advice = advise_proxies(X, y, settings)
+        with turn(self):
+            advice = advise_proxies(X, y, settings, progress=self._pausing())
         return {"gen": advice["settings"]["gen"], "k": int(advice["settings"]["k"])}
 
     def k_curve(self, progress: Any = None) -> Any:
@@ -284,11 +289,22 @@ class Insight:
         from ..kcurve import accuracy_vs_k
 
         X, y, settings, fingerprint = self._training_data("the curve")
-        curve = accuracy_vs_k(X, y, progress=progress, settings=settings)
-        figure = accuracy_vs_k_figure(curve)
+        with turn(self):  # one (gen, k) of the curve per turn: other sessions go in between
+            curve = accuracy_vs_k(X, y, progress=self._pausing(progress), settings=settings)
+            figure = accuracy_vs_k_figure(curve)
         with self.transaction():
             self.kcurve = (fingerprint, figure, curve)
         return figure, curve
+
+    def _pausing(self, progress: Any = None):
+        """A progress callback that also lets other sessions' waiting work go (scheduler)."""
+
+        def report(fraction: float, message: str = "") -> None:
+            if progress is not None:
+                progress(fraction, message)
+            pause(self)
+
+        return report
 
     def current_kcurve(self) -> tuple[Any, dict] | str | None:
         """The accuracy-vs-k curve if it is of the current images; a sentence if it is not."""

@@ -8,13 +8,13 @@ import io
 import os
 import struct
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..names import name_key
+from ..names import name_key, visible
 from .limits import (
     IMAGE_SUFFIXES,
     MAX_CLASSES,
@@ -119,28 +119,68 @@ def check_request(
     total over ``max_pixels`` (each image priced from its header as ``prepare_image`` will decode
     it). ``files``: paths, or Gradio file dicts with a ``path``. ``what`` names the request.
     """
-    from ..images import MIN_SIDE, ImageError, decoded_size
-
     if len(files) > max_files:
         raise ProjectError(f"Got {len(files)} {what}; send at most {max_files} at a time.")
     budget = PixelBudget(max_pixels, f"These {len(files)} {what}")
-    for file in files:
-        path = file.get("path") if isinstance(file, dict) else file
-        name = _display_name(path)
-        where = f"Image '{name}'"
-        size = _file_size(path, where)
-        if size > MAX_IMAGE_BYTES:
-            raise ProjectError(
-                f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
-            )
+    paths = [file.get("path") if isinstance(file, dict) else file for file in files]
+    charge_headers(((_display_name(path), path, None) for path in paths), budget)
+    return budget.max_pixels - budget.left
+
+
+def charge_headers(
+    sources: Iterable[tuple[str, Any, str | None]], budget: PixelBudget, skip_bad: bool = False
+) -> None:
+    """Charge ``budget`` with the pixels each ``(name, source, class)`` will decode, read from
+    its header alone, so that a request over the budget is refused before any image is decoded.
+
+    Paths and bytes are priced here (and refused, as ``prepare_image`` would, when a file is over
+    MAX_IMAGE_MB, not an allowed image or over MAX_IMAGE_PIXELS); a ``ZipMember`` is charged to
+    its zip's budget as it is read, and a PIL image is already decoded. ``skip_bad``: a file that
+    is refused on its own is skipped (its decoding names it) instead of refused here.
+    """
+    from PIL import Image
+
+    from ..images import MIN_SIDE, ImageError, decoded_size
+
+    for name, source, cls in sources:
+        if isinstance(source, (ZipMember, Image.Image)):
+            continue
+        where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
         try:
+            size = len(source) if isinstance(source, bytes) else _file_size(source, where)
+            if size > MAX_IMAGE_BYTES:
+                raise ProjectError(
+                    f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
+                )
             dims = decoded_size(
-                path, name, MAX_IMAGE_PIXELS, min_side=STORE_MAX_SIDE, smallest=MIN_SIDE
+                source, name, MAX_IMAGE_PIXELS, cls, min_side=STORE_MAX_SIDE, smallest=MIN_SIDE
             )
         except ImageError as exc:
+            if skip_bad:
+                continue
             raise ProjectError(str(exc)) from None
+        except ProjectError:
+            if skip_bad:
+                continue
+            raise
         budget.spend(dims, where)
-    return budget.max_pixels - budget.left
+
+
+# Characters that reorder the text around them (bidi embeddings, overrides, isolates and marks):
+# a file named 'evil\u202egnp.exe' would show as 'evilexe.png'.
+_BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def check_display_name(name: str, cls: str | None = None) -> str:
+    """``name`` (a file name shown to users), or a ProjectError if it holds a bidi control."""
+    bad = next((c for c in name if ord(c) in _BIDI_CONTROLS), None)
+    if bad is None:
+        return name
+    where = f" in class '{cls}'" if cls else ""
+    raise ProjectError(
+        f"The file name '{visible(name)[:80]}'{where} contains U+{ord(bad):04X}, a character "
+        "that reorders the text around it; rename the file without it."
+    )
 
 
 def _file_size(path: str | os.PathLike, where: str) -> int:
@@ -182,17 +222,7 @@ def iter_zip_images(
     budget from each header (None: MAX_REQUEST_PIXELS); nothing is extracted by member name; ``__MACOSX``, dotfiles and
     files that are not images (by extension) are ignored.
     """
-    label = _display_name(zip_path)
-    entries, directory = zip_directory(zip_path)
-    if entries > ZIP_MAX_MEMBERS:
-        raise ProjectError(
-            f"'{label}' holds {entries:,} entries; a zip may hold at most {ZIP_MAX_MEMBERS:,}."
-        )
-    if directory > ZIP_MAX_DIRECTORY_BYTES:
-        raise ProjectError(
-            f"'{label}' has a {directory / 2**20:.1f} MB table of contents; a zip of at most "
-            f"{ZIP_MAX_MEMBERS:,} entries needs at most {ZIP_MAX_DIRECTORY_BYTES / 2**20:.0f} MB."
-        )
+    label = check_zip_directory(zip_path)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
@@ -290,6 +320,24 @@ class ZipMember:
                 state.zf.close()
         state.bytes_left -= len(data)
         return data
+
+
+def check_zip_directory(zip_path: str | os.PathLike) -> str:
+    """Refuse a zip whose end records claim more than ZIP_MAX_MEMBERS entries or a directory
+    larger than ZIP_MAX_DIRECTORY_BYTES, before ``zipfile`` reads (and parses) that directory.
+    Returns the zip's display name. Every zip a user hands us goes through this first."""
+    label = _display_name(zip_path)
+    entries, directory = zip_directory(zip_path)
+    if entries > ZIP_MAX_MEMBERS:
+        raise ProjectError(
+            f"'{label}' holds {entries:,} entries; a zip may hold at most {ZIP_MAX_MEMBERS:,}."
+        )
+    if directory > ZIP_MAX_DIRECTORY_BYTES:
+        raise ProjectError(
+            f"'{label}' has a {directory / 2**20:.1f} MB table of contents; a zip of at most "
+            f"{ZIP_MAX_MEMBERS:,} entries needs at most {ZIP_MAX_DIRECTORY_BYTES / 2**20:.0f} MB."
+        )
+    return label
 
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes + comment)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import config
 from .project import LIVE
-from .quotas import SESSION_TTL_S, WORKDIR_PREFIX
+from .quotas import SESSION_TTL_S, UPLOAD_CACHE_AGE_S, WORKDIR_PREFIX
 
 
 def sweep_workdirs(
@@ -55,4 +55,26 @@ def delete_upload_spools(since: float) -> int:
         if spool.is_file() and spool.stat().st_mtime >= since:
             spool.unlink(missing_ok=True)
             n += 1
+    return n
+
+
+def sweep_upload_cache(
+    max_age_s: float = UPLOAD_CACHE_AGE_S, root: str | Path | None = None, now: float | None = None
+) -> int:
+    """Delete files in Gradio's upload cache older than ``max_age_s`` (the age Gradio's own
+    sweep deletes them at in a running app): a run killed without a clean stop (kill -9) left
+    them, and Gradio's sweep deletes only what its own run created. Returns how many."""
+    root = Path(root) if root is not None else config.gradio_temp_dir()
+    now = time.time() if now is None else now
+    n = 0
+    for path in list(root.rglob("*")) if root.is_dir() else []:
+        try:
+            if path.is_file() and now - path.stat().st_mtime > max_age_s:
+                path.unlink()
+                n += 1
+        except OSError:  # vanished meanwhile
+            continue
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):  # the cache's per-file folders, emptied above
+            folder.rmdir()
     return n

@@ -32,6 +32,7 @@ from .heads import HeadFiles, head_training
 from .insight import Insight
 from .limits import DEFAULT_PRESET, ProgressFn, ProjectError
 from .quotas import WORKDIR_PREFIX
+from .scheduler import turn
 from .settings import (
     AUGMENT_DEFAULT,
     check_augment,
@@ -166,7 +167,8 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
             try:
                 from ..threads import one_thread
 
-                with one_thread():  # small GEMMs: one thread beats spinning against other load
+                # small GEMMs: one thread beats spinning against other load
+                with turn(self), one_thread():
                     clf.fit(X_fit, y_fit)
             except ValueError as exc:
                 raise ProjectError(f"These settings cannot imprint this data: {exc}") from None
@@ -179,9 +181,10 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
             start = time.perf_counter()
             scheme = evaluation_scheme(len(y))
             # a held-out image's views are held out with it (evaluate's ``views``)
-            self.evaluation = (
-                run_evaluation(X, y, settings, scheme, views=views) if evaluate else None
-            )
+            with turn(self):
+                self.evaluation = (
+                    run_evaluation(X, y, settings, scheme, views=views) if evaluate else None
+                )
             self.seconds["evaluate"] = time.perf_counter() - start
             return self.summary()
 

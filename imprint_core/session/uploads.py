@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from .intake import (
+    PixelBudget,
     _display_name,
     _png_bytes,
+    charge_headers,
+    check_display_name,
     iter_folder_images,
     iter_uploaded_folder,
     iter_zip_images,
@@ -25,15 +28,17 @@ from .intake import (
 )
 from .limits import MAX_CLASSES, MAX_IMAGES_PER_CLASS, MAX_IMAGES_TOTAL, ProjectError
 from .names import validate_class_name
+from .scheduler import Slices
 from .state import ClassEntry, ImageItem
 
 
 class Uploads:
     """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
 
-    def _store(self, entry_name: str, name: str, source) -> ImageItem:
-        image = prepare_image(source, name, entry_name)
-        data = _png_bytes(image)
+    def _store(self, entry_name: str, name: str, source, slices: Slices) -> ImageItem:
+        check_display_name(name, entry_name)
+        with slices.unit():  # decoding is heavy work: images share turns of the fair queue
+            data = _png_bytes(prepare_image(source, name, entry_name))
         key = hashlib.sha256(data).hexdigest()
         path = self.workdir / f"{key[:24]}.png"
         if not path.exists():
@@ -44,11 +49,12 @@ class Uploads:
         """Store ``(class, file name, source)`` jobs; every refused file is named in one
         ProjectError (a refused request adds nothing, so the files stored are collected)."""
         items, refused = [], []
-        for cls, name, source in jobs:
-            try:
-                items.append(self._store(cls, name, source))
-            except ProjectError as exc:
-                refused.append(str(exc))
+        with Slices(self) as slices:
+            for cls, name, source in jobs:
+                try:
+                    items.append(self._store(cls, name, source, slices))
+                except ProjectError as exc:
+                    refused.append(str(exc))
         if refused:
             raise ProjectError(refused_sentence(refused, len(jobs)))
         return items
@@ -79,6 +85,7 @@ class Uploads:
             pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
             pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
             self._check_room({entry.name: len(pairs)})
+            _charge((entry.name, name, path) for path, name in pairs)
             items = self._store_all([(entry.name, name, str(path)) for path, name in pairs])
             return self._append(entry, items)
 
@@ -129,6 +136,7 @@ class Uploads:
                     f"'{source}' would make {len(kept) + len(new)} classes; at most {MAX_CLASSES}."
                 )
             self._check_room({names[c]: len(v) for c, v in staged.items()})
+            _charge((names[c], name, data) for c, files in staged.items() for name, data in files)
             jobs = [
                 (names[cls], name, data) for cls, files in staged.items() for name, data in files
             ]
@@ -173,3 +181,13 @@ def refused_sentence(refused: Sequence[str], total: int) -> str:
         + " ".join(refused)
         + f" Add the others again without {them}."
     )
+
+
+def _charge(records: Iterable[tuple[str, str, Any]]) -> None:
+    """One request's images priced from their headers against MAX_REQUEST_PIXELS before any is
+    decoded: a request over it decodes nothing. (A file that is no image is skipped here: the
+    store names every such file in one refusal.)"""
+    records = list(records)
+    budget = PixelBudget(request=f"This upload of {len(records)} images")
+    sources = ((name, source, cls) for cls, name, source in records)
+    charge_headers(sources, budget, skip_bad=True)

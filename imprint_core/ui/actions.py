@@ -10,6 +10,11 @@ import gradio as gr
 
 from imprint_core import session as pj
 
+# The queue group of events that decode or embed images (uploads, imports, Open project,
+# Imprint): wide, so that they wait in the session layer's fair queue (round-robin across
+# sessions) rather than in Gradio's first-come-first-served one.
+HEAVY = {"concurrency_id": "embed", "concurrency_limit": pj.HEAVY_CONCURRENCY["embed"]}
+
 
 def warn(sentence: str) -> None:
     """A sentence the user should read that refuses nothing, as a warning toast."""

@@ -43,7 +43,8 @@ def _restore(views: Views):
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(
-        title="IMPRINT: few-shot image classification", delete_cache=(1800, 3600)
+        title="IMPRINT: few-shot image classification",
+        delete_cache=(1800, pj.quotas.UPLOAD_CACHE_AGE_S),
     ) as demo:
         project = gr.State(None, time_to_live=pj.SESSION_TTL_S, delete_callback=_release)
         key = gr.BrowserState("", storage_key=KEY_STORAGE)

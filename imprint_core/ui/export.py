@@ -12,7 +12,7 @@ import gradio as gr
 
 from imprint_core import session as pj
 
-from .actions import wire_download
+from .actions import HEAVY, wire_download
 from .errors import session
 from .views import Views
 
@@ -69,6 +69,7 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
         [views.project, views.key, ui.open],
         [*views.outputs, ui.open_message, ui.open],
         api_visibility="private",
+        **HEAVY,
     )
 
 

@@ -117,6 +117,9 @@ def main() -> None:
     swept = pj.sweep_workdirs()
     if swept:
         log.info("removed %d session folders left by an earlier run", len(swept))
+    cached = pj.sweep_upload_cache()
+    if cached:
+        log.info("removed %d upload-cache files left by an earlier run", cached)
     demo = build_app()
 
     def stop(signum, frame) -> None:

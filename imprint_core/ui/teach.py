@@ -17,7 +17,7 @@ import gradio as gr
 from imprint_core import session as pj
 from imprint_core.session import examples as ex
 
-from .actions import imprint, wire_download
+from .actions import HEAVY, imprint, wire_download
 from .views import Views, shown_if
 
 MAX_THUMBS = 40
@@ -95,6 +95,7 @@ def wire(views: Views, ui: SimpleNamespace, backbone, more_imprint_buttons=()) -
         extra=[ui.message],
         js="(project, files, paths) => [project, files, JSON.stringify("
         "window.imprintFolderPaths || [])]",
+        **HEAVY,
     )
     views.on(
         ui.zip.upload,
@@ -102,15 +103,10 @@ def wire(views: Views, ui: SimpleNamespace, backbone, more_imprint_buttons=()) -
         [ui.zip],
         extra=[ui.message, ui.zip],
         refused=lambda project, file: (gr.skip(), None),
+        **HEAVY,
     )
     for button in (ui.imprint, *more_imprint_buttons):
-        views.on(
-            button.click,
-            imprint,
-            [backbone],
-            concurrency_id="embed",
-            concurrency_limit=pj.HEAVY_CONCURRENCY["embed"],
-        )
+        views.on(button.click, imprint, [backbone], **HEAVY)
 
 
 # ---- handlers: (project, *inputs) -> extra outputs; ProjectError -> errors.page_event ---------
@@ -382,4 +378,5 @@ def _card(views: Views, i: int, card: dict) -> None:
             [source],
             extra=[*shown, source],
             refused=lambda project, *_: (*as_is(project), None),
+            **HEAVY,
         )

@@ -118,43 +118,34 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
 
 
 def wire_live(views: Views, ui: SimpleNamespace) -> None:
-    # One frame in flight at a time; frames that arrive meanwhile are dropped, not queued
-    # (concurrency_limit=1 and the stream default "always_last" keep only the newest), so the
-    # label follows the camera instead of lagging. (With time_limit / concurrency_id /
-    # show_progress="hidden" set, Gradio 6.31 answered only the first frame in our tests.)
+    # Each session's stream is its own queue event, so no slot limit (one slot for all let one
+    # open stream hold the camera of every other session); the session layer caps each stream's
+    # frame rate and length and gives each frame one turn of the fair queue. preprocess=False:
+    # Gradio would decode the frame's data URL in full before any size check; the session checks
+    # it from its header first. (With time_limit / concurrency_id / show_progress="hidden" set,
+    # Gradio 6.31 answered only the first frame in our tests.)
     ui.live.stream(
         live_frame,
         [views.project, ui.live],
         [ui.live_label, ui.live_note],
         stream_every=LIVE_EVERY_S,
-        concurrency_limit=1,
+        concurrency_limit=None,
+        preprocess=False,
         api_visibility="private",
     )
 
 
 def live_frame(project, frame):
-    """Classify one camera frame with the current head. Read-only: the session's state (and so
-    every view) is unchanged; a frame is shown, never stored."""
-    if frame is None:
-        return gr.skip(), gr.skip()
-    project = session(project)
-    if project.head is None:
-        return "", "No classifier yet: add images and press **Imprint**."
-    import time
-
-    from PIL import Image
-
-    start = time.perf_counter()
+    """Classify one camera frame with the current head (read-only: see session.classify_frame);
+    a dropped frame (the session's frame rate) changes nothing on the page."""
     try:
-        backbone = pj.load_backbone(project.backbone_name)
-        picture = pj.prepare_image(Image.fromarray(frame).convert("RGB"), "camera frame")
-        z = backbone.embed([picture], cache=False)[0]
-        result = project.explain(z, n_neighbors=0)
+        answer = pj.classify_frame(session(project), frame)
     except pj.ProjectError as exc:  # a note, not a toast: this repeats every frame
         return "", pj.escape_md(str(exc))
-    took = f"Frame classified in {1000 * (time.perf_counter() - start):.0f} ms by the current head."
-    note = f"{took} {pj.unknown_note(result.get('unknown'), 'The frame')}"
-    return pj.prediction_html(result, top=3), note
+    if answer is None:
+        return gr.skip(), gr.skip()
+    result, note = answer
+    return ("" if result is None else pj.prediction_html(result, top=3)), note
 
 
 def predict(project, image) -> None:

@@ -44,3 +44,20 @@ def test_sweep_removes_old_session_folders_only(tmp_path):
         os.utime(path, (past, past))
     assert pj.sweep_workdirs(root=tmp_path) == [old]
     assert not old.exists() and new.exists() and other.exists()
+
+
+def test_start_up_sweeps_a_dead_runs_upload_cache(tmp_path):
+    """Issue 21, row 9: Gradio's own sweep deletes only the files its run created; a run killed
+    with kill -9 left its uploads, which the next start deletes once older than Gradio's age."""
+    import os
+    import time
+
+    old = tmp_path / "0a1b2c" / "upload.png"
+    young = tmp_path / "3d4e5f" / "upload.png"
+    for path in (old, young):
+        path.parent.mkdir()
+        path.write_bytes(b"x" * 100)
+    past = time.time() - pj.quotas.UPLOAD_CACHE_AGE_S - 60
+    os.utime(old, (past, past))
+    assert pj.sweep_upload_cache(root=tmp_path) == 1
+    assert not old.parent.exists() and young.exists()
