@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import queue
 import threading
 import uuid
@@ -24,20 +23,6 @@ from PIL import Image
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-tmp"))
-    import app
-
-    demo = app.build_app()
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": None}
-    _, local_url, _ = demo.queue(default_concurrency_limit=2).launch(
-        prevent_thread_lock=True, quiet=True, **options
-    )
-    yield local_url
-    demo.close()
 
 
 def frame(data: bytes, kind: str = "image/jpeg") -> dict:
