@@ -43,13 +43,13 @@ class Embedding:
                 return lambda done, _: progress(offset + done * per, total)
 
             items = list(todo.values())
-            for start in range(0, len(items), SLICE_IMAGES):  # one turn per chunk (scheduler)
-                chunk = items[start : start + SLICE_IMAGES]
+            for first in range(0, len(items), SLICE_IMAGES):  # one turn per chunk (scheduler)
+                chunk = items[first : first + SLICE_IMAGES]
                 with turn(self):
                     Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
                         [str(i.path) for i in chunk],
                         batch_size=EMBED_BATCH,
-                        progress=report(start),
+                        progress=report(first),
                         cache=False,
                     )
                 for item, z in zip(chunk, np.asarray(Z, dtype=np.float32), strict=True):

@@ -40,6 +40,24 @@ def test_summary_after_training(trained):
     assert set(s["seconds"]) == {"embed", "imprint", "evaluate"}
 
 
+def test_the_summary_times_the_embedding_it_did(backbone, fashion, tmp_path):
+    """The embedding time is the time embedding took (it once reported the machine's uptime: the
+    chunk loop reused the timer's variable)."""
+    import time
+
+    train, _ = fashion
+    p = Project(workdir=tmp_path / "work", n_classes=0)
+    try:
+        for cls in ("Trouser", "Sneaker"):
+            p.add_images(p.add_class(cls).uid, train[cls][:3])
+        start = time.perf_counter()
+        p.train(backbone)
+        elapsed = time.perf_counter() - start
+        assert 0 < p.summary()["seconds"]["embed"] <= elapsed
+    finally:
+        p.close()
+
+
 def test_the_head_says_when_images_changed_since_imprinting(backbone, fashion, tmp_path):
     train, _ = fashion
     p = Project(workdir=tmp_path / "work", n_classes=0)
