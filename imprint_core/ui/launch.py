@@ -60,6 +60,41 @@ new MutationObserver(() => {
     if (el.innerText.trim()) el.removeAttribute("aria-label");
   });
 }).observe(document.documentElement, {childList: true, subtree: true});
+// Keyboard focus stays in a class card when Gradio redraws the control that had it (a drop zone
+// showing the files it uploads, then empty again; the webcam opening or taking a picture):
+// otherwise focus falls to the page's body and a keyboard user starts again from the top. The
+// control's replacement in the same box gets the focus (the drop target first), else the card.
+// An element has lost :focus-visible by its focusout, so the keyboard's last target is noted here.
+let imprintKeyboard = null;
+let imprintKeep = null;  // the element this handler focused: its own redraw is followed too
+document.addEventListener("focusin", (event) => {
+  imprintKeyboard = event.target.matches?.(":focus-visible") ? event.target : null;
+}, true);
+document.addEventListener("focusout", (event) => {
+  const gone = event.target;
+  const box = gone.closest?.(".class-card [id^='drop-'], .class-card [id^='cam-']");
+  if (event.relatedTarget || !box || (gone !== imprintKeyboard && gone !== imprintKeep)) return;
+  const card = box.closest(".class-card");
+  const started = performance.now();
+  const shown = (el) => el.checkVisibility();
+  const settle = () => {
+    const now = document.activeElement;
+    if (now && now !== document.body) return;  // still focused (window blur), or moved on
+    if (gone.isConnected && shown(gone)) return;  // not redrawn: the user left it (a click)
+    const next = [...box.querySelectorAll("[aria-dropeffect]")].find(shown)
+      || [...box.querySelectorAll("button")].find(shown);
+    if (next) {
+      imprintKeep = next;
+      next.focus({preventScroll: true});
+    } else if (performance.now() - started < 5000 && box.isConnected) {
+      requestAnimationFrame(settle);
+    } else if (card?.isConnected) {
+      card.setAttribute("tabindex", "-1");
+      card.focus({preventScroll: true});
+    }
+  };
+  requestAnimationFrame(settle);
+}, true);
 document.addEventListener("change", (event) => {
   const input = event.target;
   if (input instanceof HTMLInputElement && input.webkitdirectory && input.files) {
