@@ -15,6 +15,7 @@ meet each other or another subplot's tick labels, even on a phone.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +39,18 @@ SIZES = {  # marker sizes (2-D, 3-D); proxies and means only a little larger tha
 PROXY_OPACITY = 0.55  # the samples under a proxy stay visible
 SAMPLE_OPACITY = 0.75
 PROXY_GROUP = "proxies"  # one legend entry toggles every proxy trace
-LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "itemsizing": "constant"}
+# At the figure's foot, not a fraction of the plot's height below it: on a phone (a short plot,
+# the legend in three rows) that fraction put the legend over the x axis' title.
+LEGEND = {
+    "orientation": "h",
+    "yref": "container",
+    "yanchor": "bottom",
+    "y": 0,
+    "x": 0,
+    "itemsizing": "constant",
+}
 TITLE_FONT = {"size": 13}
+TITLE_CHARS = 48  # a line of a title at TITLE_FONT that fits a phone (Plotly never wraps one)
 SYMBOLS = {  # marker symbols (2-D, 3-D); 3-D offers fewer shapes
     "sample": ("circle", "circle"),
     "proxy": ("diamond", "diamond"),
@@ -211,11 +222,12 @@ def embedding_map(
                 hovertemplate="<b>%{customdata[0]}</b><br>predicted %{text}<extra></extra>",
             )
         )
+    lines = textwrap.wrap(title or "", TITLE_CHARS)
     fig.update_layout(
-        title={"text": title, "font": TITLE_FONT} if title else None,
+        title={"text": "<br>".join(lines), "font": TITLE_FONT} if title else None,
         template="plotly_white",
         legend=LEGEND,
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        margin={"l": 10, "r": 10, "t": 22 + 18 * len(lines) if title else 10, "b": 10},
         **_axis_layout(dim, axis_titles),
     )
     return fig

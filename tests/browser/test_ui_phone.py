@@ -58,3 +58,29 @@ def test_every_tab_is_reachable_and_imprint_comes_before_the_cards(phone):
     for name in TABS:
         phone.get_by_role("tab", name=name).click()
         phone.wait_for_selector(f"{FIRST_ELEMENT[name]}:visible")
+
+
+def test_the_map_fits_a_phone(phone):
+    """The Geometry map at 390 px: its title is wrapped inside the figure (it ran off the right
+    edge) and its legend, three rows here, sits below the x axis' title (it covered it)."""
+    phone.locator("#example-fashion3").click()
+    phone.wait_for_selector("#teach-msg :text('Loaded the example')")
+    phone.locator("#imprint").click()
+    phone.wait_for_selector("#status :text('Imprinted 3 classes')")
+    phone.get_by_role("tab", name="Geometry").click()
+    phone.wait_for_selector("#geometry-map .js-plotly-plot .legend")
+    box = {
+        name: phone.locator(f"#geometry-map {selector}").first.bounding_box()
+        for name, selector in {
+            "figure": ".main-svg",
+            "title": ".gtitle",
+            "legend": ".legend",
+            "x title": ".g-xtitle",
+        }.items()
+    }
+    figure, title = box["figure"], box["title"]
+    assert (
+        figure["x"] <= title["x"] and title["x"] + title["width"] <= figure["x"] + figure["width"]
+    )
+    assert not overlaps(box["legend"], box["x title"]), box
+    assert box["legend"]["y"] >= box["x title"]["y"] + box["x title"]["height"] - 1, box
