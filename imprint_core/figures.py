@@ -15,6 +15,7 @@ meet each other or another subplot's tick labels, even on a phone.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Any
@@ -222,7 +223,7 @@ def embedding_map(
                 hovertemplate="<b>%{customdata[0]}</b><br>predicted %{text}<extra></extra>",
             )
         )
-    lines = textwrap.wrap(title or "", TITLE_CHARS)
+    lines = _title_lines(title or "")
     fig.update_layout(
         title={"text": "<br>".join(lines), "font": TITLE_FONT} if title else None,
         template="plotly_white",
@@ -231,6 +232,13 @@ def embedding_map(
         **_axis_layout(dim, axis_titles),
     )
     return fig
+
+
+def _title_lines(title: str) -> list[str]:
+    """``title`` in lines of at most TITLE_CHARS, never broken inside parentheses (where a
+    space's name is, which a reader and the tests look for whole)."""
+    kept = re.sub(r"\([^)]*\)", lambda m: m.group().replace(" ", "\0"), title)
+    return [line.replace("\0", " ") for line in textwrap.wrap(kept, TITLE_CHARS)]
 
 
 def _add_proxies(fig, P, proxy_labels, order, colors, dim, show: bool) -> None:

@@ -118,6 +118,25 @@ def test_map_axis_titles():
 HOSTILE = "<b>tops</b> & <i>co</i> %{x}"
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "PCA of the head's space (centred, whitened, L2): where images meet proxies",
+        "UMAP of L2-normalised embeddings (not the head's space: no proxies)",
+    ],
+)
+def test_a_long_map_title_wraps_to_fit_a_phone_and_keeps_names_whole(title):
+    """Plotly never wraps a title: a long one ran off a phone's screen. Lines of at most
+    TITLE_CHARS, never broken inside the parentheses that name the space."""
+    fig = fg.embedding_map(**map_inputs(2), title=title)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 2 and " ".join(lines) == title
+    assert all(len(line) <= fg.TITLE_CHARS for line in lines), lines
+    named = re.search(r"\(.*\)", title).group()
+    assert any(named in line for line in lines), lines
+    assert fig.layout.margin.t >= 2 * fig.layout.title.font.size  # room for both lines
+
+
 def test_plot_text_escapes_markup():
     assert fg.plot_text(HOSTILE) == "&lt;b&gt;tops&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt; %{x}"
     assert fg.plot_text("a&lt;b") == "a&amp;lt;b"  # shown as typed: "a&lt;b"
