@@ -4,7 +4,8 @@ Layout of the zip (format ``imprint-project``, version 1)::
 
     project.json               class names and order, display names of the images, settings,
                                preset, backbone, format version
-    images/00/0000.png ...     the stored image copies, one numbered folder per class
+    images/00/0000.jpg ...     the stored images (the files' own bytes, or PNG copies; see
+                               session.uploads), one numbered folder per class
     head.safetensors           the head, if there is one (tensors + JSON, never pickled)
 
 Opening validates the zip with the rules of every other upload: the images come through
@@ -45,7 +46,8 @@ def _manifest(project) -> dict[str, Any]:
     classes = []
     for i, entry in enumerate(project.classes):
         images = [
-            {"file": f"{j:04d}.png", "name": item.name} for j, item in enumerate(entry.images)
+            {"file": f"{j:04d}{item.path.suffix}", "name": item.name}
+            for j, item in enumerate(entry.images)
         ]
         classes.append({"name": entry.name, "folder": f"{i:02d}", "images": images})
     return {
@@ -86,7 +88,7 @@ def write_project(project, path: Path) -> Path:
             for entry, spec in zip(project.classes, manifest["classes"], strict=True):
                 for item, image in zip(entry.images, spec["images"], strict=True):
                     member = f"images/{spec['folder']}/{image['file']}"
-                    # PNGs are compressed already: stored, not deflated again
+                    # JPEG, PNG and WebP are compressed already: stored, not deflated again
                     zf.write(item.path, member, compress_type=zipfile.ZIP_STORED)
             if project.head is not None:
                 with tempfile.TemporaryDirectory() as folder:

@@ -1,17 +1,20 @@
 """Embedding a project's images with a backbone, and the cached embeddings imprinting reads.
 
 Embeddings are cached per backbone and image content, so changing a setting never embeds again;
-augmented views (``imprint_core.augment``) are cached beside them. ``Embedding`` is a part of
+augmented views (``imprint_core.augment``) are cached beside them. The backbone reads each image as
+intake decoded it (kept since the upload, or decoded again from its stored copy the same way), so
+a stored original and the PNG copy intake used to store embed alike. ``Embedding`` is a part of
 ``Project``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .intake import prepare_image
 from .limits import EMBED_BATCH, ProgressFn, ProjectError
 from .quotas import SLICE_IMAGES
 from .scheduler import turn
@@ -43,20 +46,42 @@ class Embedding:
                 return lambda done, _: progress(offset + done * per, total)
 
             items = list(todo.values())
-            for first in range(0, len(items), SLICE_IMAGES):  # one turn per chunk (scheduler)
-                chunk = items[first : first + SLICE_IMAGES]
-                with turn(self):
+            chunks = [items[i : i + SLICE_IMAGES] for i in range(0, len(items), SLICE_IMAGES)]
+            for n, pictures in enumerate(self._pictures(chunks)):
+                chunk, first = chunks[n], n * SLICE_IMAGES
+                with turn(self):  # one turn per chunk (scheduler)
                     Z = backbone.embed(  # cache=False: the process-wide cache leaks across sessions
-                        [str(i.path) for i in chunk],
+                        pictures,
                         batch_size=EMBED_BATCH,
                         progress=report(first),
                         cache=False,
+                        names=[i.name for i in chunk],
                     )
                 for item, z in zip(chunk, np.asarray(Z, dtype=np.float32), strict=True):
                     store[item.key] = z
             self._embed_views(backbone, views, len(todo), report)
+            for key in {i.key for c in self.classes for i in c.images}:
+                self._decoded.drop(key)  # embedded: the pictures are no longer needed
             self.backbone_name = backbone.name
             return time.perf_counter() - start
+
+    def _decode(self, items: Sequence[ImageItem]) -> list:
+        """The decoded pictures of ``items``: kept since their upload, else decoded from the
+        stored copies as intake decoded them."""
+        return [self._decoded.get(i.key) or prepare_image(str(i.path), i.name) for i in items]
+
+    def _pictures(self, chunks: Sequence[Sequence[ImageItem]]) -> Iterator[list]:
+        """``_decode`` of each chunk, the next one in a worker thread while the caller embeds
+        this one (Pillow's decoders release the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imprint-decode") as pool:
+            pending = pool.submit(self._decode, chunks[0]) if chunks else None
+            for i in range(len(chunks)):
+                pictures = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(self._decode, chunks[i + 1])
+                yield pictures
 
     def _missing_views(self, backbone_name: str) -> dict[str, tuple[list[ImageItem], int]]:
         """View name -> (images lacking that view's embeddings, outputs per image)."""
@@ -83,7 +108,7 @@ class Embedding:
                 with turn(self):
                     Z, source = embed_views(
                         backbone,
-                        [str(i.path) for i in chunk],
+                        self._decode(chunk),
                         (view,),
                         batch_size=EMBED_BATCH,
                         progress=report(done + start * per, per),

@@ -62,11 +62,7 @@ def prepare_image(
     if isinstance(source, ZipMember):  # read now, charged to its zip's budgets
         budget = budget or source.budget
         source = source.read()
-    size = len(source) if isinstance(source, bytes) else _file_size(source, where)
-    if size > MAX_IMAGE_BYTES:
-        raise ProjectError(
-            f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
-        )
+    _check_bytes(len(source) if isinstance(source, bytes) else _file_size(source, where), where)
     options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls, "smallest": MIN_SIDE}
     try:
         if budget is not None:
@@ -75,6 +71,64 @@ def prepare_image(
     except ImageError as exc:
         raise ProjectError(str(exc)) from None
     return _fit(image)
+
+
+# Still images in these formats are stored as the bytes the user sent (a browser shows them, and
+# decoding them again gives exactly what intake decoded); anything else (TIFF, BMP, PPM, GIF,
+# AVIF, animations) is stored as a PNG of the decoded image, the one picture the model reads.
+KEPT_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+STORED_SUFFIXES = frozenset({*KEPT_FORMATS.values(), ".png"})  # the files a project stores
+
+
+@dataclass
+class Validated:
+    """An image that passed intake: the ``data`` to store (with its ``suffix``) and ``image``,
+    the decoded RGB picture no larger than STORE_MAX_SIDE that embedding reads."""
+
+    data: bytes
+    suffix: str
+    image: Any
+
+
+def validate_image(
+    source: str | os.PathLike | bytes | Any,
+    name: str,
+    cls: str | None = None,
+    budget: PixelBudget | None = None,
+) -> Validated:
+    """``prepare_image``, plus what to store: the file's own bytes (read once, decoded once)
+    when it is a still JPEG, PNG or WebP (format read from its content, never its name), else a
+    PNG of the decoded image. Raises ProjectError as ``prepare_image`` does; nothing is written.
+    """
+    from ..images import ImageError, read_source_bytes
+
+    if isinstance(source, ZipMember):
+        budget = budget or source.budget
+        source = source.read()
+    elif isinstance(source, (str, os.PathLike)):
+        where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
+        _check_bytes(_file_size(source, where), where)  # before it is read
+        try:
+            source = read_source_bytes(source, name)
+        except ImageError as exc:
+            raise ProjectError(str(exc)) from None
+    image = prepare_image(source, name, cls, budget)
+    suffix = _kept_suffix(source) if isinstance(source, bytes) else None
+    if suffix is None:
+        return Validated(_png_bytes(image), ".png", image)
+    return Validated(source, suffix, image)
+
+
+def _kept_suffix(data: bytes) -> str | None:
+    """The suffix to store ``data`` (a decoded, valid image) under as it is, or None."""
+    from PIL import Image
+
+    from ..images import _formats
+
+    with Image.open(io.BytesIO(data), formats=_formats()) as image:  # the header only
+        if getattr(image, "is_animated", False):
+            return None
+        return KEPT_FORMATS.get(image.format or "")
 
 
 def _fit(image):
@@ -147,11 +201,9 @@ def charge_headers(
             continue
         where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
         try:
-            size = len(source) if isinstance(source, bytes) else _file_size(source, where)
-            if size > MAX_IMAGE_BYTES:
-                raise ProjectError(
-                    f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
-                )
+            _check_bytes(
+                len(source) if isinstance(source, bytes) else _file_size(source, where), where
+            )
             dims = decoded_size(
                 source, name, MAX_IMAGE_PIXELS, cls, min_side=STORE_MAX_SIDE, smallest=MIN_SIDE
             )
@@ -181,6 +233,13 @@ def check_display_name(name: str, cls: str | None = None) -> str:
         f"The file name '{visible(name)[:80]}'{where} contains U+{ord(bad):04X}, a character "
         "that reorders the text around it; rename the file without it."
     )
+
+
+def _check_bytes(size: int, where: str) -> None:
+    if size > MAX_IMAGE_BYTES:
+        raise ProjectError(
+            f"{where} is {size / 2**20:.1f} MB; an image may be at most {MAX_IMAGE_MB} MB."
+        )
 
 
 def _file_size(path: str | os.PathLike, where: str) -> int:

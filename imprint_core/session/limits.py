@@ -30,7 +30,10 @@ MAX_REQUEST_PIXELS = 500_000_000
 # took 1.9 s and +650 MB (ONNX Runtime keeps its largest activations); small batches also give
 # a finer progress bar.
 EMBED_BATCH = 8
-STORE_MAX_SIDE = 448  # stored copies are downscaled to this (the backbones look at 224 px)
+STORE_MAX_SIDE = 448  # images are decoded at most this large (the backbones look at 224 px)
+# Decoded pictures a project keeps between an upload and its embedding (about 200 of 448 x 336):
+# a 12-megapixel JPEG then costs one decode instead of two.
+DECODED_KEEP_MB = 96
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends
 

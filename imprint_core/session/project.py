@@ -41,7 +41,7 @@ from .settings import (
     make_classifier,
 )
 from .state import ClassEntry, Transactional
-from .uploads import Uploads
+from .uploads import DecodedImages, Uploads
 
 # Live projects, so that a clean stop (SIGTERM) can delete every session's stored images.
 LIVE: weakref.WeakSet = weakref.WeakSet()
@@ -58,6 +58,7 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         self.classes: list[ClassEntry] = []
         self._next_uid = 0
         self._embeddings: dict[str, dict[str, np.ndarray]] = {}  # backbone -> key -> vector
+        self._decoded = DecodedImages()  # uploads' decoded pictures, until they are embedded
         self.lock = threading.RLock()  # events of one session may overlap
         self.settings: dict[str, Any] = {}
         # support augmentation: view names (imprint_core.augment), () = off; views are extra

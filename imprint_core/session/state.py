@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .intake import STORED_SUFFIXES
+
 
 # ---- images --------------------------------------------------------------------------------------
 @dataclass
@@ -20,7 +22,7 @@ class ImageItem:
     """A validated image of a class: its display name, stored copy and content hash."""
 
     name: str  # the file name the user gave us, for messages
-    path: Path  # our stored PNG copy
+    path: Path  # our stored copy (the file's own bytes, or a PNG; see session.uploads)
     key: str  # sha256 of the stored copy: the embedding cache key
 
 
@@ -65,6 +67,7 @@ class Transactional:
         "_cleanup",
         "_embeddings",  # caches keyed by content (image, backbone): they may grow
         "_view_embeddings",
+        "_decoded",  # decoded pictures by content, kept for the embedding (bounded)
         "_geometry",  # a memo keyed by the head, the images and the map options
         "lock",  # the transaction's own machinery
         "_txn_depth",
@@ -121,8 +124,8 @@ class Transactional:
         for _, state in self.undo:
             entries += state["classes"]
         used = {i.path.name for c in entries for i in c.images}
-        for path in self._workdir.glob("*.png"):
-            if path.name not in used:
+        for path in self._workdir.iterdir():
+            if path.suffix in STORED_SUFFIXES and path.name not in used:
                 path.unlink(missing_ok=True)
 
 

@@ -1,7 +1,9 @@
 """Images into a project: a card's files, images dropped on its thumbnails, a zip, a folder.
 
-Every image is validated (``intake``) and stored as a size-normalised PNG copy in the project's
-folder before the project changes; limits are checked for the whole request, so an upload is all
+Every image is validated (``intake``: read once, decoded once, hashed once) and stored in the
+project's folder before the project changes: a still JPEG, PNG or WebP as the bytes the user sent,
+anything else as a PNG of the decoded image. The decoded picture is kept (``DecodedImages``, up to
+DECODED_KEEP_MB) for the embedding that usually follows, so an upload is not decoded twice. Limits are checked for the whole request, so an upload is all
 or nothing: one bad file adds none of them, and the refusal names every bad file and why (so the
 user can drop the rest again at once). ``Uploads`` is a part of ``Project``.
 """
@@ -17,16 +19,21 @@ from typing import Any
 from .intake import (
     PixelBudget,
     _display_name,
-    _png_bytes,
     charge_headers,
     check_display_name,
     iter_folder_images,
     iter_uploaded_folder,
     iter_zip_images,
-    prepare_image,
     uploaded_folder_name,
+    validate_image,
 )
-from .limits import MAX_CLASSES, MAX_IMAGES_PER_CLASS, MAX_IMAGES_TOTAL, ProjectError
+from .limits import (
+    DECODED_KEEP_MB,
+    MAX_CLASSES,
+    MAX_IMAGES_PER_CLASS,
+    MAX_IMAGES_TOTAL,
+    ProjectError,
+)
 from .names import validate_class_name
 from .scheduler import Slices
 from .state import ClassEntry, ImageItem
@@ -35,28 +42,34 @@ from .state import ClassEntry, ImageItem
 class Uploads:
     """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
 
-    def _store(self, entry_name: str, name: str, source, slices: Slices) -> ImageItem:
+    def _store(self, entry_name: str, name: str, source, slices: Slices):
+        """One file validated and stored: ``(ImageItem, its decoded picture)``."""
         check_display_name(name, entry_name)
         with slices.unit():  # decoding is heavy work: images share turns of the fair queue
-            data = _png_bytes(prepare_image(source, name, entry_name))
-        key = hashlib.sha256(data).hexdigest()
-        path = self.workdir / f"{key[:24]}.png"
+            valid = validate_image(source, name, entry_name)
+        key = hashlib.sha256(valid.data).hexdigest()
+        path = self.workdir / f"{key[:24]}{valid.suffix}"
         if not path.exists():
-            path.write_bytes(data)
-        return ImageItem(name=name, path=path, key=key)
+            path.write_bytes(valid.data)
+        return ImageItem(name=name, path=path, key=key), valid.image
 
     def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
         """Store ``(class, file name, source)`` jobs; every refused file is named in one
         ProjectError (a refused request adds nothing, so the files stored are collected)."""
-        items, refused = [], []
+        items, refused, pictures = [], [], []
         with Slices(self) as slices:
             for cls, name, source in jobs:
                 try:
-                    items.append(self._store(cls, name, source, slices))
+                    item, picture = self._store(cls, name, source, slices)
                 except ProjectError as exc:
                     refused.append(str(exc))
+                else:
+                    items.append(item)
+                    pictures.append((item.key, picture))
         if refused:
             raise ProjectError(refused_sentence(refused, len(jobs)))
+        for key, picture in pictures:
+            self._decoded.put(key, picture)
         return items
 
     def _check_room(self, adding: dict[str, int]) -> None:
@@ -181,6 +194,36 @@ def refused_sentence(refused: Sequence[str], total: int) -> str:
         + " ".join(refused)
         + f" Add the others again without {them}."
     )
+
+
+class DecodedImages:
+    """Decoded pictures by image key, kept for the embedding that follows an upload; the oldest
+    go first beyond ``max_mb`` (a 448 x 336 picture is 0.45 MB), then are decoded again."""
+
+    def __init__(self, max_mb: float = DECODED_KEEP_MB) -> None:
+        self.max_bytes = int(max_mb * 2**20)
+        self._pictures: dict[str, Any] = {}
+        self._bytes = 0
+
+    def put(self, key: str, picture) -> None:
+        size = picture.width * picture.height * len(picture.getbands())
+        if key in self._pictures or size > self.max_bytes:
+            return
+        self._pictures[key] = picture
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            self.drop(next(iter(self._pictures)))
+
+    def get(self, key: str):
+        return self._pictures.get(key)
+
+    def drop(self, key: str) -> None:
+        picture = self._pictures.pop(key, None)
+        if picture is not None:
+            self._bytes -= picture.width * picture.height * len(picture.getbands())
+
+    def __len__(self) -> int:
+        return len(self._pictures)
 
 
 def _charge(records: Iterable[tuple[str, str, Any]]) -> None:

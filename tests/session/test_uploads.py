@@ -4,6 +4,7 @@ scikit-learn's sample photos)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -19,20 +20,41 @@ SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent /
 
 
 # ---- images and their limits -----------------------------------------------------------------------
-def test_add_images_stores_normalised_copies_and_skips_duplicates(project, fashion, tmp_path):
+def test_add_images_keeps_the_files_bytes_and_skips_duplicates(project, fashion, tmp_path):
+    """A still JPEG/PNG is stored as the bytes sent (no PNG re-encoding), named by its content's
+    hash with the suffix of its format as read from the content, not from its name."""
     train, _ = fashion
     uid = project.classes[0].uid
     assert project.add_images(uid, train["Trouser"][:3]) == 3
     assert project.add_images(uid, train["Trouser"][:2]) == 0  # same files again
-    big = tmp_path / "china.jpg"
+    big = tmp_path / "china.png"  # a JPEG under a PNG's name
     big.write_bytes((SKLEARN_IMAGES / "china.jpg").read_bytes())
     assert project.add_images(uid, [big]) == 1
     items = project.classes[0].images
-    assert [i.name for i in items][-1] == "china.jpg"
-    for item in items:
-        assert item.path.parent == project.workdir and item.path.suffix == ".png"
+    assert [i.name for i in items][-1] == "china.png"
+    sources = [*train["Trouser"][:3], big]
+    for item, source in zip(items, sources, strict=True):
+        assert item.path.parent == project.workdir
+        assert item.path.read_bytes() == Path(source).read_bytes()
+        assert item.key == hashlib.sha256(item.path.read_bytes()).hexdigest()
+    assert [i.path.suffix for i in items] == [".png"] * 3 + [".jpg"]
+
+
+def test_formats_a_browser_cannot_show_are_stored_as_png_copies(project, tmp_path):
+    """TIFF (and animations) are stored as a PNG of the decoded picture, at most
+    STORE_MAX_SIDE on a side, as before."""
+    photo = Image.open(SKLEARN_IMAGES / "flower.jpg")
+    tif = tmp_path / "flower.tif"
+    photo.save(tif, format="TIFF")
+    frames = [photo.crop((0, 0, 300, 200)), photo.crop((100, 100, 400, 300))]
+    gif = tmp_path / "moving.webp"
+    frames[0].save(gif, format="WEBP", save_all=True, append_images=frames[1:])
+    uid = project.classes[0].uid
+    assert project.add_images(uid, [tif, gif]) == 2
+    for item in project.classes[0].images:
+        assert item.path.suffix == ".png"
         with Image.open(item.path) as im:
-            assert max(im.size) <= pj.STORE_MAX_SIDE and im.mode == "RGB"
+            assert im.format == "PNG" and max(im.size) <= pj.STORE_MAX_SIDE and im.mode == "RGB"
 
 
 def test_a_corrupt_file_names_class_and_file_and_adds_nothing(project, fashion, tmp_path):
