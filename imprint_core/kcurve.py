@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .evaluation import evaluate
+from .normalisation import reusing_whitening
 from .presets import preset
 from .threads import one_thread
 
@@ -148,6 +149,28 @@ def _summary(scores: list[float], scheme: str) -> tuple[float, float]:
     return float(a.mean()), float(a.std())
 
 
+def _run(jobs, X, y_idx, scheme, splits, progress, result) -> None:
+    """Score every ``(gen, k, settings)`` job into ``result``."""
+    for j, (gen, k, config) in enumerate(jobs, start=1):
+        # the thread limit is process-wide and locked: held per job, not while ``progress``
+        # runs (a caller may wait there for other work that needs the limit too)
+        with _threads(len(X)), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            scores = _score(X, y_idx, config, scheme, splits)
+        mean, std = _summary(scores, scheme)
+        if k is None:
+            ref = {"mean": mean, "std": std}
+            ref.update({"settings": config} if gen == "auto" else {"preset": REFERENCES[gen]})
+            result["references"][gen] = ref
+        else:
+            entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
+            entry["mean"].append(mean)
+            entry["std"].append(std)
+            entry["folds"].append(scores)
+        if progress is not None:
+            progress(j / len(jobs), f"{gen}" + (f", k={k}" if k else ""))
+
+
 def accuracy_vs_k(
     X: Any,
     y: Any,
@@ -211,24 +234,8 @@ def accuracy_vs_k(
     if auto:
         jobs.append(("auto", None, _settings(base, "auto", max(ks))))
     result: dict[str, Any] = {"ks": ks, "gens": {}, "references": {}}
-    for j, (gen, k, config) in enumerate(jobs, start=1):
-        # the thread limit is process-wide and locked: held per job, not while ``progress``
-        # runs (a caller may wait there for other work that needs the limit too)
-        with _threads(len(X)), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            scores = _score(X, y_idx, config, scheme, splits)
-        mean, std = _summary(scores, scheme)
-        if k is None:
-            ref = {"mean": mean, "std": std}
-            ref.update({"settings": config} if gen == "auto" else {"preset": REFERENCES[gen]})
-            result["references"][gen] = ref
-        else:
-            entry = result["gens"].setdefault(gen, {"mean": [], "std": [], "folds": []})
-            entry["mean"].append(mean)
-            entry["std"].append(std)
-            entry["folds"].append(scores)
-        if progress is not None:
-            progress(j / len(jobs), f"{gen}" + (f", k={k}" if k else ""))
+    with reusing_whitening():  # a fold's whitening is the same for every gen and k
+        _run(jobs, X, y_idx, scheme, splits, progress, result)
     train_min = int(counts.min()) - (1 if scheme == "leave-one-out" else 0)
     notes = []
     if max(ks) > train_min:

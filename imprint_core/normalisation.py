@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import numbers
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +104,58 @@ class Whitener:
     shrinkage: float | str  # the value used; a head loaded from a file keeps its rule's name
 
     def transform(self, X: np.ndarray, what: str = "embedding") -> np.ndarray:
-        Z = (l2_strict(X, what) - self.mean.astype(X.dtype)) @ self.matrix.astype(X.dtype)
-        return l2(Z)
+        memo = getattr(_REUSE, "memo", None)
+        # only a Whitener the memo fitted (and keeps alive, so that its id is its own)
+        mine = memo is not None and memo.get(("whitener", id(self))) is self
+        key = (id(self), _digest(X), what) if mine else None
+        if key is not None and key in memo:
+            return memo[key].copy()  # a copy: callers may write into what they get
+        Z = l2((l2_strict(X, what) - self.mean.astype(X.dtype)) @ self.matrix.astype(X.dtype))
+        if key is not None and _room(memo, Z.nbytes):
+            memo[key] = Z.copy()
+        return Z
+
+
+# ---- reuse within many fits on the same rows (the accuracy-vs-k curve) --------------------------
+_REUSE = threading.local()
+
+
+@contextmanager
+def reusing_whitening() -> Iterator[None]:
+    """Inside, on this thread, ``fit_whitener`` returns the Whitener it already fitted to the
+    same rows, labels and shrinkage, and its ``transform`` the rows it already transformed.
+
+    The accuracy-vs-k curve fits a head per (gen, k) on the same folds: the whitening of a fold
+    does not depend on gen or k, so it is fitted once per fold instead of once per head (the
+    results are the same arrays). Nothing is kept after the block.
+    """
+    if getattr(_REUSE, "memo", None) is not None:  # nested: the outer block's memo serves
+        yield
+        return
+    _REUSE.memo = {}
+    try:
+        yield
+    finally:
+        _REUSE.memo = None
+
+
+# What the memo may hold: a 1,280-d whitening matrix is 13 MB, so the 5 folds of a curve fit
+# easily; leave-one-out over 30 images (30 training sets) keeps the first ones only.
+REUSE_MAX_MB = 160
+
+
+def _room(memo: dict, nbytes: int) -> bool:
+    """Whether ``nbytes`` more fit in the memo (then counted)."""
+    used = memo.get("bytes", 0) + nbytes
+    if used > REUSE_MAX_MB * 2**20:
+        return False
+    memo["bytes"] = used
+    return True
+
+
+def _digest(X: np.ndarray) -> tuple:
+    X = np.ascontiguousarray(X)
+    return X.shape, X.dtype.str, hashlib.blake2b(X.data, digest_size=16).digest()
 
 
 def oas_shrinkage(trace: float, frob: float, d: int, n: int) -> float:
@@ -175,6 +228,19 @@ def fit_whitener(X: np.ndarray, y_idx: np.ndarray, shrinkage: float | str = 0.3)
     within-class residuals; the Whitener records the value used.
     """
     check_shrinkage(shrinkage)
+    memo = getattr(_REUSE, "memo", None)
+    if memo is not None:
+        key = ("fit", _digest(np.asarray(X)), _digest(np.asarray(y_idx)), repr(shrinkage))
+        if key in memo:
+            return memo[key]
+        whitener = _fit_whitener(X, y_idx, shrinkage)
+        if _room(memo, whitener.matrix.nbytes):
+            memo[key] = memo[("whitener", id(whitener))] = whitener
+        return whitener
+    return _fit_whitener(X, y_idx, shrinkage)
+
+
+def _fit_whitener(X: np.ndarray, y_idx: np.ndarray, shrinkage: float | str) -> Whitener:
     U = l2_strict(np.asarray(X, dtype=np.float64))
     C = int(y_idx.max()) + 1
     means = np.zeros((C, U.shape[1]))

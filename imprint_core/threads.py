@@ -7,6 +7,7 @@ than one thread.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,10 @@ from contextlib import contextmanager
 # Heavy: scipy and threadpoolctl imported where used, so that importing this module stays cheap.
 
 _LIMIT_LOCK = threading.RLock()  # threadpool limits are process-wide: one limiter at a time
+# threadpoolctl finds the loaded BLAS/OpenMP libraries by scanning the process (about 7 ms, once
+# per fit of the accuracy-vs-k curve); the scan is kept until a module is imported, which is
+# when a new library may be loaded.
+_CONTROLLER: tuple[int, object] | None = None
 
 
 @contextmanager
@@ -24,7 +29,18 @@ def one_thread() -> Iterator[None]:
     against other processes and was measured 5-100x slower than one thread.
     """
     import scipy.linalg  # noqa: F401  (load scipy's BLAS so that it is limited too)
-    from threadpoolctl import threadpool_limits
 
-    with _LIMIT_LOCK, threadpool_limits(limits=1):
+    with _LIMIT_LOCK, _controller().limit(limits=1):
         yield
+
+
+def _controller():
+    """The threadpoolctl controller of the libraries loaded now (rescanned after imports)."""
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    with _LIMIT_LOCK:
+        if _CONTROLLER is None or _CONTROLLER[0] != len(sys.modules):
+            controller = ThreadpoolController()
+            _CONTROLLER = (len(sys.modules), controller)
+        return _CONTROLLER[1]
