@@ -1,19 +1,31 @@
-"""Where the time of a typical app session goes: add images, decode, embed, fit, evaluate, figures.
+"""Teach with phone photos: 100 twelve-megapixel JPEGs from the drop to a ready head and Result,
+then the accuracy-vs-k curve and the advice, for this checkout and another revision in one run.
 
-    python benchmarks/bench_session.py [--sizes 100 1000] [--classes 4]
+    python benchmarks/bench_session.py PHOTOS [--n 100] [--classes 4] [--compare main]
 
-A ``Project`` (the app's session state, no Gradio) gets ``n`` JPEG photos (640 x 427, crops of
-scikit-learn's sample photos, spread over ``--classes`` classes), then runs what the Imprint and
-Geometry tabs run: ``add_images`` (validation + stored copies), ``embed`` (decode + preprocess +
-forward with the default backbone), ``imprint`` (fit with the default preset, then its
-evaluation) and ``geometry`` (the map and the neural-collapse figures). Decoding alone is timed
-separately on the same files (``Backbone.preprocess``) to split the embedding step.
+PHOTOS is a folder with one sub-folder of real photos per class (any size). Each photo is
+upscaled to 4,032 x 3,024 (a 12-megapixel phone camera), given sensor-like noise and saved as a
+JPEG of 3-4 MB (every fourth one with an EXIF rotation, as a phone held upright writes) in a
+temporary folder that is deleted afterwards. A ``Project`` (the app's session state, no Gradio)
+then runs what the Teach tab runs: ``add_images`` per class (intake: checks and stored copies),
+``train`` (embed with the built-in backbone, imprint with the default preset, evaluate) and the
+views (Result), then what the Geometry tab's curve button runs: ``k_curve`` (the curve of the
+head's own settings) and the advice (``advised_settings``).
+
+``--compare REV`` runs the same steps on the same photos with the package of git revision REV
+(``git archive`` into a temporary folder, in a child process) before this checkout's, so both
+see the same machine; the medians of ``--repeats`` runs (fresh projects) are printed with their
+ratios, and the machine (CPU model, cores, load average) with them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,72 +33,166 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+PHONE = (4032, 3024)  # 12.2 megapixels
+SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
-def _photos(folder: Path, n: int) -> list[Path]:
-    from PIL import Image
-    from sklearn.datasets import load_sample_image
+# ---- photos ----------------------------------------------------------------------------------------
+def make_photos(source: Path, out: Path, n: int, classes: int, seed: int = 0) -> dict[str, list]:
+    """``{class: [paths]}``: ``n`` phone-sized JPEGs made from the photos of ``classes`` class
+    folders of ``source`` (round-robin over the classes)."""
+    from PIL import Image, ImageChops
 
-    photos = [load_sample_image(f) for f in ("china.jpg", "flower.jpg")]
-    out = []
+    folders = sorted(p for p in source.iterdir() if p.is_dir())[:classes]
+    if len(folders) < classes:
+        raise SystemExit(f"{source} has {len(folders)} class folders; --classes {classes}.")
+    rng = np.random.default_rng(seed)
+    # one noise field around 128, shifted per photo and added by Pillow (drawing and adding 36
+    # million normals per photo in numpy costs seconds)
+    field = rng.normal(128, 5.5, (PHONE[1] + 64, PHONE[0] + 64, 3))
+    noise = Image.fromarray(np.clip(field, 0, 255).astype(np.uint8))
+    files = {
+        f.name: sorted(p for p in f.iterdir() if p.suffix.lower() in SUFFIXES) for f in folders
+    }
+    out_files: dict[str, list[Path]] = {name: [] for name in files}
     for i in range(n):
-        arr = np.roll(photos[i % 2], shift=(7 * i) % 400, axis=1 + (i // 2) % 2)
-        arr[:8, : 8 * 16] = (((i >> np.arange(16)) & 1) * 255).repeat(8)[None, :, None]
-        image = Image.fromarray(arr)  # the 16-bit stripe makes every image distinct
-        path = folder / f"img{i:05d}.jpg"
-        image.save(path, format="JPEG", quality=90)
-        out.append(path)
-    return out
+        name = folders[i % classes].name
+        src = files[name][(i // classes) % len(files[name])]
+        with Image.open(src) as im:
+            photo = im.convert("RGB")
+        if photo.width < photo.height:
+            photo = photo.rotate(90, expand=True)  # the sensor is landscape
+        photo = photo.resize(PHONE, Image.Resampling.BICUBIC)
+        dx, dy = (int(v) for v in rng.integers(0, 64, 2))
+        grain = noise.crop((dx, dy, dx + PHONE[0], dy + PHONE[1]))
+        photo = ImageChops.add(photo, grain, scale=1.0, offset=-128)
+        exif = Image.Exif()
+        exif[0x0112] = 6 if i % 4 == 3 else 1  # Orientation
+        path = out / f"IMG_{i:04d}.jpg"
+        photo.save(path, "JPEG", quality=93, exif=exif.tobytes())
+        out_files[name].append(path)
+    return out_files
 
 
-def session(n: int, classes: int, bb) -> dict[str, float]:
-    from imprint_core.session.project import Project
+# ---- one run of the Teach steps (in the process of the implementation measured) --------------
+def run(photos: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
+    from imprint_core.session import Project, load_backbone
+    from imprint_core.session.views import views
 
-    with tempfile.TemporaryDirectory() as tmp:
-        files = _photos(Path(tmp), n)
-        project = Project(workdir=Path(tmp) / "work", n_classes=classes)
-        times = {}
-        t = time.perf_counter()
-        assert len({p.read_bytes() for p in files}) == n, "duplicate images"
-        for c, entry in enumerate(project.classes):
-            project.add_images(entry.uid, files[c::classes])
-        times["add images (checks + stored copies)"] = time.perf_counter() - t
-        stored = [str(i.path) for c in project.classes for i in c.images]
-        assert len(stored) == n, f"the project kept {len(stored)} of {n} images"
-        t = time.perf_counter()
-        for s in range(0, len(stored), 32):
-            bb.preprocess(stored[s : s + 32])
-        times["  decode + preprocess alone"] = time.perf_counter() - t
-        times["embed (decode + preprocess + forward)"] = project.embed(bb)
-        project.imprint()
-        times["fit (imprint)"] = project.seconds["imprint"]
-        times["evaluate"] = project.seconds["evaluate"]
-        t = time.perf_counter()
-        project.geometry()
-        times["figures (geometry tab)"] = time.perf_counter() - t
-        return times
+    bb = load_backbone(None)
+    first = next(iter(photos.values()))[0]
+    bb.embed([first], cache=False)  # warm-up: the engine's first call
+    times: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as work:
+            project = Project(workdir=work, n_classes=0)
+            step = {}
+            t0 = time.perf_counter()
+            for name, files in photos.items():
+                project.add_images(project.add_class(name).uid, files)
+            step["intake"] = time.perf_counter() - t0
+            t = time.perf_counter()
+            project.train(bb)
+            step["embed + imprint + evaluate"] = time.perf_counter() - t
+            t = time.perf_counter()
+            views(project)
+            step["views (Result)"] = time.perf_counter() - t
+            step["drop to ready head and Result"] = time.perf_counter() - t0
+            t = time.perf_counter()
+            project.k_curve()
+            step["accuracy-vs-k curve"] = time.perf_counter() - t
+            t = time.perf_counter()
+            project.advised_settings()
+            step["advice"] = time.perf_counter() - t
+            step["curve + advice"] = step["accuracy-vs-k curve"] + step["advice"]
+            n = sum(len(f) for f in photos.values())
+            step["intake per image (ms)"] = 1000 * step["intake"] / n
+            project.close()
+        for key, value in step.items():
+            times.setdefault(key, []).append(value)
+    return times
+
+
+def _other_revision(rev: str, folder: Path) -> Path:
+    """The package of git revision ``rev``, extracted into ``folder``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "imprint_core", "assets"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _child(code_root: Path, photos_json: Path, repeats: int) -> dict[str, list[float]]:
+    env = {**os.environ, "PYTHONPATH": str(code_root)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(photos_json), "--repeats", str(repeats)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=str(code_root),
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{model}, {os.cpu_count()} cores, load average {load} (1, 5, 15 min)"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("photos", type=Path, help="a folder with one sub-folder of photos per class")
+    ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--classes", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compare", default="main", help="git revision to compare with ('' = none)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from imprint_core.backbones import get_backbone
-
-    bb = get_backbone()
-    bb.embed(_photos(Path(tempfile.mkdtemp()), 2), cache=False)  # warm-up
-    for n in args.sizes:
-        times = session(n, args.classes, bb)
-        total = sum(v for k, v in times.items() if not k.startswith("  "))
+    if args.child:  # photos is the JSON list of the photos; print the times as JSON
+        photos = json.loads(Path(args.photos).read_text())
+        print(json.dumps(run(photos, args.repeats)))
+        return
+    print(f"Machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "photos").mkdir()
+        t = time.perf_counter()
+        photos = make_photos(args.photos, tmp / "photos", args.n, args.classes)
+        sizes = [p.stat().st_size / 2**20 for files in photos.values() for p in files]
         print(
-            f"\n{n} images, {args.classes} classes, {bb.runtime}; load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared machine):"
+            f"{args.n} JPEGs of {PHONE[0]} x {PHONE[1]} in {args.classes} classes, "
+            f"{min(sizes):.1f}-{max(sizes):.1f} MB (median {statistics.median(sizes):.1f}), "
+            f"made in {time.perf_counter() - t:.0f} s"
         )
-        for k, v in times.items():
-            print(f"  {k:42s} {v:7.2f} s  {100 * v / total:5.1f}%")
-        print(f"  {'total':42s} {total:7.2f} s")
+        listing = tmp / "photos.json"
+        listing.write_text(json.dumps({k: [str(p) for p in v] for k, v in photos.items()}))
+        results = {}
+        if args.compare:
+            (tmp / "before").mkdir()
+            before = _other_revision(args.compare, tmp / "before")
+            results[args.compare] = _child(before, listing, args.repeats)
+        results["this checkout"] = _child(ROOT, listing, args.repeats)
+    print(f"Medians of {args.repeats} runs; load average after: {machine().split('load')[1]}")
+    names = list(results)
+    print(f"  {'step':34s}" + "".join(f"{n:>16s}" for n in names) + ("   ratio" * (len(names) > 1)))
+    for key in results[names[-1]]:
+        meds = [statistics.median(results[n][key]) for n in names]
+        unit = "" if "(ms)" in key else " s"
+        row = "".join(f"{m:14.2f}{unit:2s}" for m in meds)
+        ratio = f"  {meds[0] / meds[-1]:5.1f}x" if len(meds) > 1 and meds[-1] > 0 else ""
+        print(f"  {key:34s}{row}{ratio}")
 
 
 if __name__ == "__main__":
