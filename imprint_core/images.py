@@ -172,7 +172,8 @@ def load_image(
     except Exception as exc:
         raise _decode_error(exc, name, context, max_pixels) from None
     try:
-        return to_rgb(ImageOps.exif_transpose(image))
+        ImageOps.exif_transpose(image, in_place=True)  # decoded here, ours: no copy needed
+        return to_rgb(image)
     except (OSError, ValueError, SyntaxError) as exc:
         raise _fail(name, context, f"cannot be converted to RGB ({exc})", max_pixels) from None
 

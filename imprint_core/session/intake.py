@@ -70,7 +70,7 @@ def prepare_image(
         image = load_image(source, min_side=STORE_MAX_SIDE, **options)
     except ImageError as exc:
         raise ProjectError(str(exc)) from None
-    return _fit(image)
+    return _fit(image, copy=False)  # load_image's picture is ours: downscaled in place
 
 
 # Still images in these formats are stored as the bytes the user sent (a browser shows them, and
@@ -131,11 +131,12 @@ def _kept_suffix(data: bytes) -> str | None:
         return KEPT_FORMATS.get(image.format or "")
 
 
-def _fit(image):
+def _fit(image, copy: bool = True):
+    """``image`` at most STORE_MAX_SIDE on a side (``copy``: leave ``image`` as it is)."""
     from PIL import Image
 
     if max(image.size) > STORE_MAX_SIDE:
-        image = image.copy()
+        image = image.copy() if copy else image
         image.thumbnail((STORE_MAX_SIDE, STORE_MAX_SIDE), Image.Resampling.LANCZOS)
     return image
 
