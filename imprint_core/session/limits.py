@@ -31,9 +31,10 @@ MAX_REQUEST_PIXELS = 500_000_000
 # a finer progress bar.
 EMBED_BATCH = 8
 STORE_MAX_SIDE = 448  # images are decoded at most this large (the backbones look at 224 px)
-# Decoded pictures a project keeps between an upload and its embedding (about 200 of 448 x 336):
-# a 12-megapixel JPEG then costs one decode instead of two.
-DECODED_KEEP_MB = 96
+# Decoded pictures a project keeps between an upload and its embedding (about 140 of 448 x 336,
+# 0.43 MB each): a 12-megapixel JPEG then costs one decode instead of two. Beyond it, the oldest
+# are dropped and decoded again from their stored files at embedding.
+DECODED_KEEP_MB = 64
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends
 
