@@ -13,7 +13,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import aggregation, generation, normalisation, unknown
 from .head_io import load_head, save_head
-from .presets import preset
+from .presets import DEFAULT_PRESET, preset
+
+# The constructor's defaults ARE the default preset's options (``ImprintClassifier()`` equals
+# ``from_preset(DEFAULT_PRESET)``); the paper's ``ours`` stays reachable by name.
+_DEFAULT = preset(DEFAULT_PRESET)
 
 # Heavy: torch (through torch_head) imported where used, so that importing this module stays cheap.
 
@@ -57,30 +61,32 @@ class ImprintClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     Each class is represented by one or more proxy vectors generated from its training
     embeddings; an input goes to the class of its best-matching proxy (Westerhoff et al.,
-    TMLR 2025). The defaults are the paper's ``ours`` preset; ``from_preset`` builds the
-    published methods and ``imprint_core.DEFAULT_PRESET`` names the few-shot default. As a
-    transformer (like ``LinearDiscriminantAnalysis``), ``transform`` maps embeddings into the
-    head's own space, the one its proxies live in.
+    TMLR 2025). The defaults are the options of ``imprint_core.DEFAULT_PRESET``:
+    ``ImprintClassifier()`` equals ``ImprintClassifier.from_preset(DEFAULT_PRESET)``.
+    ``from_preset`` builds the published methods exactly (``from_preset("ours")`` is the
+    paper's L2 / k-means, k=20 / L2 / L2 / max). As a transformer (like
+    ``LinearDiscriminantAnalysis``), ``transform`` maps embeddings into the head's own space,
+    the one its proxies live in.
 
     Parameters
     ----------
-    norm_pre : {"none", "l2", "whiten"}, default="l2"
+    norm_pre : {"none", "l2", "whiten"}, default="whiten"
         Normalisation of training embeddings before proxy generation (L2 without epsilon).
         ``whiten`` (beyond the paper, with ``norm_inf="whiten"``): L2, centring on the mean of
         the training embeddings, then shrunk within-class whitening learned from them.
     gen : {"mean", "all", "random", "kmeans", "kmedoids", "fps", "cov_max", "ls", "kls", \
-"auto", "sized"}, default="kmeans"
+"auto", "sized"}, default="mean"
         How proxies are generated per class. ``ls``/``kls`` solve least squares over all
         classes; ``auto`` chooses k per class by cross-validation; ``sized`` gives a class one
         k-means proxy per ``generation.SIZED_PER_PROXY`` images (the mean below that).
-    k : int, default=20
+    k : int, default=1
         Proxies per class for the k-methods (the upper bound for ``auto``/``sized``). For the
         paper's k-methods a class with fewer than k samples keeps all of them.
     norm_post : {"none", "l2", "quantile"}, default="l2"
         Normalisation of proxies, class by class in the order of ``classes_``; ``quantile`` maps
         a class's proxies onto the value distribution of the proxies stored before it (the first
         class stays raw), so it depends on that order.
-    norm_inf : {"none", "l2", "whiten"}, default="l2"
+    norm_inf : {"none", "l2", "whiten"}, default="whiten"
         Normalisation of the embeddings to classify (``whiten`` goes with ``norm_pre``).
     agg : {"max", "mnn"}, default="max"
         ``max``: the class of the best-matching proxy; ``mnn``: vote of the m nearest proxies.
@@ -104,7 +110,7 @@ default="inner_product"
     kmeans_impl : {"fast", "sklearn"}, default="fast"
         ``fast`` is our torch k-means (same algorithm as scikit-learn, several times faster);
         ``sklearn`` calls ``sklearn.cluster.KMeans`` exactly as the paper's code did.
-    whiten_shrinkage : float in (0, 1] or {"dof", "oas", "ledoit_wolf"}, default=0.3
+    whiten_shrinkage : float in (0, 1] or {"dof", "oas", "ledoit_wolf"}, default="dof"
         Only for ``norm_pre="whiten"``: shrinkage of the within-class covariance towards a
         multiple of the identity. A name estimates it from the training embeddings (``dof``:
         d / (d + n) with n the residual degrees of freedom; Oracle Approximating Shrinkage;
@@ -169,20 +175,20 @@ default="inner_product"
 
     def __init__(
         self,
-        norm_pre: str = "l2",
-        gen: str = "kmeans",
-        k: int = 20,
-        norm_post: str = "l2",
-        norm_inf: str = "l2",
-        agg: str = "max",
-        distance: str = "inner_product",
-        m: int = 1,
-        weighting: str = "uniform",
+        norm_pre: str = _DEFAULT["norm_pre"],
+        gen: str = _DEFAULT["gen"],
+        k: int = _DEFAULT["k"],
+        norm_post: str = _DEFAULT["norm_post"],
+        norm_inf: str = _DEFAULT["norm_inf"],
+        agg: str = _DEFAULT["agg"],
+        distance: str = _DEFAULT["distance"],
+        m: int = _DEFAULT["m"],
+        weighting: str = _DEFAULT["weighting"],
         seed: int = 0,
         lambda_reg: float | None = None,
         temperature: float = 0.05,
         kmeans_impl: str = "fast",
-        whiten_shrinkage: float = 0.3,
+        whiten_shrinkage: float | str = _DEFAULT.get("whiten_shrinkage", 0.3),
         backbone: str | None = None,
     ):
         self.norm_pre = norm_pre

@@ -22,6 +22,20 @@ from .normalisation import Whitener
 
 FORMAT = "imprint-head"
 FORMAT_VERSION = 1
+# An option a head file does not state takes the value it had when format 1 was defined (the
+# paper's ``ours``), not today's constructor default: a file keeps meaning what it meant.
+FILE_DEFAULTS = {
+    "norm_pre": "l2",
+    "gen": "kmeans",
+    "k": 20,
+    "norm_post": "l2",
+    "norm_inf": "l2",
+    "agg": "max",
+    "distance": "inner_product",
+    "m": 1,
+    "weighting": "uniform",
+    "whiten_shrinkage": 0.3,
+}
 PARAMS = (
     "norm_pre",
     "gen",
@@ -278,7 +292,7 @@ def load_head(cls, path: str | os.PathLike):
         raise HeadFileError(f"'{name}' holds {len(labels)} class; a head tells 2 or more apart")
     params = _check_params(name, cls, meta["params"])
     try:
-        clf = cls(**params)
+        clf = cls(**{**FILE_DEFAULTS, **params})
         clf._check_params()
     except (TypeError, ValueError) as exc:
         raise HeadFileError(f"'{name}' has an invalid option: {exc}") from None

@@ -51,6 +51,7 @@ PRESETS = MappingProxyType(
             norm_post="l2",
             norm_inf="whiten",
             agg="max",
+            whiten_shrinkage=0.3,  # written out: it no longer follows the constructor's default
             **_COMMON,
         ),
         # beyond the paper, the app's default (DEFAULT_PRESET): the whitened class mean, with a

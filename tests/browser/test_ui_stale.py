@@ -104,7 +104,9 @@ def test_a_loaded_head_shows_its_own_settings_classes_and_limits(page, images, t
     train, _ = images
     backbone = ic.get_backbone()
     X = backbone.embed([str(p) for p in train["Sneaker"][:6] + train["Trouser"][:6]])
-    clf = ic.ImprintClassifier(k=3, agg="mnn", m=3, seed=4).fit(X, ["boots"] * 6 + ["legs"] * 6)
+    clf = ic.ImprintClassifier.from_preset("ours", k=3, agg="mnn", m=3, seed=4).fit(
+        X, ["boots"] * 6 + ["legs"] * 6
+    )
     head = tmp_path / "mine.safetensors"
     clf.save(head, backbone=backbone.name)
 

@@ -16,7 +16,7 @@ def Xy():
 
 
 def fit(X, y, **kw):
-    return ic.ImprintClassifier(gen="mean", **kw).fit(X, y)
+    return ic.ImprintClassifier.from_preset("ours", gen="mean", **kw).fit(X, y)
 
 
 def test_empty_X():

@@ -40,7 +40,7 @@ def test_qi_is_nearest_class_mean_under_cosine(data):
 
 def test_max_with_l2_all_proxies_is_1nn_cosine(data):
     X, y, Xt, _ = data
-    clf = ic.ImprintClassifier(gen="all").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="all").fit(X, y)
     expected = y[np.argmax(unit(Xt) @ unit(X).T, axis=1)]
     np.testing.assert_array_equal(clf.predict(Xt), expected)
     assert clf.proxies_.shape == X.shape
@@ -66,10 +66,13 @@ def test_ls_is_ridge_without_bias(data):
 
 
 def test_ls_lambda_follows_backbone():
-    assert ic.ImprintClassifier(backbone="resnet18")._lambda() == 1e-4
-    assert ic.ImprintClassifier(backbone="vit_b_16")._lambda() == 0.1
-    assert ic.ImprintClassifier(backbone="efficientnet_lite0")._lambda() == 0.05
-    assert ic.ImprintClassifier(backbone="resnet18", lambda_reg=2.0)._lambda() == 2.0
+    assert ic.ImprintClassifier.from_preset("ours", backbone="resnet18")._lambda() == 1e-4
+    assert ic.ImprintClassifier.from_preset("ours", backbone="vit_b_16")._lambda() == 0.1
+    assert ic.ImprintClassifier.from_preset("ours", backbone="efficientnet_lite0")._lambda() == 0.05
+    assert (
+        ic.ImprintClassifier.from_preset("ours", backbone="resnet18", lambda_reg=2.0)._lambda()
+        == 2.0
+    )
 
 
 def test_kls_is_ls_over_kmeans_pseudo_classes(data):
@@ -77,8 +80,8 @@ def test_kls_is_ls_over_kmeans_pseudo_classes(data):
     from imprint_core.generation import kmeans_fit, least_squares
 
     k = 3
-    clf = ic.ImprintClassifier(
-        gen="kls", k=k, norm_pre="none", norm_post="none", norm_inf="none", lambda_reg=0.1
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="kls", k=k, norm_pre="none", norm_post="none", norm_inf="none", lambda_reg=0.1
     ).fit(X, y)
     pseudo = []
     for c in np.unique(y):
@@ -87,15 +90,21 @@ def test_kls_is_ls_over_kmeans_pseudo_classes(data):
     expected = np.concatenate(least_squares(pseudo, 0.1))
     np.testing.assert_allclose(clf.proxies_, expected, rtol=1e-5, atol=1e-7)
     assert list(clf.proxy_counts_) == [k, k, k]
-    k1 = ic.ImprintClassifier(gen="kls", k=1, lambda_reg=0.1, norm_pre="none", norm_post="none")
-    ls = ic.ImprintClassifier(gen="ls", k=1, lambda_reg=0.1, norm_pre="none", norm_post="none")
+    k1 = ic.ImprintClassifier.from_preset(
+        "ours", gen="kls", k=1, lambda_reg=0.1, norm_pre="none", norm_post="none"
+    )
+    ls = ic.ImprintClassifier.from_preset(
+        "ours", gen="ls", k=1, lambda_reg=0.1, norm_pre="none", norm_post="none"
+    )
     np.testing.assert_allclose(k1.fit(X, y).proxies_, ls.fit(X, y).proxies_, rtol=1e-6, atol=1e-9)
 
 
 def test_kls_small_class_keeps_raw_samples():
     X, y = blobs(n_per=10)
     X, y = X[5:], y[5:]  # class0 has 5 samples < k
-    clf = ic.ImprintClassifier(gen="kls", k=6, norm_pre="none", norm_post="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="kls", k=6, norm_pre="none", norm_post="none"
+    ).fit(X, y)
     np.testing.assert_allclose(clf.proxies_of("class0"), X[y == "class0"].astype(np.float32))
     assert list(clf.proxy_counts_) == [5, 6, 6]
 
@@ -143,7 +152,7 @@ def _reference_mnn(X, y, Xt, m, metric, weighting, **kw):
 @pytest.mark.parametrize("m", [1, 3, 7])
 def test_mnn_matches_reference_vote(data, metric, weighting, m):
     X, y, Xt, _ = data
-    clf = ic.ImprintClassifier(
+    clf = ic.ImprintClassifier.from_preset("ours", 
         gen="all", norm_pre="none", norm_post="none", norm_inf="none", agg="mnn",
         distance=metric, m=m, weighting=weighting,
     ).fit(X, y)  # fmt: skip
@@ -161,8 +170,12 @@ def test_mnn_matches_reference_vote(data, metric, weighting, m):
 
 def test_max_with_distance_is_1nn(data):
     X, y, Xt, _ = data
-    a = ic.ImprintClassifier(gen="all", agg="max", distance="euclidean").fit(X, y)
-    b = ic.ImprintClassifier(gen="all", agg="mnn", distance="euclidean", m=1).fit(X, y)
+    a = ic.ImprintClassifier.from_preset("ours", gen="all", agg="max", distance="euclidean").fit(
+        X, y
+    )
+    b = ic.ImprintClassifier.from_preset(
+        "ours", gen="all", agg="mnn", distance="euclidean", m=1
+    ).fit(X, y)
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
     expected = y[np.argmin(np.linalg.norm(unit(Xt)[:, None] - unit(X)[None], axis=2), axis=1)]
     np.testing.assert_array_equal(a.predict(Xt), expected)
@@ -170,7 +183,9 @@ def test_max_with_distance_is_1nn(data):
 
 def test_m_larger_than_proxies_is_clamped_with_warning(data):
     X, y, Xt, _ = data
-    clf = ic.ImprintClassifier(gen="mean", agg="mnn", distance="euclidean", m=50).fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="mean", agg="mnn", distance="euclidean", m=50
+    ).fit(X, y)
     with pytest.warns(UserWarning, match="m=50"):
         scores = clf.class_scores(Xt)
     np.testing.assert_allclose(scores.sum(1), 1.0)
@@ -180,7 +195,9 @@ def test_kmeans_sklearn_impl_matches_sklearn(data):
     from sklearn.cluster import KMeans
 
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="kmeans", k=4, norm_post="none", kmeans_impl="sklearn", seed=7)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="kmeans", k=4, norm_post="none", kmeans_impl="sklearn", seed=7
+    )
     clf.fit(X, y)
     for c in np.unique(y):
         km = KMeans(n_clusters=4, random_state=7).fit(unit(X[y == c]))
@@ -189,7 +206,9 @@ def test_kmeans_sklearn_impl_matches_sklearn(data):
 
 def test_kmeans_proxies_are_centroids_of_their_clusters(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="kmeans", k=4, norm_post="none", norm_pre="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="kmeans", k=4, norm_post="none", norm_pre="none"
+    ).fit(X, y)
     for c in np.unique(y):
         P = clf.proxies_of(c)
         Xc = X[y == c]
@@ -200,7 +219,9 @@ def test_kmeans_proxies_are_centroids_of_their_clusters(data):
 
 def test_cov_max_matches_torch_cov_column_sums(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="cov_max", k=5, norm_pre="none", norm_post="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="cov_max", k=5, norm_pre="none", norm_post="none"
+    ).fit(X, y)
     for c in np.unique(y):
         Xc = X[y == c]
         sums = np.cov(Xc).sum(0)  # rows as variables, as torch.cov(data)
@@ -209,7 +230,9 @@ def test_cov_max_matches_torch_cov_column_sums(data):
 
 def test_fps_is_greedy_farthest(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="fps", k=5, norm_pre="none", norm_post="none", seed=3).fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="fps", k=5, norm_pre="none", norm_post="none", seed=3
+    ).fit(X, y)
     for c in np.unique(y):
         Xc, P = X[y == c], clf.proxies_of(c).astype(np.float64)
         idx = [int(np.argmin(np.linalg.norm(Xc - p, axis=1))) for p in P]
@@ -221,7 +244,9 @@ def test_fps_is_greedy_farthest(data):
 
 def test_kmedoids_returns_samples_at_local_optimum(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="kmedoids", k=3, norm_pre="none", norm_post="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="kmedoids", k=3, norm_pre="none", norm_post="none"
+    ).fit(X, y)
     for c in np.unique(y):
         Xc, P = X[y == c], clf.proxies_of(c).astype(np.float64)
         D = np.linalg.norm(Xc[:, None] - Xc[None], axis=2)
@@ -235,7 +260,9 @@ def test_kmedoids_returns_samples_at_local_optimum(data):
 
 def test_random_picks_distinct_samples(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="random", k=4, norm_pre="none", norm_post="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen="random", k=4, norm_pre="none", norm_post="none"
+    ).fit(X, y)
     for c in np.unique(y):
         P = clf.proxies_of(c)
         assert len({tuple(p) for p in P}) == 4
@@ -245,7 +272,9 @@ def test_random_picks_distinct_samples(data):
 @pytest.mark.parametrize("gen", ["random", "kmeans", "kmedoids", "fps", "cov_max", "kls"])
 def test_class_smaller_than_k_keeps_all_samples(gen):
     X, y = blobs(n_per=6)
-    clf = ic.ImprintClassifier(gen=gen, k=10, norm_pre="none", norm_post="none").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset(
+        "ours", gen=gen, k=10, norm_pre="none", norm_post="none"
+    ).fit(X, y)
     assert list(clf.proxy_counts_) == [6, 6, 6]
     np.testing.assert_allclose(clf.proxies_of("class1"), X[y == "class1"], rtol=1e-6)
 
@@ -318,8 +347,8 @@ def test_torch_tensors_in(data):
 
 def test_float32_and_float64_agree(data):
     X, y, Xt, _ = data
-    a = ic.ImprintClassifier(gen="kmeans", k=3).fit(X.astype(np.float32), y)
-    b = ic.ImprintClassifier(gen="kmeans", k=3).fit(X, y)
+    a = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(X.astype(np.float32), y)
+    b = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(X, y)
     assert (a.predict(Xt) == b.predict(Xt)).mean() > 0.98
 
 
@@ -337,7 +366,7 @@ def test_float32_and_float64_agree(data):
 def test_torch_head_matches_class_scores(data, params):
     torch = pytest.importorskip("torch")
     X, y, Xt, _ = data
-    clf = ic.ImprintClassifier(**params).fit(X.astype(np.float32), y)
+    clf = ic.ImprintClassifier.from_preset("ours", **params).fit(X.astype(np.float32), y)
     head = clf.to_torch()
     Xt32 = Xt.astype(np.float32)
     out = head(torch.from_numpy(Xt32)).numpy()
@@ -350,7 +379,9 @@ def test_torch_head_matches_class_scores(data, params):
 @pytest.mark.parametrize("norm_post", ["none", "l2"])
 def test_imprint_class_gives_a_fit_s_proxies(data, gen, norm_post):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen=gen, k=3, norm_post=norm_post, seed=5).fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen=gen, k=3, norm_post=norm_post, seed=5).fit(
+        X, y
+    )
     for c in np.unique(y):
         np.testing.assert_allclose(clf.imprint_class(X[y == c], c), clf.proxies_of(c), atol=1e-6)
     before = clf.proxies_.copy()
@@ -360,6 +391,6 @@ def test_imprint_class_gives_a_fit_s_proxies(data, gen, norm_post):
 
 def test_imprint_class_refuses_joint_generators(data):
     X, y, _, _ = data
-    clf = ic.ImprintClassifier(gen="ls").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="ls").fit(X, y)
     with pytest.raises(ValueError, match="needs a per-class generator; gen='ls'"):
         clf.imprint_class(X[y == "class0"], "class0")

@@ -14,7 +14,7 @@ def head(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 8))
     y = np.repeat(["apple", "pear"], 20)
-    clf = ic.ImprintClassifier(gen="kmeans", k=3).fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(X, y)
     path = tmp_path / "head.safetensors"
     clf.save(path, backbone="efficientnet_lite0")
     return clf, path, X

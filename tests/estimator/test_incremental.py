@@ -33,8 +33,8 @@ PER_CLASS = [
 @pytest.mark.parametrize("new", ["bird", "dog", "emu"])  # sorts first, in the middle, last
 def test_add_class_equals_full_fit(data, params, new):
     X, y, Xt = data
-    full = ic.ImprintClassifier(**params).fit(X, y)
-    inc = ic.ImprintClassifier(**params).fit(X[y != new], y[y != new])
+    full = ic.ImprintClassifier.from_preset("ours", **params).fit(X, y)
+    inc = ic.ImprintClassifier.from_preset("ours", **params).fit(X[y != new], y[y != new])
     before = {c: inc.proxies_of(c).copy() for c in inc.classes_}
     inc.add_class(X[y == new], new)
     np.testing.assert_array_equal(inc.classes_, full.classes_)
@@ -48,8 +48,8 @@ def test_add_class_equals_full_fit(data, params, new):
 def test_least_squares_recomputes_every_class(data, gen, k):
     X, y, Xt = data
     params = dict(gen=gen, k=k, norm_pre="none", norm_post="none", norm_inf="none")
-    full = ic.ImprintClassifier(**params).fit(X, y)
-    inc = ic.ImprintClassifier(**params).fit(X[y != "cat"], y[y != "cat"])
+    full = ic.ImprintClassifier.from_preset("ours", **params).fit(X, y)
+    inc = ic.ImprintClassifier.from_preset("ours", **params).fit(X[y != "cat"], y[y != "cat"])
     bird = inc.proxies_of("bird").copy()
     inc.add_class(X[y == "cat"], "cat")
     np.testing.assert_allclose(inc.proxies_, full.proxies_, rtol=1e-4, atol=1e-6)
@@ -63,18 +63,18 @@ def test_quantile_maps_new_class_onto_stored_proxies(data):
 
     X, y, _ = data
     params = ic.PRESETS["hosoda"]
-    inc = ic.ImprintClassifier(**params).fit(X[y != "bird"], y[y != "bird"])
+    inc = ic.ImprintClassifier.from_preset("ours", **params).fit(X[y != "bird"], y[y != "bird"])
     stored = inc.proxies_.copy()
     inc.add_class(X[y == "bird"], "bird")
     w = inc.proxies_of("bird")[0]
     np.testing.assert_allclose(np.sort(w), quantile_targets(stored.ravel(), 12), rtol=1e-5)
     # a full fit normalises 'bird' first (raw), so the order of imprinting matters
-    full = ic.ImprintClassifier(**params).fit(X, y)
+    full = ic.ImprintClassifier.from_preset("ours", **params).fit(X, y)
     np.testing.assert_allclose(full.proxies_of("bird")[0], X[y == "bird"].mean(0), rtol=1e-5)
     assert not np.allclose(full.proxies_of("bird"), inc.proxies_of("bird"))
     # added last in label order, it equals the full fit
     inc2 = (
-        ic.ImprintClassifier(**params)
+        ic.ImprintClassifier.from_preset("ours", **params)
         .fit(X[y != "emu"], y[y != "emu"])
         .add_class(X[y == "emu"], "emu")
     )
@@ -83,16 +83,16 @@ def test_quantile_maps_new_class_onto_stored_proxies(data):
 
 def test_add_classes(data):
     X, y, Xt = data
-    clf = ic.ImprintClassifier(gen="kmeans", k=3)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3)
     clf.add_classes(X[np.isin(y, ["bird", "cat"])], y[np.isin(y, ["bird", "cat"])])
     clf.add_classes(X[np.isin(y, ["dog", "emu"])], y[np.isin(y, ["dog", "emu"])])
-    full = ic.ImprintClassifier(gen="kmeans", k=3).fit(X, y)
+    full = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(X, y)
     np.testing.assert_array_equal(clf.predict(Xt), full.predict(Xt))
 
 
 def test_add_class_errors(data, tmp_path):
     X, y, _ = data
-    clf = ic.ImprintClassifier(gen="mean").fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="mean").fit(X, y)
     with pytest.raises(ValueError, match="class 'cat' is already in the head"):
         clf.add_class(X[:3], "cat")
     with pytest.raises(ValueError, match="X has 5 features"):
@@ -109,8 +109,10 @@ def test_add_class_errors(data, tmp_path):
 
 def test_loaded_head_accepts_new_classes(data, tmp_path):
     X, y, Xt = data
-    clf = ic.ImprintClassifier(gen="kmeans", k=3).fit(X[y != "emu"], y[y != "emu"])
+    clf = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(
+        X[y != "emu"], y[y != "emu"]
+    )
     clf.save(tmp_path / "h.safetensors")
     back = ic.ImprintClassifier.load(tmp_path / "h.safetensors").add_class(X[y == "emu"], "emu")
-    full = ic.ImprintClassifier(gen="kmeans", k=3).fit(X, y)
+    full = ic.ImprintClassifier.from_preset("ours", gen="kmeans", k=3).fit(X, y)
     np.testing.assert_array_equal(back.predict(Xt), full.predict(Xt))

@@ -114,13 +114,15 @@ def test_sized_gives_one_proxy_per_block_of_images_and_the_mean_below():
     n_small, n_big = SIZED_PER_PROXY - 1, 3 * SIZED_PER_PROXY + 7
     X = rng.normal(size=(n_small + n_big, 5))
     y = np.r_[np.zeros(n_small), np.ones(n_big)].astype(int)
-    clf = ic.ImprintClassifier(gen="sized", k=20).fit(X, y)
+    clf = ic.ImprintClassifier.from_preset("ours", gen="sized", k=20).fit(X, y)
     assert clf.proxy_counts_.tolist() == [1, 3]
     np.testing.assert_allclose(clf.proxies_of(0)[0], l2(l2(X[:n_small]).mean(0, keepdims=True))[0])
-    assert ic.ImprintClassifier(gen="sized", k=2).fit(X, y).proxy_counts_.tolist() == [1, 2]
+    assert ic.ImprintClassifier.from_preset("ours", gen="sized", k=2).fit(
+        X, y
+    ).proxy_counts_.tolist() == [1, 2]
     assert [sized_k(n, 20) for n in (1, 49, 50, 999, 5000)] == [1, 1, 1, 19, 20]
     # per-class: adding a class gives it the proxies a full fit would
-    part = ic.ImprintClassifier(gen="sized").fit(
+    part = ic.ImprintClassifier.from_preset("ours", gen="sized").fit(
         X[:n_small].repeat(2, 0), np.repeat([0, 2], n_small)
     )
     part.add_class(X[n_small:], 1)

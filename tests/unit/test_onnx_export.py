@@ -113,7 +113,8 @@ def data(tmp_path_factory):
 def _classifier(spec):
     if isinstance(spec, str):
         return ic.ImprintClassifier.from_preset(spec)
-    return ic.ImprintClassifier(**spec)
+    # the option families vary the paper's head; {} is the library's default head
+    return ic.ImprintClassifier.from_preset("ours", **spec) if spec else ic.ImprintClassifier()
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_metadata_and_signature(exported):
     recipe = json.loads(meta["preprocessing"])
     assert recipe["resize_shorter_side"] == 256 and recipe["center_crop"] == 224
     assert recipe["interpolation"] == "bicubic" and recipe["mean"] == recipe["std"] == [0.5] * 3
-    assert json.loads(meta["head_settings"])["gen"] == "kmeans"
+    assert json.loads(meta["head_settings"])["gen"] == ic.PRESETS[ic.DEFAULT_PRESET]["gen"]
 
 
 def test_snippet_runs_as_documented(exported, data, tmp_path):
@@ -227,7 +228,7 @@ def _refused(head, tmp_path, match, **kwargs):
 
 
 def test_refusals_name_the_option_and_write_nothing(data, tmp_path):
-    head = ic.ImprintClassifier(gen="mean").fit(data["Ztrain"], data["ytrain"])
+    head = ic.ImprintClassifier.from_preset("qi").fit(data["Ztrain"], data["ytrain"])
     head.distance = "chebyshev"  # an option the ONNX head does not know
     _refused(head, tmp_path, r"distance='chebyshev' cannot be exported .*inner_product")
     head.distance, head.norm_inf = "inner_product", "zscore"
@@ -248,7 +249,7 @@ def test_hub_backbone_without_weights_is_refused(tmp_path):
     from imprint_core.backbones import weights_cached
 
     rng = np.random.default_rng(0)
-    head = ic.ImprintClassifier(gen="mean").fit(rng.normal(size=(8, 512)), [0, 1] * 4)
+    head = ic.ImprintClassifier.from_preset("qi").fit(rng.normal(size=(8, 512)), [0, 1] * 4)
     if weights_cached("resnet18"):  # a machine with the weights: the hub path must export
         assert export_onnx(head, tmp_path / "r18.onnx", backbone="resnet18").stat().st_size > 0
         return
@@ -305,7 +306,7 @@ def test_a_projects_head_exports_through_the_session(data, tmp_path):
     project = Project(workdir=tmp_path / "work")
     with pytest.raises(ProjectError, match="press Imprint first"):
         export_project_onnx(project)
-    head = ic.ImprintClassifier(gen="mean").fit(data["Ztrain"], data["ytrain"])
+    head = ic.ImprintClassifier.from_preset("qi").fit(data["Ztrain"], data["ytrain"])
     head.save(tmp_path / "head.safetensors", backbone="efficientnet_lite0")
     project.load_head(tmp_path / "head.safetensors")
     path = export_project_onnx(project)
