@@ -152,7 +152,7 @@ def _reference_mnn(X, y, Xt, m, metric, weighting, **kw):
 @pytest.mark.parametrize("m", [1, 3, 7])
 def test_mnn_matches_reference_vote(data, metric, weighting, m):
     X, y, Xt, _ = data
-    clf = ic.ImprintClassifier.from_preset("ours", 
+    clf = ic.ImprintClassifier.from_preset("ours",
         gen="all", norm_pre="none", norm_post="none", norm_inf="none", agg="mnn",
         distance=metric, m=m, weighting=weighting,
     ).fit(X, y)  # fmt: skip
