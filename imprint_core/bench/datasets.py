@@ -276,6 +276,42 @@ def _class_files(folder: Path) -> list[Path]:
     )
 
 
+def held_out(n: int) -> np.ndarray:
+    """(n,) bool: which of a class's n images (in sorted file order) an image folder without
+    train/ and test/ holds out as test images: a seeded ``FOLDER_TEST_FRACTION`` (at least one
+    image, none of a class with one image)."""
+    n_test = max(1, round(FOLDER_TEST_FRACTION * n)) if n > 1 else 0
+    test = np.zeros(n, dtype=bool)
+    test[np.random.default_rng(0).permutation(n)[:n_test]] = True
+    return test
+
+
+def embeddings_splits(path: str | os.PathLike) -> tuple[dict, tuple[str, ...], str]:
+    """The train and test splits of an embeddings file (``imprint embed``'s .npz, with labels):
+    ``({split: (Z, int labels)}, class names, backbone)``. The test images of each class are
+    those ``held_out`` picks in file order, so a folder's file gives the same split as the
+    folder itself (``imprint embed`` writes the files of a class sorted, as the folder reader
+    reads them)."""
+    from ..embeddings_io import read_embeddings
+
+    emb = read_embeddings(path)
+    if emb.labels is None:
+        raise ValueError(
+            f"embeddings file {str(path)!r} has no labels: benchmarks need one subfolder of "
+            "images per class when it is made (imprint embed FOLDER)"
+        )
+    names, y = np.unique(emb.labels, return_inverse=True)
+    if len(names) < 2:
+        raise ValueError(f"embeddings file {str(path)!r} holds one class; a benchmark needs 2+")
+    test = np.zeros(len(y), dtype=bool)
+    for c in range(len(names)):
+        rows = np.flatnonzero(y == c)
+        test[rows] = held_out(len(rows))
+    y = y.astype(np.int64)
+    data = {"train": (emb.X[~test], y[~test]), "test": (emb.X[test], y[test])}
+    return data, tuple(str(n) for n in names), emb.backbone
+
+
 def load_image_folder(root: str | os.PathLike, split: str = "train") -> ImageDataset:
     """Images in one subfolder per class (labels follow the sorted folder names).
 
@@ -295,10 +331,8 @@ def load_image_folder(root: str | os.PathLike, split: str = "train") -> ImageDat
     for label, name in enumerate(names):
         files = _class_files(base / name) if (base / name).is_dir() else []
         if not has_splits and files:
-            rng = np.random.default_rng(0)
-            n_test = max(1, round(FOLDER_TEST_FRACTION * len(files))) if len(files) > 1 else 0
-            test = set(rng.permutation(len(files))[:n_test].tolist())
-            files = [f for i, f in enumerate(files) if (i in test) == (split == "test")]
+            test = held_out(len(files))
+            files = [f for i, f in enumerate(files) if test[i] == (split == "test")]
         paths += files
         labels += [label] * len(files)
     if not paths:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..augment import VIEWS_VERSION, add_views, check_views, embed_views, view_labels
+from .baselines import BASELINES
 from .protocol import (
     PROBE,
     PROBE_C,
@@ -41,7 +42,7 @@ from .protocol import (
     cache_path,
     default_cache_dir,
     embed_splits,
-    fit_and_score,
+    fit_and_predict,
     load_npz,
     progress_bar,
     save_npz,
@@ -55,18 +56,33 @@ from .protocol import (
 DEFAULT_SHOTS = (1, 2, 5, 10, 20)
 DEFAULT_DRAWS = 10
 DEFAULT_POOL = 500  # training images per class embedded once; the shots are drawn from them
-SIMPLESHOT = "SimpleShot"
+SIMPLESHOT = BASELINES["simpleshot"][0]
+POOL = 0  # the shot count that stands for "every image of the pool" (``--shots ...,all``)
+# The baselines beside SimpleShot (``baselines=True``): C-tuned logistic regression, shrinkage
+# LDA, ridge.
+EXTRA_BASELINES = ("logreg_cv", "lda", "ridge")
 
 
-def reference_methods(probe: bool = True, simpleshot: bool = True, probe_C: float = PROBE_C):
+def reference_methods(
+    probe: bool = True, simpleshot: bool = True, probe_C: float = PROBE_C, baselines: bool = False
+):
     """The few-shot references that go beside the imprinting methods."""
     refs = [Method(PROBE, {"C": probe_C}, kind="probe")] if probe else []
-    return refs + ([Method(SIMPLESHOT, {}, kind="simpleshot")] if simpleshot else [])
+    refs += [Method(SIMPLESHOT, {}, kind="simpleshot")] if simpleshot else []
+    return refs + [Method(BASELINES[k][0], {}, kind=k) for k in EXTRA_BASELINES if baselines]
+
+
+def shots_label(shots: int) -> str:
+    """A shot count in tables: ``5 shots``, or ``pool`` for every image of the pool."""
+    return "pool" if shots == POOL else f"{shots} shot{'s' * (shots > 1)}"
 
 
 def draw_support(labels: np.ndarray, shots: int, draw: int) -> np.ndarray:
-    """Rows of ``shots`` distinct images per class, drawn at random for (shots, draw), sorted."""
+    """Rows of ``shots`` distinct images per class, drawn at random for (shots, draw), sorted;
+    every row for ``shots=POOL``."""
     labels = np.asarray(labels)
+    if shots == POOL:
+        return np.arange(len(labels))
     rng = np.random.default_rng([int(shots), int(draw)])
     rows = []
     for c in np.unique(labels):
@@ -104,6 +120,9 @@ class FewShotConfig:
     methods: tuple[Method, ...] = ()
     probe: bool = True
     simpleshot: bool = True
+    baselines: bool = False  # also logistic regression (CV), shrinkage LDA and ridge
+    reference: str | None = None  # a method name: paired differences against it, per draw
+    embeddings: str | os.PathLike | None = None  # an ``imprint embed`` .npz instead of images
     probe_C: float = PROBE_C
     cache_dir: str | os.PathLike | None = None
     data_root: str | os.PathLike | None = None
@@ -123,16 +142,21 @@ class FewShotResult:
     embeddings: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     paired: list[dict] = field(default_factory=list)  # with minus without views, per draw
+    versus: list[dict] = field(default_factory=list)  # the reference minus each method
 
     def table(self, task: str | None = None, markdown: bool = False) -> str:
         return format_table(self.summary, task or self.settings["tasks"][0], markdown)
 
 
 def _check(cfg: FewShotConfig) -> None:
-    if not cfg.shots or any(int(s) < 1 for s in cfg.shots):
-        raise ValueError(f"shots must be integers >= 1, got {list(cfg.shots)}")
+    if not cfg.shots or any(int(s) < 0 for s in cfg.shots):
+        raise ValueError(
+            f"shots must be integers >= 1 (or {POOL} for the whole pool), got {list(cfg.shots)}"
+        )
     if int(cfg.draws) < 1:
         raise ValueError(f"draws must be >= 1, got {cfg.draws}")
+    if cfg.augment and cfg.embeddings is not None:
+        raise ValueError("augment needs the images; precomputed embeddings have none")
     if cfg.pool_per_class is not None and cfg.pool_per_class < max(cfg.shots):
         raise ValueError(
             f"pool_per_class={cfg.pool_per_class} is smaller than the largest shot count "
@@ -223,14 +247,16 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
     """
     _check(cfg)
     t0 = time.perf_counter()
-    methods = unique_methods(
-        [*cfg.methods, *reference_methods(cfg.probe, cfg.simpleshot, cfg.probe_C)]
-    )
+    refs = reference_methods(cfg.probe, cfg.simpleshot, cfg.probe_C, cfg.baselines)
+    methods = unique_methods([*cfg.methods, *refs])
     if not methods:
         raise ValueError("no methods to run: give presets, a grid, a config file or a reference")
+    if cfg.reference is not None and cfg.reference not in {m.name for m in methods}:
+        raise ValueError(f"reference {cfg.reference!r} is not one of the methods run")
     backbone = backbone_name(cfg.backbone)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
     splits, tasks, data, embeddings = embed_splits(cfg, cfg.pool_per_class)
+    backbone = embeddings["train"].get("backbone", backbone)  # a file says what made it
     aug = "+".join(cfg.augment)
     plans = [
         (task, *task.select(data["train"][1]), *task.select(data["test"][1])) for task in tasks
@@ -239,7 +265,7 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         (task.name, shots, draw): (pool_rows[pick], pool_y[pick])
         for task, pool_rows, pool_y, _, _ in plans
         for shots in cfg.shots
-        for draw in range(int(cfg.draws))
+        for draw in range(_draws(cfg, shots))
         for pick in [draw_support(pool_y, shots, draw)]
     }
     views = None
@@ -260,13 +286,14 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         views = (Zv[order], used[source][order])
     t1 = time.perf_counter()
     runs = []
+    correct: dict[tuple, np.ndarray] = {}  # (method, augment, task) -> pool run, per test image
     total = len(picks) * len(methods) * (2 if views is not None else 1)
     bar = progress_bar(cfg.progress, total, "few-shot", "fit")
     try:
         for task, _, _, test_rows, test_y in plans:
             Xte = data["test"][0][test_rows]
             for shots in cfg.shots:
-                for draw in range(int(cfg.draws)):
+                for draw in range(_draws(cfg, shots)):
                     rows, ytr = picks[(task.name, shots, draw)]
                     Xtr = data["train"][0][rows]
                     supports = [("", (Xtr, ytr, Xte, test_y))]
@@ -275,7 +302,9 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
                         supports.append((aug, (Xa, ya, Xte, test_y)))
                     for method in methods:
                         for augment, split in supports:
-                            acc, fit_s = fit_and_score(method, split, draw, backbone)
+                            acc, fit_s, hits = fit_and_predict(method, split, draw, backbone)
+                            if shots == POOL and hits is not None:
+                                correct[(method.name, augment, task.name)] = hits
                             runs.append(
                                 {
                                     "method": method.name,
@@ -302,11 +331,23 @@ def run_fewshot(cfg: FewShotConfig) -> FewShotResult:
         data_root=str(cfg.data_root) if cfg.data_root is not None else None,
         protocol="few-shot",
     )
-    result = FewShotResult(settings, runs, summarise(runs), embeddings)
+    settings.update(
+        embeddings=str(cfg.embeddings) if cfg.embeddings is not None else None,
+        backbone=backbone,
+    )
+    result = FewShotResult(settings, runs, summarise(runs, correct), embeddings)
     result.paired = paired_differences(runs)
+    if cfg.reference is not None:
+        result.versus = versus(runs, cfg.reference, correct)
     result.seconds = {"embed": t1 - t0, "imprint": time.perf_counter() - t1}
     result.seconds["total"] = time.perf_counter() - t0
     return result
+
+
+def _draws(cfg: FewShotConfig, shots: int) -> int:
+    """Draws of a shot count: the pool is the same support every time, so it is fitted once
+    (its interval is over the test images instead)."""
+    return 1 if shots == POOL else int(cfg.draws)
 
 
 def with_views(X, y, rows, views) -> tuple[np.ndarray, np.ndarray]:
@@ -323,15 +364,26 @@ def row_name(method: str, augment: str = "") -> str:
     return f"{method} + {augment}" if augment else method
 
 
-def summarise(runs: Sequence[dict]) -> list[dict]:
-    """Per (method, augment, task, shots): draws, mean accuracy, 95 % half-width, median fit time."""
+def summarise(runs: Sequence[dict], correct: dict | None = None) -> list[dict]:
+    """Per (method, augment, task, shots): draws, mean accuracy, 95 % half-width, median fit time.
+
+    The interval is over the draws; for the whole pool (one fit, ``shots=POOL``) it is over the
+    test images, from ``correct`` ((method, augment, task) -> per-image hits) when given. Runs a
+    baseline refused (NaN) are left out; a cell with none left has a NaN mean and 0 draws."""
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
         key = (r["method"], r.get("augment", ""), r["task"], r["shots"])
         groups.setdefault(key, []).append(r)
     out = []
     for (method, augment, task, shots), rs in groups.items():
-        mean, half = interval95([r["accuracy"] for r in rs])
+        hits = (correct or {}).get((method, augment, task)) if shots == POOL else None
+        done = [r["accuracy"] for r in rs if not np.isnan(r["accuracy"])]
+        if hits is not None:
+            mean, half = interval95(100.0 * hits.astype(np.float64))
+        elif done:
+            mean, half = interval95(done)
+        else:
+            mean, half = float("nan"), 0.0
         out.append(
             {
                 "method": row_name(method, augment),
@@ -339,10 +391,57 @@ def summarise(runs: Sequence[dict]) -> list[dict]:
                 "augment": augment,
                 "task": task,
                 "shots": shots,
-                "draws": len(rs),
+                "draws": len(done),
                 "mean": mean,
                 "ci95": half,
                 "fit_seconds": float(np.median([r["fit_seconds"] for r in rs])),
+            }
+        )
+    return out
+
+
+def _paired(a: dict, b: dict, correct: dict | None) -> list[float] | None:
+    """Paired differences a - b of two cells' runs ({draw: run}): per draw, or per test image
+    for the whole pool when both have their hits in ``correct``; None when one was refused."""
+    shots = next(iter(a.values()))["shots"]
+    if shots == POOL and correct is not None:
+        ra, rb = a[0], b[0]
+        ha = correct.get((ra["method"], ra.get("augment", ""), ra["task"]))
+        hb = correct.get((rb["method"], rb.get("augment", ""), rb["task"]))
+        if ha is not None and hb is not None:
+            return list(100.0 * (ha.astype(np.float64) - hb))
+    diffs = [a[d]["accuracy"] - b[d]["accuracy"] for d in a if d in b]
+    return None if not diffs or np.isnan(diffs).any() else diffs
+
+
+def versus(runs: Sequence[dict], reference: str, correct: dict | None = None) -> list[dict]:
+    """Per (method, task, shots): the reference's accuracy minus the method's, paired by draw
+    (per test image for the whole pool), mean and 95 % half-width, and the draws the reference
+    won; a method refused in that cell gets none."""
+    cells: dict[tuple, dict] = {}
+    for r in runs:
+        if not r.get("augment"):
+            cells.setdefault((r["method"], r["task"], r["shots"]), {})[r["draw"]] = r
+    out = []
+    for (method, task, shots), cell in cells.items():
+        ref = cells.get((reference, task, shots))
+        if method == reference or ref is None:
+            continue
+        diffs = _paired(ref, cell, correct)
+        if diffs is None:
+            continue
+        mean, half = interval95(diffs)
+        wins = [ref[d]["accuracy"] > cell[d]["accuracy"] for d in cell if d in ref]
+        out.append(
+            {
+                "reference": reference,
+                "method": method,
+                "task": task,
+                "shots": shots,
+                "draws": len(wins),
+                "gain": mean,
+                "ci95": half,
+                "better_draws": int(sum(wins)),
             }
         )
     return out
@@ -402,16 +501,28 @@ def format_paired(paired: Sequence[dict], task: str, markdown: bool = False) -> 
     return format_table(rows, task, markdown, signed=True)
 
 
+def format_versus(rows: Sequence[dict], task: str, markdown: bool = False) -> str:
+    """Methods x shots for one task: the reference minus the method, ``gain ± 95 % half-width``
+    (percentage points, paired by draw; per test image for the pool)."""
+    shown = [{**v, "mean": v["gain"], "method": f"{v['reference']} - {v['method']}"} for v in rows]
+    return format_table(shown, task, markdown, signed=True)
+
+
 def format_table(
     summary: Sequence[dict], task: str, markdown: bool = False, signed: bool = False
 ) -> str:
     """Methods x shots for one task: ``mean ± 95 % half-width`` (accuracy in %)."""
     rows = [s for s in summary if s["task"] == task]
-    shots = sorted({s["shots"] for s in rows})
+    shots = sorted({s["shots"] for s in rows}, key=lambda n: (n == POOL, n))  # the pool last
     methods = list(dict.fromkeys(s["method"] for s in rows))
     sign = "+" if signed else ""
-    cell = {(s["method"], s["shots"]): f"{s['mean']:{sign}.1f} ± {s['ci95']:.1f}" for s in rows}
-    head = ["method", *(f"{n} shot{'s' * (n > 1)}" for n in shots)]
+    cell = {
+        (s["method"], s["shots"]): "-"
+        if np.isnan(s["mean"])
+        else f"{s['mean']:{sign}.1f} ± {s['ci95']:.1f}"
+        for s in rows
+    }
+    head = ["method", *(shots_label(n) for n in shots)]
     body = [[m, *(cell.get((m, n), "-") for n in shots)] for m in methods]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -463,6 +574,13 @@ def write_outputs(result: FewShotResult, prefix: str | os.PathLike) -> list[Path
         md += [
             f"### {t}: with minus without views (paired by draw, points)\n\n"
             f"{format_paired(result.paired, t, markdown=True)}\n"
+            for t in result.settings["tasks"]
+        ]
+    if result.versus:
+        ref = result.versus[0]["reference"]
+        md += [
+            f"### {t}: {ref} minus each method (paired by draw; per test image for the pool, "
+            f"points)\n\n{format_versus(result.versus, t, markdown=True)}\n"
             for t in result.settings["tasks"]
         ]
     paths[3].write_text("\n".join(md))

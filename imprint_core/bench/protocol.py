@@ -40,15 +40,17 @@ import numpy as np
 
 from ..config import cache_dir as configured_cache_dir
 from ..generation import K_FREE
-from ..presets import PRESETS, preset
-from .baselines import SimpleShot
+from ..presets import DEFAULT_PRESET, PRESETS, preset
+from .baselines import BASELINES
 from .datasets import ImageDataset, load_dataset
 from .tasks import PAPER_TASKS, Task, get_task
 
 # Heavy: scikit-learn, scipy, tqdm, classifier (scikit-learn) and backbones (PIL) imported where
 # used, so that importing this module stays cheap.
 
-DEFAULT_PRESETS = ("qi", "hosoda", "janson", "ours", "oracle")
+PAPER_PRESETS = ("qi", "hosoda", "janson", "ours", "oracle")
+# what ``imprint bench`` compares unless told otherwise: the paper's five, ``auto`` and the default
+DEFAULT_PRESETS = tuple(dict.fromkeys((*PAPER_PRESETS, "auto", DEFAULT_PRESET)))
 PROBE = "linear probe"
 PROBE_C = 1.0
 PROBE_MAX_ITER = 1000
@@ -67,7 +69,7 @@ class Method:
 
     name: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
-    kind: str = "imprint"  # a key of MODELS: "imprint" | "probe" | "simpleshot"
+    kind: str = "imprint"  # a key of MODELS: imprint, probe or a baselines.BASELINES kind
 
 
 def _grid_keys() -> list[str]:
@@ -393,26 +395,44 @@ def _imprint(method: Method, seed: int, backbone: str):
     return ImprintClassifier(**{**method.params, "seed": seed, "backbone": backbone})
 
 
-def _simpleshot(method: Method, seed: int, backbone: str):
-    return SimpleShot()
+def _baseline(kind: str) -> Callable[[Method, int, str], Any]:
+    def make(method: Method, seed: int, backbone: str):
+        return BASELINES[kind][1]()
+
+    return make
 
 
 # Method.kind -> a fresh unfitted model with fit/predict
 MODELS: dict[str, Callable[[Method, int, str], Any]] = {
     "imprint": _imprint,
     "probe": _probe,
-    "simpleshot": _simpleshot,
+    **{kind: _baseline(kind) for kind in ("simpleshot", "logreg_cv", "lda", "ridge")},
 }
 
 
 def fit_and_score(method: Method, data: tuple, seed: int, backbone: str) -> tuple[float, float]:
-    """``(accuracy %, fit seconds)`` of one method on ``(X_train, y_train, X_test, y_test)``."""
+    """``(accuracy %, fit seconds)`` of one method on ``(X_train, y_train, X_test, y_test)``.
+
+    A baseline that refuses the data (scikit-learn's LDA with one image per class) scores NaN,
+    which the summaries leave out; a refusal by one of our heads is an error and propagates."""
+    acc, fit_s, _ = fit_and_predict(method, data, seed, backbone)
+    return acc, fit_s
+
+
+def fit_and_predict(method: Method, data: tuple, seed: int, backbone: str):
+    """``(accuracy %, fit seconds, per-test-image correctness or None)``: see fit_and_score."""
     Xtr, ytr, Xte, yte = data
     model = MODELS[method.kind](method, seed, backbone)
     start = time.perf_counter()
-    model.fit(Xtr, ytr)
+    try:
+        model.fit(Xtr, ytr)
+    except ValueError:
+        if method.kind == "imprint":
+            raise
+        return float("nan"), time.perf_counter() - start, None
     fit_s = time.perf_counter() - start
-    return 100.0 * float(np.mean(model.predict(Xte) == yte)), fit_s
+    correct = model.predict(Xte) == yte
+    return 100.0 * float(np.mean(correct)), fit_s, correct
 
 
 # ------------------------------------------------------------------------- aggregation
@@ -484,6 +504,8 @@ def embed_splits(cfg: Any, train_per_class: int | None) -> tuple[dict, list, dic
 
     Returns (splits, tasks, data {split: (Z, labels)}, embeddings {split: cache info}).
     """
+    if getattr(cfg, "embeddings", None) is not None:
+        return _file_splits(cfg, train_per_class)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir is not None else default_cache_dir()
     splits = {s: load_dataset(cfg.dataset, s, cfg.data_root) for s in ("train", "test")}
     names = splits["train"].class_names
@@ -496,6 +518,23 @@ def embed_splits(cfg: Any, train_per_class: int | None) -> tuple[dict, list, dic
         data[split] = (Z, ds.labels[rows])
         embeddings[split] = info
     return splits, tasks, data, embeddings
+
+
+def _file_splits(cfg: Any, train_per_class: int | None) -> tuple[dict, list, dict, dict]:
+    """embed_splits for precomputed embeddings (``cfg.embeddings``, ``imprint embed``'s .npz):
+    no images (splits is empty), the held-out split of ``datasets.embeddings_splits``."""
+    from .datasets import embeddings_splits
+
+    full, names, backbone = embeddings_splits(cfg.embeddings)
+    tasks = [get_task(n, cfg.dataset, len(names), names) for n in cfg.tasks]
+    data, embeddings = {}, {}
+    for split, per_class in (("train", train_per_class), ("test", cfg.test_per_class)):
+        Z, y = full[split]
+        rows = subset_rows(y, per_class, cfg.subset_seed)
+        data[split] = (Z[rows], y[rows])
+        info = {"file": str(cfg.embeddings), "images": len(rows), "cached": True, "seconds": 0.0}
+        embeddings[split] = {**info, "backbone": backbone}
+    return {}, tasks, data, embeddings
 
 
 @dataclass
@@ -516,6 +555,7 @@ class BenchConfig:
     subset_seed: int = 0
     batch_size: int = 64
     progress: bool = True
+    embeddings: str | os.PathLike | None = None  # an ``imprint embed`` .npz instead of images
 
 
 @dataclass
@@ -544,7 +584,7 @@ def _settings(cfg: BenchConfig, methods: list[Method]) -> dict:
     settings = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
     settings["backbone"] = backbone_name(cfg.backbone)
     settings["methods"] = [{"name": m.name, "kind": m.kind, "params": m.params} for m in methods]
-    for key in ("cache_dir", "data_root"):
+    for key in ("cache_dir", "data_root", "embeddings"):
         settings[key] = str(settings[key]) if settings[key] is not None else None
     settings["seeds"] = list(cfg.seeds)
     settings["tasks"] = list(cfg.tasks)
@@ -584,6 +624,7 @@ def run_bench(cfg: BenchConfig) -> BenchResult:
         raise ValueError("no methods to run: give presets, a grid, a config file or the probe")
     backbone = backbone_name(cfg.backbone)
     splits, tasks, data, embeddings = embed_splits(cfg, cfg.per_class)
+    backbone = embeddings["train"].get("backbone", backbone)  # a file says what made it
     t1 = time.perf_counter()
     runs = _run_all(cfg, methods, tasks, data, backbone)
     result = BenchResult(

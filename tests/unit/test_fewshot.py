@@ -162,7 +162,7 @@ def test_fewshot_run_and_cli_on_fashion_mnist(tmp_path, capsys):
     argv = [
         "bench", "--shots", "1,3", "--draws", "2", "--pool-per-class", "4",
         "--test-per-class", "3", "--tasks", "short", "--methods", f"qi,{ic.DEFAULT_PRESET}",
-        "--cache-dir", str(tmp_path), "--out", str(out), "--no-progress",
+        "--cache-dir", str(tmp_path), "--out", str(out), "--no-progress", "--no-baselines",
     ]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
