@@ -16,7 +16,7 @@ from imprint_core.bench.datasets import embeddings_splits, load_image_folder
 from imprint_core.bench.fewshot import POOL, draw_support
 from imprint_core.cli import main
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "examples" / "fashion3"
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "examples" / "fashion3"
 
 
 @pytest.fixture(scope="module")
