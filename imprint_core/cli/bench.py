@@ -58,10 +58,14 @@ from ..presets import DEFAULT_PRESET
 def _shots(text: str) -> tuple[int, ...]:
     """--shots: comma-separated integers >= 1, ``all`` for the whole pool."""
     parts = [v.strip() for v in text.split(",") if v.strip()]
-    if "all" in parts:
-        rest = ",".join(v for v in parts if v != "all")
-        return (*(_ints(rest, "--shots") if rest else ()), POOL)
-    return _ints(text, "--shots")
+    rest = ",".join(v for v in parts if v != "all")
+    shots = _ints(rest, "--shots") if rest or "all" not in parts else ()
+    # POOL is 0 inside the bench: a typed 0 must not turn into a run on the whole pool
+    if any(n < 1 for n in shots):
+        raise ValueError(
+            f"--shots: shots must be integers >= 1 or all (the whole pool), got {text!r}"
+        )
+    return (*shots, POOL) if "all" in parts else shots
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:

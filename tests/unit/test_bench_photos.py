@@ -129,3 +129,21 @@ def test_bad_embeddings_options_say_what_is_allowed(digits_file, tmp_path, capsy
     assert main(["bench", "--embeddings", str(unlabelled), "--shots", "1"]) == 2
     assert "has no labels" in capsys.readouterr().err
     assert not (tmp_path / "imprint-fewshot-u-x-all.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--shots", "0,2"], "shots must be integers >= 1 or all"),  # 0 is the pool inside
+        (["--shots=-1,all"], "shots must be integers >= 1 or all"),
+        (["--shots", "30", "--pool-per-class", "20"], "pool_per_class=20 is smaller than"),
+        (["--shots", "5", "--draws", "0"], "draws must be >= 1"),
+    ],
+)
+def test_bad_shot_options_are_refused_before_any_fit(digits_file, argv, message, tmp_path, capsys):
+    """On a small embeddings file a wrongly accepted option would run (and write) in seconds."""
+    out = tmp_path / "out"
+    argv = ["bench", "--embeddings", str(digits_file), "--out", str(out / "r"), *argv]
+    assert main([*argv, "--no-progress", "--methods", ic.DEFAULT_PRESET]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
