@@ -135,15 +135,18 @@ default="inner_product"
     whitener_ : normalisation.Whitener or None
         The fitted whitening (``mean``, ``matrix``, the ``shrinkage`` used) when
         ``norm_pre="whiten"``, else None.
+    unknown_model_ : unknown.UnknownModel
+        What ``unknown_score`` needs ("none of these", see ``imprint_core.unknown``): the class
+        means, the centre, metric and class directions of the whitened space, the scale of the
+        two distances and the calibration. None for head files of an older format.
     unknown_means_ : ndarray of shape (n_classes, n_features), float32
-        The L2 class means of the L2-normalised training embeddings, from which
-        ``unknown_score`` measures "none of these" (see ``imprint_core.unknown``).
-    unknown_calibration_ : ndarray of shape (n_held_out,), float32
-        Sorted ``unknown_score`` of every training image held out from its own class's mean
-        (classes with one image give none): the threshold's calibration.
+        The L2 class means of the L2-normalised training embeddings.
+    unknown_calibration_ : ndarray of shape (n_training_images,), float32
+        Sorted ``unknown_score`` of every training image held out from its own class (or with
+        it, when it is its class's only image): the threshold's calibration.
     unknown_threshold_ : float
-        The ``unknown_score`` above which ``is_unknown`` says "none of these": the 95th
-        percentile of ``unknown_calibration_`` (a property; ``unknown_threshold(q)`` for others).
+        The ``unknown_score`` above which ``is_unknown`` says "none of these": the 95 % quantile
+        of ``unknown_calibration_`` (a property; ``unknown_threshold(q)`` for others).
     n_features_in_ : int
         Number of features seen during fit.
     metadata_ : dict
@@ -324,9 +327,12 @@ default="inner_product"
         return self
 
     def _fit_unknown(self, X: np.ndarray, y_idx: np.ndarray) -> None:
-        self.unknown_means_, self.unknown_calibration_ = unknown.fit_unknown(
-            X, y_idx, len(self.classes_)
-        )
+        self._set_unknown(unknown.fit_unknown(X, y_idx, len(self.classes_)))
+
+    def _set_unknown(self, model) -> None:
+        self.unknown_model_ = model
+        self.unknown_means_ = model.means
+        self.unknown_calibration_ = model.calibration
 
     def _context(self) -> generation.GenContext:
         return generation.GenContext(
@@ -403,18 +409,24 @@ default="inner_product"
         return self
 
     def _add_unknown(self, X: np.ndarray, label: Any, classes: np.ndarray) -> None:
-        """The new class's mean and held-out scores; the stored scores of earlier images stay
-        as they were (a new class can only bring them closer to a mean: the threshold errs
-        towards flagging fewer images)."""
+        """The new class's means and held-out scores, in the spaces learned at fit (the centre
+        and whitening stay as they were: refit to learn them again). The stored scores of earlier
+        images stay as they were too (a new class can only bring them closer to a class: the
+        threshold errs towards flagging fewer images)."""
+        at = int(np.flatnonzero(classes == label)[0])
+        model = getattr(self, "unknown_model_", None)
+        if model is not None:
+            self._set_unknown(unknown.add_class(model, X, at))
+            return
         if getattr(self, "unknown_means_", None) is None:
             return
-        at = int(np.flatnonzero(classes == label)[0])
         means = np.insert(
             self.unknown_means_, at, unknown.class_means(X, np.zeros(len(X), int), 1)[0], axis=0
         )
-        new = unknown.held_out_scores(X, np.full(len(X), at), means)
-        self.unknown_means_ = means
-        self.unknown_calibration_ = np.sort(np.concatenate([self.unknown_calibration_, new]))
+        self.unknown_means_ = means  # a head file of the format before the combined score
+        self.unknown_calibration_ = np.sort(
+            np.concatenate([self.unknown_calibration_, unknown.legacy_held_out(X, at, means)])
+        )
 
     def add_classes(self, X: Any, y: Any) -> ImprintClassifier:
         """Fit if unfitted, else imprint every class of y as a new class (see add_class).
@@ -573,14 +585,16 @@ default="inner_product"
     def unknown_score(self, X: Any) -> np.ndarray:
         """(n,) how unlike every taught class each input is: higher = farther from all of them.
 
-        ``1 - max_c cos(x, m_c)`` over the L2 class means ``unknown_means_`` of the training
-        embeddings, whatever the head's own options (see ``imprint_core.unknown`` for why).
-        The means are saved with the head, so loaded heads give the same scores.
+        Two distances to the classes, each in units of its spread over the training images
+        held out, added (see ``imprint_core.unknown``): one minus the best cosine to the L2 class
+        means (far for images of another kind) and the same after centring and within-class
+        whitening (far for look-alikes of a class). The same for every preset; the head keeps
+        what it needs (``unknown_model_``), so loaded heads give the same scores.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Embeddings to compare with the class means ``unknown_means_``.
+            Embeddings to score against the taught classes.
 
         Returns
         -------
@@ -592,20 +606,24 @@ default="inner_product"
             self, to_numpy(X), dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False
         )
         _check_finite(X, "embeddings to score")
+        model = getattr(self, "unknown_model_", None)
+        if model is not None:
+            return unknown.unknown_score(X, model)
         means = getattr(self, "unknown_means_", None)
-        if means is None:  # a head file saved before the means were stored
-            Z = self.transform(X)
-            W = self.proxies_.astype(Z.dtype, copy=False)
-            return unknown.nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
-        return unknown.unknown_score(X, means)
+        if means is not None:  # a head file of the format before the combined score
+            return unknown.legacy_score(X, means)
+        Z = self.transform(X)  # a head file saved before the class means were stored
+        W = self.proxies_.astype(Z.dtype, copy=False)
+        return unknown.nearest_proxy_distance(Z, W, self.distance, self._mahalanobis())
 
     def unknown_threshold(self, quantile: float | None = None) -> float:
         """The score above which :meth:`is_unknown` says "none of these".
 
         The ``quantile`` (default ``unknown.UNKNOWN_QUANTILE``, 0.95) of the training images'
         held-out scores ``unknown_calibration_``: an input is unknown when it lies farther from
-        every class than that share of the user's own images lie from theirs. With one image
-        per class, the median distance between class means (``unknown_rule_`` says which).
+        the classes than that share of the user's own images lie from theirs (extrapolated with
+        few images; with one image per class, the largest score of an image held out with its
+        class). ``unknown_rule_`` says which.
         """
         return self._unknown_rule(quantile)[0]
 
@@ -619,17 +637,30 @@ default="inner_product"
         """In words, where ``unknown_threshold_`` comes from."""
         return self._unknown_rule(None)[1]
 
+    @property
+    def unknown_held_out_(self) -> bool:
+        """Whether the threshold comes from training images held out from their own class (else
+        from the separation of the classes: one image per class, or an older head file)."""
+        model = getattr(self, "unknown_model_", None)
+        if model is not None:
+            return int(model.dof[0]) > 0
+        calibration = getattr(self, "unknown_calibration_", None)
+        return calibration is not None and len(calibration) > 0
+
     def _unknown_rule(self, quantile: float | None) -> tuple[float, str]:
         check_is_fitted(self)
         quantile = unknown.UNKNOWN_QUANTILE if quantile is None else quantile
+        model = getattr(self, "unknown_model_", None)
+        if model is not None:
+            return unknown.threshold(model, quantile)
         means = getattr(self, "unknown_means_", None)
-        if means is None:
-            W = self.proxies_.astype(np.float64)
-            sep = unknown.proxy_separation(
-                W, self.proxy_class_index_, self.distance, self._mahalanobis()
-            )
-            return sep, "proxy separation (a head file saved without class means)"
-        return unknown.threshold(self.unknown_calibration_, means, quantile)
+        if means is not None:
+            return unknown.legacy_threshold(self.unknown_calibration_, means, quantile)
+        W = self.proxies_.astype(np.float64)
+        sep = unknown.proxy_separation(
+            W, self.proxy_class_index_, self.distance, self._mahalanobis()
+        )
+        return sep, "proxy separation (a head file saved without class means)"
 
     def is_unknown(self, X: Any, quantile: float | None = None) -> np.ndarray:
         """(n,) True where ``unknown_score(X) > unknown_threshold(quantile)``: unlike every

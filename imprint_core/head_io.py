@@ -21,7 +21,7 @@ from .normalisation import Whitener
 # cheap.
 
 FORMAT = "imprint-head"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the combined unknown score (imprint_core.unknown.UnknownModel)
 # An option a head file does not state takes the value it had when format 1 was defined (the
 # paper's ``ours``), not today's constructor default: a file keeps meaning what it meant.
 FILE_DEFAULTS = {
@@ -119,7 +119,12 @@ def save_head(clf, path: str | os.PathLike, *, backbone: str | None = None) -> N
         tensors["whiten_mean"] = np.ascontiguousarray(whitener.mean, dtype=np.float64)
         tensors["whiten_matrix"] = np.ascontiguousarray(whitener.matrix, dtype=np.float64)
         meta["sha256_whiten"] = _digest_bytes(tensors["whiten_mean"], tensors["whiten_matrix"])
-    if getattr(clf, "unknown_means_", None) is not None:  # "none of these" (imprint_core.unknown)
+    model = getattr(clf, "unknown_model_", None)
+    if model is not None:  # "none of these" (imprint_core.unknown)
+        for name, array in model.arrays().items():
+            tensors[f"unknown_{name}"] = np.ascontiguousarray(array)
+        meta["sha256_unknown"] = _digest_bytes(*(tensors[k] for k in _unknown_keys()))
+    elif getattr(clf, "unknown_means_", None) is not None:  # a loaded head of the older format
         tensors["unknown_means"] = np.ascontiguousarray(clf.unknown_means_, dtype=np.float32)
         tensors["unknown_calibration"] = np.ascontiguousarray(
             clf.unknown_calibration_, dtype=np.float32
@@ -312,24 +317,58 @@ def load_head(cls, path: str | os.PathLike):
     return clf
 
 
+def _unknown_keys() -> list[str]:
+    from .unknown import UnknownModel
+
+    return [f"unknown_{name}" for name in UnknownModel.names()]
+
+
 def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
-    """The class means and held-out scores of "none of these"; a head saved before they were
-    stored has neither and scores by its nearest proxy (classifier.unknown_score)."""
-    clf.unknown_means_ = clf.unknown_calibration_ = None
-    if "unknown_means" not in tensors and "unknown_calibration" not in tensors:
+    """The statistics of "none of these". Head files written before the combined score have the
+    class means and max-cosine held-out scores only (that older rule is kept for them), and
+    files older still have neither and score by their nearest proxy (classifier.unknown_score)."""
+    clf.unknown_model_ = clf.unknown_means_ = clf.unknown_calibration_ = None
+    keys = _unknown_keys()
+    if not any(k in tensors for k in keys):
         return
-    try:
-        means, calibration = tensors["unknown_means"], tensors["unknown_calibration"]
-    except KeyError as exc:
-        raise HeadFileError(f"'{name}' lacks the tensor {exc} of its unknown-score") from None
-    if _digest_bytes(means, calibration) != meta.get("sha256_unknown"):
+    if "unknown_center" not in tensors:
+        keys = ["unknown_means", "unknown_calibration"]
+    missing = [k for k in keys if k not in tensors]
+    if missing:
+        raise HeadFileError(f"'{name}' lacks the tensor '{missing[0]}' of its unknown-score")
+    if _digest_bytes(*(tensors[k] for k in keys)) != meta.get("sha256_unknown"):
         raise HeadFileError(f"'{name}' was altered after saving: its checksum does not match")
-    _finite(name, "class means", means)
-    _finite(name, "unknown-score calibration", calibration)
-    if means.shape != (len(clf.classes_), clf.n_features_in_) or calibration.ndim != 1:
-        raise HeadFileError(f"'{name}' is inconsistent: the class means have the wrong shape")
-    clf.unknown_means_ = np.ascontiguousarray(means, dtype=np.float32)
-    clf.unknown_calibration_ = np.sort(calibration.astype(np.float32))
+    arrays = {k.removeprefix("unknown_"): tensors[k] for k in keys}
+    for key, array in arrays.items():
+        if key != "dof":
+            _finite(name, f"unknown-score tensor '{key}'", array)
+    C, d = len(clf.classes_), clf.n_features_in_
+    shapes = {
+        "means": (C, d),
+        "center": (d,),
+        "white_means": (C, d),
+        "scale": (2, 2),
+        "dof": (1,),
+    }
+    bad = [k for k, shape in shapes.items() if k in arrays and arrays[k].shape != shape]
+    bad += [k for k in ("calibration",) if arrays[k].ndim != 1]
+    if "metric" in arrays and (arrays["metric"].ndim != 2 or arrays["metric"].shape[0] != d):
+        bad.append("metric")
+    if "dof" in arrays and arrays["dof"].dtype.kind not in "iu":
+        bad.append("dof")
+    if bad:
+        raise HeadFileError(
+            f"'{name}' is inconsistent: the unknown-score tensor '{bad[0]}' has the wrong shape"
+        )
+    clf.unknown_means_ = np.ascontiguousarray(arrays["means"], dtype=np.float32)
+    clf.unknown_calibration_ = np.sort(arrays["calibration"].astype(np.float32))
+    if "center" in arrays:
+        from .unknown import UnknownModel
+
+        arrays = {k: v.astype(np.int64 if k == "dof" else np.float32) for k, v in arrays.items()}
+        arrays["calibration"] = clf.unknown_calibration_
+        clf.unknown_model_ = UnknownModel(**arrays)
+        clf.unknown_means_ = clf.unknown_model_.means
 
 
 def _load_whitener(name: str, clf, tensors: dict, meta: dict) -> None:

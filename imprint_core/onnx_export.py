@@ -173,20 +173,36 @@ def _head_module(clf) -> torch.nn.Module:
             if clf.distance == "mahalanobis":
                 vi = mahalanobis_vi(np.asarray(clf.proxies_, dtype=np.float64))
                 self.register_buffer("vi", torch.from_numpy(vi))
-            means = getattr(clf, "unknown_means_", None)  # None: a head file of an older format
-            self.has_means = means is not None
-            if self.has_means:
-                self.register_buffer("means", torch.tensor(means, dtype=torch.float32))
+            model = getattr(clf, "unknown_model_", None)  # None: a head file of an older format
+            means = getattr(clf, "unknown_means_", None)
+            self.unknown_rule = "combined" if model is not None else "legacy"
+            if model is not None:
+                for name in ("means", "center", "metric", "white_means", "scale"):
+                    value = np.asarray(getattr(model, name), dtype=np.float32)
+                    self.register_buffer(f"u_{name}", torch.from_numpy(value.copy()))
+            elif means is not None:
+                self.register_buffer("u_means", torch.tensor(means, dtype=torch.float32))
+            else:
+                self.unknown_rule = "proxy"
 
         def unknown(self, features, z):
-            """As ImprintClassifier.unknown_score (imprint_core.unknown)."""
-            if self.has_means:
-                norms = features.norm(dim=1, keepdim=True)
-                u = features / norms.clamp_min(1e-30)  # a zero row stays zero, as the library
-                return 1.0 - (u @ self.means.T).amax(1)
-            if self.distance == "inner_product":
-                return 1.0 - (z @ self.W.T).amax(1)
-            return DISTANCES[self.distance](z, self.W, self).amin(1)
+            """As ImprintClassifier.unknown_score (imprint_core.unknown), in float64 as the
+            library: the score is a sum of distances divided by their small spreads."""
+            if self.unknown_rule == "proxy":
+                if self.distance == "inner_product":
+                    return 1.0 - (z @ self.W.T).amax(1)
+                return DISTANCES[self.distance](z, self.W, self).amin(1)
+            x = features.double()
+            u = x / x.norm(dim=1, keepdim=True).clamp_min(1e-30)  # a zero row stays zero
+            raw = 1.0 - (u @ self.u_means.double().T).amax(1)
+            if self.unknown_rule == "legacy":
+                return raw
+            v = u - self.u_center.double()
+            vf = v @ self.u_metric.double()
+            norm = ((v * v).sum(1) - (vf * vf).sum(1)).clamp_min(1e-30).sqrt()
+            white = 1.0 - ((v @ self.u_white_means.double().T) / norm[:, None]).amax(1)
+            scale = self.u_scale.double()
+            return (raw - scale[0, 0]) / scale[0, 1] + (white - scale[1, 0]) / scale[1, 1]
 
         def per_class_max(self, values):
             n = values.shape[0]

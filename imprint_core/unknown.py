@@ -1,30 +1,77 @@
 """ "None of these": how unlike every taught class an input is, from the head alone.
 
-The score is one minus the input's best cosine to the L2 class means of the training embeddings
-(the max-cosine score of Qi et al.'s imprinted weights), whatever the head's own GEN, NORM or AGG.
-The head stores those means (``unknown_means_``), so saved-and-loaded heads score exactly as the
-fitted ones. Measured on Fashion-MNIST (docs/benchmarks.md, "None of these"), no other score we
-tried did clearly better: a head's own space was worse (whitening costs about 0.02 AUROC, one
-proxy per image about 0.01), and Mahalanobis, k-NN, density, subspace, energy, margin,
-per-class-spread and activation-shaping scores were all within about 0.01 of it or below.
+Two distances, each good at one kind of stranger, are put on one scale and added:
 
-The threshold is calibrated on the training images themselves: each image is scored against its
-own class's mean *without it* (leave-one-out, closed form) and against the other classes' means;
-an input is "none of these" when it scores above ``UNKNOWN_QUANTILE`` (95 %) of those held-out
-scores, i.e. farther from every class than 95 % of the user's own images are from theirs. The
-held-out scores are stored in the head (``unknown_calibration_``), so the quantile can be chosen
-later (``clf.unknown_threshold(0.99)``). With one image per class nothing can be held out: the
-threshold falls back to the classes' separation (the median over class means of the distance to
-the nearest other mean), and says so (``unknown_rule_``).
+- ``raw``: one minus the best cosine to the L2 class means of the training embeddings (the
+  max-cosine score of Qi et al.'s imprinted weights). Images of another domain are far from every
+  class here (AUROC 0.99-1.00 on photos), look-alikes of a taught class much less (0.73-0.80).
+- ``white``: the same in the space centred on the training mean and whitened by the shrunk
+  within-class covariance (the default head's space: shrinkage ``d / (d + n - C)``). Directions
+  in which the taught classes vary are damped, so a look-alike that differs where the classes
+  do not stands out (0.81 on photos), while images of another domain are judged less well (0.90).
+
+Each distance is standardised by its held-out training scores (minus their mean, over their
+standard deviation), and the score is the sum: a far image is extreme in ``raw``, a look-alike
+in ``white``, and both count in the same units. Measured in docs/benchmarks.md ("None of these").
+
+Held-out scores: every training image is scored as a new image would be, without itself
+(``imprint_core.unknown_held_out``, closed form): its class mean without it, the whitening and
+the centre refitted without it. An image whose class has no other image is held out with its
+class and scored against the other classes only, an upper bound of what a new image of its class
+would score. The sorted sums of the held-out images are the calibration (``calibration``): an
+input is "none of these" when it scores above the 95 % quantile of them (``UNKNOWN_QUANTILE``),
+i.e. farther from the classes than 95 % of the user's own images are from theirs. With few images
+the quantile lies beyond the largest held-out score and is extrapolated with Student's t
+(``threshold``); with one image per class it is the largest held-out score.
+
+The head stores all of it (``UnknownModel``: safetensors tensors, ``imprint_core.head_io``), so a
+saved and loaded head, and its ONNX export, score and threshold exactly as the fitted one. Head
+files written before this score keep their rule: the max-cosine score with a quantile of its
+held-out scores (files with class means, ``legacy_*``), or the nearest proxy in the head's own
+space (files without).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .aggregation import pairwise
 
 UNKNOWN_QUANTILE = 0.95  # share of held-out training images below the threshold
+SCORES = ("raw", "white")  # the distances that are standardised and added, in this order
+SPREAD_FLOOR = 1e-3  # smallest spread of a distance (cosine distances of real images: 0.02-0.2)
+
+
+@dataclass(frozen=True)
+class UnknownModel:
+    """What a head keeps to score "none of these" (every array is saved with the head).
+
+    ``means`` (C, d): L2 class means; ``center`` (d,): mean of the L2-normalised training
+    embeddings; ``metric`` (d, r): ``F`` with ``I - F F^T`` proportional to the inverse of the
+    shrunk within-class covariance; ``white_means`` (C, d): the class directions in that metric
+    (``<v, white_means_c> / |v|_W`` is the whitened cosine of ``v = x - center``); ``scale``
+    (2, 2): location and spread of the held-out ``raw`` and ``white`` scores; ``calibration``
+    (m,): the sorted held-out scores; ``dof`` (1,): degrees of freedom of the held-out scores
+    (images held out from their class minus the classes they belong to; 0 when every class has
+    one image).
+    """
+
+    means: np.ndarray
+    center: np.ndarray
+    metric: np.ndarray
+    white_means: np.ndarray
+    scale: np.ndarray
+    calibration: np.ndarray
+    dof: np.ndarray
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.names()}
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
@@ -47,57 +94,158 @@ def class_means(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
     return _unit_rows(_class_sums(U, y_idx, n_classes)).astype(np.float32)
 
 
-def fit_unknown(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """The class means (C, d) float32 and the sorted held-out scores (m,) float32 of the
-    training images (see held_out_scores), from one normalisation of X."""
+def fit_unknown(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> UnknownModel:
+    """The :class:`UnknownModel` of training embeddings X (n, d) with class indices y_idx."""
+    from .unknown_held_out import fit_spaces
+
     U = _unit_rows(np.asarray(X, dtype=np.float64))
-    sums = _class_sums(U, y_idx, n_classes)
-    means = _unit_rows(sums).astype(np.float32)
-    return means, _held_out(U, y_idx, sums, means)
+    space, held, own = fit_spaces(U, y_idx, n_classes)
+    scale = _scale(held)
+    calibration = np.sort(combine(held, scale))
+    counts = np.bincount(y_idx, minlength=n_classes)
+    dof = int(own.sum() - np.count_nonzero(counts >= 2))
+    return UnknownModel(
+        **{k: v.astype(np.float32) for k, v in space.items()},
+        scale=scale.astype(np.float32),
+        calibration=calibration.astype(np.float32),
+        dof=np.array([dof], dtype=np.int64),
+    )
 
 
-def unknown_score(X: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """(n,) ``1 - max_c cos(x, mean_c)``: 0 on a class mean, up to 2 opposite every class."""
+def add_class(model: UnknownModel, X: np.ndarray, at: int) -> UnknownModel:
+    """``model`` with a new class of embeddings X inserted at index ``at``: its class means in
+    the spaces of the fit (centre, metric and scale unchanged), its images' held-out scores
+    (from their class without them; with one image, against the other classes) added to the
+    calibration."""
+    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    F = model.metric.astype(np.float64)
+    V = U - model.center.astype(np.float64)
+    VF = V @ F
+    norm = np.sqrt(np.maximum(np.einsum("ij,ij->i", V, V) - np.einsum("ij,ij->i", VF, VF), 1e-30))
+    t = (V / norm[:, None]).sum(axis=0)
+    Kt = t - F @ (F.T @ t)
+    t_norm = np.sqrt(max(float(t @ Kt), 1e-30))
+    s = U.sum(axis=0)
+    cos_raw = U @ model.means.astype(np.float64).T
+    cos_white = (V @ model.white_means.astype(np.float64).T) / norm[:, None]
+    k = len(U)
+    if k >= 2:  # the class without the image, seen as a class of k images (unknown_held_out)
+        share = k / (k - 1)
+        own_raw = (U @ s - 1.0) * share / np.linalg.norm(s)
+        own_white = (V @ Kt - norm) * share / (norm * t_norm)
+        cos_raw = np.column_stack([cos_raw, own_raw])
+        cos_white = np.column_stack([cos_white, own_white])
+    held = np.stack([1.0 - cos_raw.max(axis=1), 1.0 - cos_white.max(axis=1)], axis=1)
+    calibration = np.concatenate([model.calibration, combine(held, model.scale)])
+    return UnknownModel(
+        means=np.insert(model.means, at, _unit_rows(s[None])[0], axis=0).astype(np.float32),
+        center=model.center,
+        metric=model.metric,
+        white_means=np.insert(model.white_means, at, Kt / t_norm, axis=0).astype(np.float32),
+        scale=model.scale,
+        calibration=np.sort(calibration).astype(np.float32),
+        dof=model.dof + max(k - 1, 0),
+    )
+
+
+def _scale(held: np.ndarray) -> np.ndarray:
+    """(2, 2) rows (location, spread) of the held-out scores of each distance. The spread falls
+    back to the location when it cannot be measured (fewer than 3 scores, or all equal, as with
+    two classes of one image each), i.e. the distance then counts relative to its mean; it is
+    never below ``SPREAD_FLOOR`` (exact copies in a class would otherwise give a zero spread)."""
+    loc = held.mean(axis=0)
+    spread = held.std(axis=0, ddof=1) if len(held) >= 3 else np.zeros_like(loc)
+    spread = np.where(spread <= 1e-6 * np.abs(loc), np.abs(loc), spread)
+    return np.stack([loc, np.maximum(spread, SPREAD_FLOOR)], axis=1)
+
+
+def base_scores(X: np.ndarray, model: UnknownModel) -> np.ndarray:
+    """(n, 2) the ``raw`` and ``white`` distances of every row of X (see the module docstring)."""
+    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    raw = 1.0 - (U @ model.means.astype(np.float64).T).max(axis=1)
+    V = U - model.center.astype(np.float64)
+    F = model.metric.astype(np.float64)
+    VF = V @ F
+    norm = np.sqrt(np.maximum(np.einsum("ij,ij->i", V, V) - np.einsum("ij,ij->i", VF, VF), 1e-30))
+    white = 1.0 - ((V @ model.white_means.astype(np.float64).T) / norm[:, None]).max(axis=1)
+    return np.stack([raw, white], axis=1)
+
+
+def combine(base: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(n,) the sum over the distances of ``(distance - location) / spread``."""
+    scale = scale.astype(np.float64)
+    return ((base - scale[:, 0]) / scale[:, 1]).sum(axis=1)
+
+
+def unknown_score(X: np.ndarray, model: UnknownModel) -> np.ndarray:
+    """(n,) "none of these" score: higher = farther from every taught class."""
+    return combine(base_scores(X, model), model.scale)
+
+
+def threshold(model: UnknownModel, quantile: float) -> tuple[float, str]:
+    """The score above which an input is "none of these", and the rule that gave it in words.
+
+    With ``m`` held-out scores, ``quantile * (m + 1)``-th smallest of them (interpolated), whose
+    expected share of new known images above it is ``1 - quantile`` when the held-out scores are
+    exchangeable with new ones (split conformal prediction). Beyond the largest (fewer than 19
+    scores at 95 %) it is extrapolated: mean + Student-t quantile x standard deviation x
+    sqrt(1 + 1/dof), with the held-out scores' degrees of freedom (the images of a class share
+    their class mean, so 2 images in each of 5 classes count as 5, not 10). With one image per
+    class every image was held out with its class, which scores higher than a new image of that
+    class would: the largest held-out score.
+    """
+    _check_quantile(quantile)
+    cal = np.sort(model.calibration.astype(np.float64))
+    dof = int(model.dof[0])
+    if dof <= 0:
+        return float(cal[-1]), "other classes (one image per class: the largest held-out score)"
+    rule = f"held-out training images ({quantile:.0%} score lower)"
+    m = len(cal)
+    rank = quantile * (m + 1)
+    if rank <= m or quantile == 1:
+        return float(np.interp(min(rank, m), np.arange(1, m + 1), cal)), rule
+    from scipy.stats import t  # scipy is heavy to import; only needed with few images
+
+    df = max(dof, 2)
+    bound = cal.mean() + t.ppf(quantile, df - 1) * cal.std(ddof=1) * np.sqrt(1 + 1 / df)
+    return float(max(bound, cal[-1])), rule
+
+
+def _check_quantile(quantile: float) -> None:
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
+
+
+# ---- head files written before the combined score -----------------------------------------------
+def legacy_score(X: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """(n,) ``1 - max_c cos(x, mean_c)``: the score of head files with class means only."""
     U = _unit_rows(np.asarray(X, dtype=np.float64))
     return 1.0 - (U @ means.astype(np.float64).T).max(axis=1)
 
 
-def held_out_scores(X: np.ndarray, y_idx: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Sorted (m,) float32 scores of the training images held out from their own class mean.
-
-    Image i of class c is compared with the mean of c's other images (closed form: the class sum
-    minus the image) and with the other classes' means; classes with one image give no score.
-    """
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
-    return _held_out(U, y_idx, _class_sums(U, y_idx, len(means)), means)
-
-
-def _held_out(U: np.ndarray, y_idx: np.ndarray, sums: np.ndarray, means: np.ndarray) -> np.ndarray:
-    # cosines from inner products with the class sums alone (n x C, no n x d temporaries):
-    # <u, S_c - u> = <u, S_c> - |u|^2 and |S_c - u|^2 = |S_c|^2 - 2 <u, S_c> + |u|^2
-    counts = np.bincount(y_idx, minlength=len(means))
-    keep = counts[y_idx] >= 2
-    U, y_idx = U[keep], y_idx[keep]
-    if not len(U):
-        return np.zeros(0, dtype=np.float32)
-    cos = U @ means.astype(np.float64).T
-    rows = np.arange(len(U))
-    g = U @ sums.T
-    uu = np.einsum("ij,ij->i", U, U)
-    dot = g[rows, y_idx] - uu
-    norm = np.sqrt(np.maximum((sums**2).sum(axis=1)[y_idx] - 2 * g[rows, y_idx] + uu, 0.0))
-    cos[rows, y_idx] = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 1e-12)
-    return np.sort(1.0 - cos.max(axis=1)).astype(np.float32)
-
-
-def threshold(calibration: np.ndarray, means: np.ndarray, quantile: float) -> tuple[float, str]:
-    """The score above which an input is "none of these", and the rule that gave it."""
-    if not 0 < quantile <= 1:
-        raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
+def legacy_threshold(
+    calibration: np.ndarray, means: np.ndarray, quantile: float
+) -> tuple[float, str]:
+    """Their threshold: a quantile of their held-out scores, else the classes' separation."""
+    _check_quantile(quantile)
     if len(calibration):
         value = float(np.quantile(calibration.astype(np.float64), quantile))
         return value, f"held-out training images ({quantile:.0%} score lower)"
     return class_separation(means), "class separation (one image per class: nothing held out)"
+
+
+def legacy_held_out(X: np.ndarray, at: int, means: np.ndarray) -> np.ndarray:
+    """Held-out max-cosine scores of the images X of class ``at`` (a new class of a head file
+    with class means only): each against its class without it and the other classes' means."""
+    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    if len(U) < 2:
+        return np.zeros(0, dtype=np.float32)
+    s = U.sum(axis=0)
+    cos = U @ means.astype(np.float64).T
+    dot = U @ s - 1.0
+    norm = np.sqrt(np.maximum(s @ s - 2 * (U @ s) + 1.0, 0.0))
+    cos[:, at] = np.divide(dot, norm, out=np.zeros_like(dot), where=norm > 1e-12)
+    return (1.0 - cos.max(axis=1)).astype(np.float32)
 
 
 def class_separation(means: np.ndarray) -> float:
@@ -122,7 +270,7 @@ def nearest_proxy_distance(
 def proxy_separation(
     W: np.ndarray, proxy_class: np.ndarray, distance: str, VI: np.ndarray | None = None
 ) -> float:
-    """The older heads' threshold: median over proxies of the distance to the nearest proxy of
+    """The oldest heads' threshold: median over proxies of the distance to the nearest proxy of
     another class."""
     D = 1.0 - W @ W.T if distance == "inner_product" else pairwise(W, W, distance, VI)
     D = np.where(proxy_class[:, None] == proxy_class[None, :], np.inf, D)

@@ -148,14 +148,13 @@ class Insight:
         }
         if hasattr(head, "unknown_score"):  # "none of these" (imprint_core.unknown)
             score, threshold = float(head.unknown_score(Z)[0]), float(head.unknown_threshold_)
-            calibration = getattr(head, "unknown_calibration_", None)
             out["unknown"] = {
                 "score": score,
                 "threshold": threshold,
                 "unknown": score > threshold,
-                # the threshold comes from held-out training images (else from the classes'
-                # separation: one image per class, or a head file without class means)
-                "held_out": calibration is not None and len(calibration) > 0,
+                # the threshold comes from images held out from their class (else from the
+                # other classes: one image per class, or an older head file)
+                "held_out": bool(head.unknown_held_out_),
             }
         if n_neighbors and self.head_source == "imprinted" and self.is_embedded():
             X, y, items = self.dataset()

@@ -206,8 +206,8 @@ def unknown_note(unknown: dict[str, Any] | None, subject: str = "It") -> str:
 
         share = round(100 * UNKNOWN_QUANTILE)
         than = f"than {share} % of your own images are from their class, each held out"
-    else:  # one image per class, or a head file without class means
-        than = "than the classes are from each other"
+    else:  # one image per class (each held out with its class), or an older head file
+        than = "than your images are from the other classes"
     return (
         f"**None of these?** {subject} is farther from every class (unknown score "
         f"{unknown['score']:.2f}) {than} ({unknown['threshold']:.2f}): it may belong to none "

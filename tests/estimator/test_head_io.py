@@ -37,8 +37,15 @@ def test_metadata_is_readable_json(head):
         "__metadata__",
         "proxies",
         "proxy_counts",
-        "unknown_means",  # "none of these": class means and held-out training scores
+        # "none of these" (imprint_core.unknown.UnknownModel): class means, the whitened
+        # space, the scale of the two distances, the held-out training scores
+        "unknown_means",
+        "unknown_center",
+        "unknown_metric",
+        "unknown_white_means",
+        "unknown_scale",
         "unknown_calibration",
+        "unknown_dof",
     }
     assert b"pickle" not in raw and not raw.startswith(b"\x80")
 

@@ -368,3 +368,55 @@ def test_every_head_option_combination_matches_the_library(data):
                 (norm_inf, distance, agg, weighting, float(np.abs(got - expected).max()))
             )
     assert failures == []
+
+
+def _as_older_format(head, tmp_path, keep_means: bool):
+    """The head saved and rewritten as an older format wrote it: class means and max-cosine
+    held-out scores (format 1), or no unknown-score tensors at all; loaded back."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from imprint_core.head_io import _digest_bytes
+
+    path = tmp_path / "older.safetensors"
+    head.save(path)
+    with safe_open(str(path), framework="np") as fh:
+        meta = json.loads(fh.metadata()["imprint"])
+    tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith("unknown_")}
+    meta["format_version"] = 1
+    meta.pop("sha256_unknown")
+    if keep_means:
+        tensors["unknown_means"] = head.unknown_means_
+        tensors["unknown_calibration"] = np.linspace(0.05, 0.3, 20, dtype=np.float32)
+        meta["sha256_unknown"] = _digest_bytes(
+            tensors["unknown_means"], tensors["unknown_calibration"]
+        )
+    save_file(tensors, str(path), metadata={"imprint": json.dumps(meta)})
+    return ic.ImprintClassifier.load(path)
+
+
+@pytest.mark.parametrize("kind", ["several images", "one image per class", "older", "oldest"])
+def test_unknown_score_output_follows_the_library(kind, data, tmp_path):
+    """The head graph's ``unknown_score`` is the library's for every rule a head can carry: the
+    combined score (with held-out images, and with one image per class), the max-cosine score of
+    head files with class means only, the nearest proxy of files without them."""
+    import onnxruntime as ort
+
+    from imprint_core.onnx_export import head_graph
+
+    X, y, Z = data["Ztrain"], data["ytrain"], data["Ztest"]
+    if kind == "one image per class":
+        first = np.unique(y, return_index=True)[1]
+        X, y = X[first], y[first]
+    head = ic.ImprintClassifier.from_preset(ic.DEFAULT_PRESET).fit(X, y)
+    if kind in ("older", "oldest"):
+        head = _as_older_format(head, tmp_path, keep_means=kind == "older")
+    assert (head.unknown_model_ is None) == (kind in ("older", "oldest"))
+    session = ort.InferenceSession(head_graph(head), providers=["CPUExecutionProvider"])
+    _, unknown = session.run(["probabilities", "unknown_score"], {"features": Z})
+    expected = head.unknown_score(Z)
+    np.testing.assert_allclose(unknown, expected, atol=1e-4, rtol=0)
+    clear = np.abs(expected - head.unknown_threshold_) > 1e-3
+    np.testing.assert_array_equal(
+        (unknown > head.unknown_threshold_)[clear], head.is_unknown(Z)[clear]
+    )
