@@ -38,6 +38,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .aggregation import pairwise
+from .unknown_held_out import class_sums, fit_spaces, unit_rows
 
 UNKNOWN_QUANTILE = 0.95  # share of held-out training images below the threshold
 SCORES = ("raw", "white")  # the distances that are standardised and added, in this order
@@ -74,31 +75,15 @@ class UnknownModel:
         return {name: getattr(self, name) for name in self.names()}
 
 
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; a zero row stays zero (it has no direction)."""
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return X / norms
-
-
-def _class_sums(U: np.ndarray, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
-    """(C, d) per-class sums as one GEMM with the one-hot matrix (np.add.at is ~50x slower)."""
-    onehot = np.zeros((n_classes, len(U)), dtype=U.dtype)
-    onehot[y_idx, np.arange(len(U))] = 1.0
-    return onehot @ U
-
-
 def class_means(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
     """(C, d) float32: the L2-normalised mean of every class's L2-normalised embeddings."""
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
-    return _unit_rows(_class_sums(U, y_idx, n_classes)).astype(np.float32)
+    U = unit_rows(np.asarray(X, dtype=np.float64))
+    return unit_rows(class_sums(U, y_idx, n_classes)).astype(np.float32)
 
 
 def fit_unknown(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> UnknownModel:
     """The :class:`UnknownModel` of training embeddings X (n, d) with class indices y_idx."""
-    from .unknown_held_out import fit_spaces
-
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    U = unit_rows(np.asarray(X, dtype=np.float64))
     space, held, own = fit_spaces(U, y_idx, n_classes)
     scale = _scale(held)
     calibration = np.sort(combine(held, scale))
@@ -117,7 +102,7 @@ def add_class(model: UnknownModel, X: np.ndarray, at: int) -> UnknownModel:
     the spaces of the fit (centre, metric and scale unchanged), its images' held-out scores
     (from their class without them; with one image, against the other classes) added to the
     calibration."""
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    U = unit_rows(np.asarray(X, dtype=np.float64))
     F = model.metric.astype(np.float64)
     V = U - model.center.astype(np.float64)
     VF = V @ F
@@ -138,7 +123,7 @@ def add_class(model: UnknownModel, X: np.ndarray, at: int) -> UnknownModel:
     held = np.stack([1.0 - cos_raw.max(axis=1), 1.0 - cos_white.max(axis=1)], axis=1)
     calibration = np.concatenate([model.calibration, combine(held, model.scale)])
     return UnknownModel(
-        means=np.insert(model.means, at, _unit_rows(s[None])[0], axis=0).astype(np.float32),
+        means=np.insert(model.means, at, unit_rows(s[None])[0], axis=0).astype(np.float32),
         center=model.center,
         metric=model.metric,
         white_means=np.insert(model.white_means, at, Kt / t_norm, axis=0).astype(np.float32),
@@ -161,7 +146,7 @@ def _scale(held: np.ndarray) -> np.ndarray:
 
 def base_scores(X: np.ndarray, model: UnknownModel) -> np.ndarray:
     """(n, 2) the ``raw`` and ``white`` distances of every row of X (see the module docstring)."""
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    U = unit_rows(np.asarray(X, dtype=np.float64))
     raw = 1.0 - (U @ model.means.astype(np.float64).T).max(axis=1)
     V = U - model.center.astype(np.float64)
     F = model.metric.astype(np.float64)
@@ -219,7 +204,7 @@ def _check_quantile(quantile: float) -> None:
 # ---- head files written before the combined score -----------------------------------------------
 def legacy_score(X: np.ndarray, means: np.ndarray) -> np.ndarray:
     """(n,) ``1 - max_c cos(x, mean_c)``: the score of head files with class means only."""
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    U = unit_rows(np.asarray(X, dtype=np.float64))
     return 1.0 - (U @ means.astype(np.float64).T).max(axis=1)
 
 
@@ -237,7 +222,7 @@ def legacy_threshold(
 def legacy_held_out(X: np.ndarray, at: int, means: np.ndarray) -> np.ndarray:
     """Held-out max-cosine scores of the images X of class ``at`` (a new class of a head file
     with class means only): each against its class without it and the other classes' means."""
-    U = _unit_rows(np.asarray(X, dtype=np.float64))
+    U = unit_rows(np.asarray(X, dtype=np.float64))
     if len(U) < 2:
         return np.zeros(0, dtype=np.float32)
     s = U.sum(axis=0)

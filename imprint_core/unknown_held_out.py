@@ -27,9 +27,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .unknown import _class_sums, _unit_rows
-
 CHUNK = 2048  # rows of held-out work at a time: n x rank float64 arrays stay small
+
+
+def unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; a zero row stays zero (it has no direction)."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return X / norms
+
+
+def class_sums(U: np.ndarray, y_idx: np.ndarray, n_classes: int) -> np.ndarray:
+    """(C, d) per-class sums as one GEMM with the one-hot matrix (np.add.at is ~50x slower)."""
+    onehot = np.zeros((n_classes, len(U)), dtype=U.dtype)
+    onehot[y_idx, np.arange(len(U))] = 1.0
+    return onehot @ U
 
 
 def _scatter_eigen(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,7 +52,8 @@ def _scatter_eigen(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         g, W = np.linalg.eigh(R @ R.T)
         keep = g > max(g.max(initial=0.0), 0.0) * 1e-10
         return g[keep], R.T @ (W[:, keep] / np.sqrt(g[keep]))
-    L, V = np.linalg.eigh(R.T @ R)
+    R32 = np.ascontiguousarray(R, dtype=np.float32)  # n d^2: a float32 GEMM, as the whitener
+    L, V = np.linalg.eigh((R32.T @ R32).astype(np.float64))
     keep = L > max(L.max(initial=0.0), 0.0) * 1e-10
     return L[keep], V[:, keep]
 
@@ -73,19 +86,20 @@ def fit_spaces(
     n, d = U.shape
     C = n_classes
     counts = np.bincount(y_idx, minlength=C)
-    sums = _class_sums(U, y_idx, C)
-    means = _unit_rows(sums)
+    sums = class_sums(U, y_idx, C)
+    means = unit_rows(sums)
     mu = U.mean(axis=0)
     R = U - (sums / np.maximum(counts, 1)[:, None])[y_idx]
     L, V = _scatter_eigen(R)
     p, q = _shrink(n, L.sum(), n - C, d)
     D = p * L / (p * L + q)
-    Pu = U @ V  # projections on the scatter's eigenvectors
+    # projections on the scatter's eigenvectors: one n x d x rank GEMM (float32 when large)
+    Pu = U @ V if n * d < 2**22 else (U.astype(np.float32) @ V.astype(np.float32)).astype(float)
     Pv = Pu - mu @ V
     Vv = U - mu
     norm2 = np.einsum("ij,ij->i", Vv, Vv) - (Pv**2 * D).sum(axis=1)
     w = 1.0 / np.sqrt(np.maximum(norm2, 1e-30))
-    T = _class_sums(Vv * w[:, None], y_idx, C)  # class directions t_c
+    T = class_sums(Vv * w[:, None], y_idx, C)  # class directions t_c
     Pt = T @ V
     KT = T - (Pt * D) @ V.T
     tnorm = np.sqrt(np.maximum(np.einsum("ij,ij->i", T, KT), 1e-30))
@@ -96,7 +110,8 @@ def fit_spaces(
         "metric": V * np.sqrt(D) if len(D) else np.zeros((d, 1)),
         "white_means": KT / tnorm[:, None],
     }
-    ctx = dict(U=U, y=y_idx, counts=counts, sums=sums, means=means, R=R, L=L, V=V, Pu=Pu, Pv=Pv)
+    Pr = Pu - ((sums / np.maximum(counts, 1)[:, None]) @ V)[y_idx]  # residuals' projections
+    ctx = dict(U=U, y=y_idx, counts=counts, sums=sums, means=means, R=R, L=L, Pr=Pr, Pv=Pv)
     ctx.update(Vv=Vv, w=w, T=T, Pt=Pt, n=n, d=d, C=C, tt=tnorm**2, as_new=as_new)
     held = np.concatenate(
         [_held_out(ctx, slice(s, min(s + CHUNK, n))) for s in range(0, n, CHUNK)], axis=0
@@ -127,12 +142,12 @@ def _held_out(ctx: dict, rows: slice) -> np.ndarray:
 
     # white: metric without the image = diag change in the eigenbasis + rank-one downdate
     R, Pv, w = ctx["R"][rows], ctx["Pv"][rows], ctx["w"][rows]
-    Vv, L, V, T, Pt = ctx["Vv"][rows], ctx["L"], ctx["V"], ctx["T"], ctx["Pt"]
+    Vv, L, T, Pt = ctx["Vv"][rows], ctx["L"], ctx["T"], ctx["Pt"]
     rr = np.einsum("ij,ij->i", R, R)
     p, q = _shrink(n - 1, L.sum() - share * rr, n - 1 - C + alone, d)  # per image
     pL = p[:, None] * L[None, :]
     Di = pL / (pL + q[:, None])
-    Pr = R @ V
+    Pr = ctx["Pr"][rows]
     vv = np.einsum("ij,ij->i", Vv, Vv) - (Pv**2 * Di).sum(axis=1)
     vr = np.einsum("ij,ij->i", Vv, R) - (Pv * Pr * Di).sum(axis=1)
     rk = rr - (Pr**2 * Di).sum(axis=1)
@@ -145,7 +160,7 @@ def _held_out(ctx: dict, rows: slice) -> np.ndarray:
     VT = vt + (gam * vr)[:, None] * rt
     TT = tt + gam[:, None] * rt**2
     # class sums without the image, and every image moved by the centre's shift v_i / (n - 1)
-    W = _class_sums(ctx["w"][:, None], ctx["y"], C)[:, 0]
+    W = class_sums(ctx["w"][:, None], ctx["y"], C)[:, 0]
     kap = np.where(own, W[None, :] - w[:, None], W[None, :]) / (n - 1)
     VT_out = VT - np.where(own, w[:, None] * VV[:, None], 0.0)
     TT_out = TT - np.where(own, 2 * w[:, None] * VT - (w**2 * VV)[:, None], 0.0)
