@@ -15,14 +15,15 @@ standard deviation), and the score is the sum: a far image is extreme in ``raw``
 in ``white``, and both count in the same units. Measured in docs/benchmarks.md ("None of these").
 
 Held-out scores: every training image is scored as a new image would be, without itself
-(``imprint_core.unknown_held_out``, closed form): its class mean without it, the whitening and
-the centre refitted without it. An image whose class has no other image is held out with its
-class and scored against the other classes only, an upper bound of what a new image of its class
-would score. The sorted sums of the held-out images are the calibration (``calibration``): an
-input is "none of these" when it scores above the 95 % quantile of them (``UNKNOWN_QUANTILE``),
-i.e. farther from the classes than 95 % of the user's own images are from theirs. With few images
-the quantile lies beyond the largest held-out score and is extrapolated with Student's t
-(``threshold``); with one image per class it is the largest held-out score.
+(``imprint_core.unknown_held_out``, closed form): its class mean without it, the whitening and the
+centre refitted without it. An image whose class has no other image is held out with its class and
+scored against the other classes only, an upper bound of what a new image of its class would score.
+Beyond 2,000 images a seeded sample of every class is held out. The sorted sums of the held-out
+images are the calibration (``calibration``): an input is "none of these" when it scores above the
+95 % quantile of them (``UNKNOWN_QUANTILE``), i.e. farther from the classes than 95 % of the user's
+own images are from theirs. With few images the quantile lies beyond the largest held-out score and
+is extrapolated with Student's t (``threshold``); with one image per class it is the largest
+held-out score.
 
 The head stores all of it (``UnknownModel``: safetensors tensors, ``imprint_core.head_io``), so a
 saved and loaded head, and its ONNX export, score and threshold exactly as the fitted one. Head

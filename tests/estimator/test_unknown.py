@@ -13,7 +13,7 @@ import pytest
 import imprint_core as ic
 from imprint_core import unknown
 from imprint_core.unknown import UnknownModel
-from imprint_core.unknown_held_out import _more_images, fit_spaces
+from imprint_core.unknown_held_out import HELD_OUT_MAX, _more_images, fit_spaces, held_out_rows
 
 E = np.eye(3)
 # the default head's space, spelled out: the whitened class mean with the shrinkage d / (d + n - C)
@@ -112,6 +112,21 @@ def test_held_out_cosine_is_turned_into_that_of_a_class_with_one_image_more():
         sum2 = float(members.sum(0) @ members.sum(0))
         factor = _more_images(np.array([sum2]), np.array([k]))[0]
         assert new @ fewer * factor == pytest.approx(new @ mean, abs=1e-12)
+
+
+def test_many_images_hold_out_a_seeded_sample_of_every_class():
+    """Beyond HELD_OUT_MAX images the calibration holds out the same share of every class."""
+    y = np.repeat([0, 1, 2], [3000, 990, 10])
+    rows = held_out_rows(y)
+    assert len(rows) == HELD_OUT_MAX == 2000 and np.all(np.diff(rows) > 0)
+    assert np.bincount(y[rows]).tolist() == [1500, 495, 5]
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(len(y), 6)) + 3 * rng.normal(size=(3, 6))[y] + 5
+    first = ic.ImprintClassifier.from_preset("qi").fit(X, y)
+    again = ic.ImprintClassifier.from_preset("qi").fit(X, y)
+    assert first.unknown_calibration_.shape == (2000,)
+    assert int(first.unknown_model_.dof[0]) == 2000 - 3
+    np.testing.assert_array_equal(first.unknown_calibration_, again.unknown_calibration_)
 
 
 def test_threshold_rules():
