@@ -144,8 +144,7 @@ def main() -> None:
         others = [v for k, v in photos.items() if k != name and k != "fashion-mnist"]
         far = np.concatenate(others) if others else None
         result["sets"][name] = {
-            str(n): summarise([one_draw(data, far, n, d) for d in range(args.draws)])
-            for n in shots
+            str(n): summarise([one_draw(data, far, n, d) for d in range(args.draws)]) for n in shots
         }
         print_set(name, result["sets"][name])
     if args.json:
