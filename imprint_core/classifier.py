@@ -138,7 +138,9 @@ default="inner_product"
     unknown_model_ : unknown.UnknownModel
         What ``unknown_score`` needs ("none of these", see ``imprint_core.unknown``): the class
         means, the centre, metric and class directions of the whitened space, the scale of the
-        two distances and the calibration. None for head files of an older format.
+        two distances and the calibration. None for head files of an older format. Built on
+        first use (this or the two attributes below, ``unknown_score``, ``is_unknown``, the
+        threshold, ``save``, the ONNX export), not by ``fit``: it costs more than most fits.
     unknown_means_ : ndarray of shape (n_classes, n_features), float32
         The L2 class means of the L2-normalised training embeddings.
     unknown_calibration_ : ndarray of shape (n_training_images,), float32
@@ -327,12 +329,51 @@ default="inner_product"
         return self
 
     def _fit_unknown(self, X: np.ndarray, y_idx: np.ndarray) -> None:
-        self._set_unknown(unknown.fit_unknown(X, y_idx, len(self.classes_)))
+        # The statistics cost up to ten times a fit (the within-class scatter's eigenvectors,
+        # every image's held-out scores): built on first use from a copy of the embeddings
+        # (the caller may change X in place), so fits that never ask "none of these" skip them.
+        self.__dict__.update(_unknown_model=None, _unknown_means=None, _unknown_calibration=None)
+        self._unknown_pending = unknown.Pending(np.array(X, copy=True), y_idx, len(self.classes_))
 
     def _set_unknown(self, model) -> None:
-        self.unknown_model_ = model
-        self.unknown_means_ = model.means
-        self.unknown_calibration_ = model.calibration
+        self.__dict__.update(
+            _unknown_model=model,
+            _unknown_means=model.means,
+            _unknown_calibration=model.calibration,
+            _unknown_pending=None,
+        )
+
+    def _unknown_attr(self, name: str) -> Any:
+        """A "none of these" attribute, building the statistics first if a fit left them to do."""
+        pending = self.__dict__.get("_unknown_pending")
+        if pending is not None:
+            self._set_unknown(pending.build())
+        try:
+            return self.__dict__[f"_{name}"]
+        except KeyError:  # unfitted: as a missing attribute, for check_is_fitted and getattr
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}") from None
+
+    def _set_unknown_attr(self, name: str, value: Any) -> None:
+        pending = self.__dict__.get("_unknown_pending")
+        if pending is not None:  # build the rest before one part changes
+            self._set_unknown(pending.build())
+        self.__dict__[f"_{name}"] = value
+
+    unknown_model_ = property(
+        lambda self: self._unknown_attr("unknown_model"),
+        lambda self, v: self._set_unknown_attr("unknown_model", v),
+        doc="The :class:`unknown.UnknownModel` (built on first use after a fit).",
+    )
+    unknown_means_ = property(
+        lambda self: self._unknown_attr("unknown_means"),
+        lambda self, v: self._set_unknown_attr("unknown_means", v),
+        doc="The L2 class means of the training embeddings (built on first use after a fit).",
+    )
+    unknown_calibration_ = property(
+        lambda self: self._unknown_attr("unknown_calibration"),
+        lambda self, v: self._set_unknown_attr("unknown_calibration", v),
+        doc="The sorted held-out scores (built on first use after a fit).",
+    )
 
     def _context(self) -> generation.GenContext:
         return generation.GenContext(
@@ -414,6 +455,10 @@ default="inner_product"
         images stay as they were too (a new class can only bring them closer to a class: the
         threshold errs towards flagging fewer images)."""
         at = int(np.flatnonzero(classes == label)[0])
+        pending = self.__dict__.get("_unknown_pending")
+        if pending is not None:  # not built yet: added in this order when it is
+            pending.added.append((np.array(X, copy=True), at))
+            return
         model = getattr(self, "unknown_model_", None)
         if model is not None:
             self._set_unknown(unknown.add_class(model, X, at))

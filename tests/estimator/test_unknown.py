@@ -366,3 +366,39 @@ def test_the_sentence_names_the_rule_that_set_the_threshold():
     assert note.startswith("**None of these?** The frame is farther from every class")
     assert "than your images are from the other classes" in note
     assert unknown_note({**held, "unknown": False}) == "" and unknown_note(None) == ""
+
+
+def test_statistics_are_built_on_first_use_once_and_as_they_would_be_at_fit(monkeypatch, tmp_path):
+    """fit leaves the statistics (an eigendecomposition, every image's held-out scores) to the
+    first use; a class added before that use and the caller's array changed in place after fit
+    give what building them at once gives."""
+    X, y, Q = blobs(seed=4, n=12)
+    eager = ic.ImprintClassifier.from_preset("qi").fit(X[y != 2], y[y != 2])
+    assert (
+        eager.unknown_model_ is not None
+    )  # built now, then the class is added in the spaces of the fit
+    eager.add_class(X[y == 2], 2)
+
+    calls = []
+    real = unknown.fit_unknown
+    monkeypatch.setattr(unknown, "fit_unknown", lambda *a: calls.append(1) or real(*a))
+    Xc = X.copy()
+    lazy = ic.ImprintClassifier.from_preset("qi").fit(Xc[y != 2], y[y != 2])
+    lazy.add_class(Xc[y == 2], 2)
+    Xc[:] = 0.0  # the caller's array changes: the statistics are of what was fitted
+    assert calls == []
+    np.testing.assert_allclose(lazy.unknown_score(Q), eager.unknown_score(Q), atol=1e-5)
+    assert lazy.unknown_threshold_ == pytest.approx(eager.unknown_threshold_, abs=1e-5)
+    for name in UnknownModel.names():
+        np.testing.assert_allclose(
+            getattr(lazy.unknown_model_, name), getattr(eager.unknown_model_, name), atol=1e-5
+        )
+    lazy.is_unknown(Q)
+    lazy.save(tmp_path / "h.safetensors")
+    assert calls == [1]  # built once, kept
+    lazy.fit(X, y)  # a refit starts again
+    assert calls == [1]
+    np.testing.assert_allclose(lazy.unknown_means_, unknown.class_means(X, y, 3), atol=1e-6)
+    assert calls == [1, 1]
+    back = ic.ImprintClassifier.load(tmp_path / "h.safetensors")
+    np.testing.assert_allclose(back.unknown_score(Q), eager.unknown_score(Q), atol=1e-5)
