@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("ImprintClassifier.fit (norm none/none/none):")
         clf = bench_classifier(X, y, args.repeats)
     report = {
-        "config": vars(args) | {"shape": list(X.shape)},
+        "config": vars(args) | {"out": Path(args.out).name, "shape": list(X.shape)},  # no machine path
         "environment": {
             "python": platform.python_version(),
             "torch": torch.__version__,
