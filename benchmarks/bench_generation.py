@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("ImprintClassifier.fit (norm none/none/none):")
         clf = bench_classifier(X, y, args.repeats)
     report = {
-        "config": vars(args) | {"out": Path(args.out).name, "shape": list(X.shape)},  # no machine path
+        "config": vars(args) | {"out": Path(args.out).name, "shape": list(X.shape)},
         "environment": {
             "python": platform.python_version(),
             "torch": torch.__version__,
