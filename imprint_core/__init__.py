@@ -28,6 +28,9 @@ _EXPORTS: dict[str, str] = {
     "export_onnx": "imprint_core.onnx_export",
     "embed_views": "imprint_core.augment",
     "add_views": "imprint_core.augment",
+    "predict_files": "imprint_core.predict",
+    "least_sure": "imprint_core.predict",
+    "rescore": "imprint_core.predict",
 }
 
 __all__ = ["__version__", *_EXPORTS]

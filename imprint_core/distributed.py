@@ -109,14 +109,7 @@ def embed_ray(
     Each actor uses ``cpus_per_worker`` threads; ``gpus_per_worker=1`` with ``device="cuda"`` puts
     one model per GPU. A file no worker can read raises ``RuntimeError`` naming it.
     """
-    try:
-        import ray
-        import ray.data
-    except ImportError as exc:
-        raise RuntimeError(
-            "The ray engine needs Ray Data: pip install 'imprint_core[distributed]' "
-            f"(or pip install 'ray[data]>=2.9'); {exc}."
-        ) from None
+    ray = import_ray()
     from imprint_core.backbones import (
         DEFAULT_BACKBONE,
         backbone_spec,
@@ -140,12 +133,8 @@ def embed_ray(
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own bar counts images
         if workers is None:
-            res = ray.cluster_resources()
-            if gpus_per_worker > 0:
-                workers = int(res.get("GPU", 0) // gpus_per_worker)
-            else:
-                workers = int(res.get("CPU", 1) // max(cpus_per_worker, 1e-9))
-            workers = max(1, min(workers, -(-len(rows) // int(batch_size))))
+            batches = -(-len(rows) // int(batch_size))
+            workers = default_workers(ray, cpus_per_worker, gpus_per_worker, batches)
         ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), workers * 4)))
         ds = ds.map_batches(
             _Embedder,
@@ -178,6 +167,32 @@ def embed_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def import_ray():
+    """The ``ray`` module with Ray Data, or a RuntimeError saying how to install it."""
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise RuntimeError(
+            "The ray engine needs Ray Data: pip install 'imprint_core[distributed]' "
+            f"(or pip install 'ray[data]>=2.9'); {exc}."
+        ) from None
+    return ray
+
+
+def default_workers(
+    ray, cpus_per_worker: float, gpus_per_worker: float, batches: int | None = None
+) -> int:
+    """Actors for the pool: the cluster's CPUs (or GPUs) over what one actor takes, at most one
+    per batch (``batches``; None when the count is not known before reading)."""
+    res = ray.cluster_resources()
+    if gpus_per_worker > 0:
+        workers = int(res.get("GPU", 0) // gpus_per_worker)
+    else:
+        workers = int(res.get("CPU", 1) // max(cpus_per_worker, 1e-9))
+    return max(1, workers if batches is None else min(workers, batches))
 
 
 START_ATTEMPTS = 3  # Ray gives its local node a fixed 30 s to start; a busy machine can need more

@@ -28,6 +28,11 @@ MAX_PIXELS = 40_000_000  # 40 megapixels: a 7,300 x 5,500 photo; above this we r
 # (JPEG includes MPO, the multi-picture JPEG some phones write.)
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "AVIF")
 ALLOWED_TEXT = "a JPEG, PNG, GIF (first frame), BMP, TIFF, WebP, PPM or AVIF image"
+# File names that folder walks pick up as images (everything else in a folder is left out).
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+    | {".pbm", ".pnm", ".mpo", ".avif"}
+)
 _WHITE = (255, 255, 255)
 MIN_SIDE = 8  # pixels; the app refuses anything smaller on either side (a 1x1 tracking pixel)
 # iPhones' HEIC / HEIF: Pillow cannot read them, and the sentence should say so, not "corrupt".

@@ -1,4 +1,4 @@
-"""The ``imprint`` command line: ``imprint embed``, ``imprint bench``, ...
+"""The ``imprint`` command line: ``imprint embed``, ``imprint predict``, ``imprint bench``, ...
 
 Each sub-command lives in its own module and registers itself through ``COMMANDS``
 (name -> (module, help)); the module provides ``add_arguments(parser)`` and ``run(args)``.
@@ -12,6 +12,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("imprint_core.cli.embed", "embed a folder of images with a backbone"),
+    "predict": ("imprint_core.cli.predict", "classify image files, folders and zips with a head"),
     "bench": ("imprint_core.cli.bench", "run the paper's protocol on a dataset, print a table"),
     "export-onnx": ("imprint_core.cli.export_onnx", "a head + its backbone as one ONNX model"),
 }

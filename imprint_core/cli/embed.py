@@ -17,15 +17,15 @@ from pathlib import Path
 from imprint_core.distributed import ENGINES, embed_paths
 from imprint_core.embeddings_io import write_embeddings
 
-# Heavy: tqdm and backbones (PIL) imported where used, so that importing this module stays cheap.
+from .engine_options import add_engine_arguments, engine_options
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-    | {".pbm", ".pnm", ".mpo", ".avif"}
-)
+# Heavy: tqdm, backbones and images (PIL) imported where used, so that importing this module stays
+# cheap.
 
 
 def _images_in(folder: Path) -> list[Path]:
+    from imprint_core.images import IMAGE_SUFFIXES
+
     return sorted(
         p
         for p in folder.iterdir()
@@ -59,6 +59,8 @@ def find_images(folder: str | Path) -> tuple[list[Path], list[str] | None]:
         return files, labels
     if loose:
         return loose, None
+    from imprint_core.images import IMAGE_SUFFIXES
+
     allowed = ", ".join(sorted(IMAGE_SUFFIXES))
     raise ValueError(
         f"Folder {str(root)!r} has no images: put images ({allowed}) in it, or one subfolder "
@@ -78,72 +80,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", default="embeddings.npz", help="output .npz (default: %(default)s)"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="default: %(default)s")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: auto)")
-    parser.add_argument(
-        "--runtime",
-        default=None,
-        help="built-in backbone on the CPU: auto, onnxruntime or torch (fp32 PyTorch) "
-        "(default: IMPRINT_RUNTIME or auto)",
-    )
-    parser.add_argument(
-        "--engine",
-        default="local",
-        help="local (this process) or ray (Ray Data actors; needs imprint_core[distributed]) "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--ray-address",
-        default=None,
-        help="with --engine ray: an existing cluster (auto, ray://HOST:10001); default: "
-        "start a local Ray for this run",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="with --engine ray: model actors (default: all CPUs)",
-    )
-    parser.add_argument(
-        "--gpus-per-worker",
-        type=float,
-        default=0.0,
-        help="with --engine ray: GPUs per model actor, e.g. 1 with --device cuda (default: 0)",
-    )
-    parser.add_argument(
-        "--ray-cpus",
-        type=int,
-        default=None,
-        help="with --engine ray and no --ray-address: CPUs of the local Ray (default: all)",
-    )
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Embed ``args.folder`` with ``args.backbone`` and write ``args.output``."""
     from tqdm.auto import tqdm
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be a positive integer, got {args.batch_size}.")
+    options = engine_options(args, ENGINES) | {"batch_size": args.batch_size}
     if not str(args.output).endswith(".npz"):
         raise ValueError(f"--output {args.output!r} must end in .npz.")
     from imprint_core.backbones import backbone_spec
 
-    if args.engine not in ENGINES:
-        raise ValueError(f"--engine {args.engine!r} is not one of: {', '.join(ENGINES)}.")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be a positive integer, got {args.workers}.")
     root = Path(args.folder)
     files, labels = find_images(root)
     name = backbone_spec(args.backbone).name
     names = [str(f.relative_to(root)) for f in files]
-    options = {"batch_size": args.batch_size, "device": args.device, "runtime": args.runtime}
-    if args.engine == "ray":
-        options |= {
-            "ray_address": args.ray_address,
-            "workers": args.workers,
-            "gpus_per_worker": args.gpus_per_worker,
-            "local_cpus": args.ray_cpus,
-        }
     with tqdm(total=len(files), desc=f"embed {name} ({args.engine})", unit="img") as bar:
         X = embed_paths(files, args.engine, backbone=name, names=names, progress=bar, **options)
     path = write_embeddings(args.output, X, labels, names, name)

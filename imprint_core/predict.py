@@ -1,0 +1,370 @@
+"""Sort a pile: classify image files, folders and zips with a saved head, one row per image.
+
+``predict_files(head, inputs)`` checks everything it can before any work (the head file, that its
+backbone makes the embeddings it reads, every input; see ``sources``), then yields a
+``PredictionRow`` per image as batches finish: the label, its probability, the top three classes,
+the "none of these" score and flag, or the error that kept the image from being read (a bad file
+never stops the run). Images stream through in batches (the next batch is decoded while the model
+runs the current one), so memory does not grow with the pile; ``keep_embeddings=True`` keeps each
+row's embedding (5 KB with the built-in backbone) so that ``rescore`` can re-sort the pile under a
+re-imprinted head without embedding again, and ``least_sure`` lists the rows to correct first.
+``engine="ray"`` runs the same batches on Ray Data actors (``predict_ray``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .sources import InputImage, Inputs, Reader, list_inputs
+
+TOP = 3  # classes listed per row
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One image's prediction; on an ``error`` the label is None and the numbers are NaN."""
+
+    path: str
+    label: Any = None
+    probability: float = math.nan
+    top: tuple[tuple[Any, float], ...] = ()  # (label, probability), best first
+    unknown_score: float = math.nan
+    unknown: bool = False  # "none of these": unlike every taught class
+    error: str = ""
+    embedding: np.ndarray | None = None  # with keep_embeddings=True
+    source: InputImage | None = None  # where the image came from (for copies of it)
+
+    @property
+    def margin(self) -> float:
+        """Probability of the best class minus that of the second (NaN on an error)."""
+        if len(self.top) < 2:
+            return math.nan
+        return self.top[0][1] - self.top[1][1]
+
+
+def score_embeddings(clf, X: np.ndarray, top: int = TOP) -> dict[str, np.ndarray]:
+    """The head's verdict on embeddings ``X`` (n, d) as arrays.
+
+    Parameters
+    ----------
+    clf : ImprintClassifier
+        A fitted head.
+    X : ndarray of shape (n, d)
+        Embeddings from the head's backbone.
+    top : int, default=3
+        Classes to list per row (fewer when the head has fewer; padded with -1 and NaN).
+
+    Returns
+    -------
+    dict
+        ``top_index`` (n, top) int64 into ``clf.classes_``, best first (ties to the first class,
+        as ``predict``); ``top_probability`` (n, top) from ``predict_proba``; ``unknown_score``
+        (n,); ``unknown`` (n,) bool, ``clf.is_unknown``.
+    """
+    n = len(X)
+    index = np.full((n, top), -1, dtype=np.int64)
+    prob = np.full((n, top), np.nan)
+    if n == 0:
+        return {"top_index": index, "top_probability": prob, "unknown_score": np.zeros(0),
+                "unknown": np.zeros(0, dtype=bool)}  # fmt: skip
+    P = clf.predict_proba(X)
+    order = np.argsort(-P, axis=1, kind="stable")[:, :top]
+    index[:, : order.shape[1]] = order
+    prob[:, : order.shape[1]] = np.take_along_axis(P, order, axis=1)
+    score = np.asarray(clf.unknown_score(X), dtype=np.float64)
+    return {
+        "top_index": index,
+        "top_probability": prob,
+        "unknown_score": score,
+        "unknown": score > clf.unknown_threshold(),
+    }
+
+
+@dataclass
+class Decoded:
+    """A batch read and preprocessed: the model input of the readable images, their positions,
+    and an error sentence per image ("" when it was read)."""
+
+    items: list[InputImage]
+    batch: np.ndarray | None
+    ok: list[int]
+    errors: list[str]
+
+
+def decode(engine, reader: Reader, items: Sequence[InputImage]) -> Decoded:
+    """Read, decode (``load_image``: pixel limits, safe formats) and preprocess every image;
+    any failure becomes that image's error sentence."""
+    from .backbones import DECODE_MIN_SIDE
+    from .images import ImageError, load_image
+
+    arrays, ok, errors = [], [], []
+    for i, item in enumerate(items):
+        try:
+            image = load_image(reader.read(item), name=item.name, min_side=DECODE_MIN_SIDE)
+            arrays.append(np.asarray(engine.preprocess(image), dtype=np.float32))
+            ok.append(i)
+            errors.append("")
+        except ImageError as exc:
+            errors.append(str(exc))
+        except Exception as exc:  # a decoder bug on a hostile file must not end a long run
+            errors.append(f"Image {item.name!r} could not be read ({type(exc).__name__}: {exc}).")
+    return Decoded(list(items), np.stack(arrays) if arrays else None, ok, errors)
+
+
+def finish(engine, clf, decoded: Decoded, keep_embeddings: bool = False) -> dict[str, np.ndarray]:
+    """The forward pass and the head's scores of a decoded batch, one entry per image (errors
+    keep index -1, NaN scores and their sentence in ``error``)."""
+    n = len(decoded.items)
+    dim = int(clf.n_features_in_)
+    X = engine.features(decoded.batch) if decoded.batch is not None else np.zeros((0, dim))
+    scores = score_embeddings(clf, X)
+    out = {
+        "top_index": np.full((n, TOP), -1, dtype=np.int64),
+        "top_probability": np.full((n, TOP), np.nan),
+        "unknown_score": np.full(n, np.nan),
+        "unknown": np.zeros(n, dtype=bool),
+    }
+    for key, value in scores.items():
+        out[key][decoded.ok] = value
+    out["error"] = np.array(decoded.errors, dtype=object)
+    if keep_embeddings:
+        out["embedding"] = np.zeros((n, dim), dtype=np.float32)
+        out["embedding"][decoded.ok] = X
+    return out
+
+
+def _python(label: Any) -> Any:
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def rows_from_arrays(
+    names: Sequence[str],
+    arrays: dict[str, np.ndarray],
+    classes: np.ndarray,
+    sources: Sequence[InputImage | None] | None = None,
+) -> list[PredictionRow]:
+    """``PredictionRow`` objects from the arrays of ``finish`` (or a Ray batch)."""
+    rows = []
+    for i, name in enumerate(names):
+        source = sources[i] if sources is not None else None
+        error = str(arrays["error"][i])
+        if error:
+            rows.append(PredictionRow(str(name), error=error, source=source))
+            continue
+        top = tuple(
+            (_python(classes[j]), float(p))
+            for j, p in zip(arrays["top_index"][i], arrays["top_probability"][i], strict=True)
+            if j >= 0
+        )
+        embedding = arrays["embedding"][i] if "embedding" in arrays else None
+        rows.append(
+            PredictionRow(
+                str(name),
+                label=top[0][0],
+                probability=top[0][1],
+                top=top,
+                unknown_score=float(arrays["unknown_score"][i]),
+                unknown=bool(arrays["unknown"][i]),
+                embedding=None if embedding is None else np.array(embedding, dtype=np.float32),
+                source=source,
+            )
+        )
+    return rows
+
+
+def rescore(clf, rows: Iterable[PredictionRow]) -> list[PredictionRow]:
+    """The rows under another head (say, re-imprinted after a correction), from the embeddings
+    they kept (``predict_files(..., keep_embeddings=True)``): nothing is read or embedded again.
+    Error rows stay as they are."""
+    rows = list(rows)
+    done = [i for i, r in enumerate(rows) if not r.error]
+    missing = [rows[i].path for i in done if rows[i].embedding is None]
+    if missing:
+        raise ValueError(
+            f"Row {missing[0]!r} kept no embedding: predict with keep_embeddings=True to rescore."
+        )
+    if not done:
+        return rows
+    X = np.stack([rows[i].embedding for i in done])
+    s = score_embeddings(clf, X)
+    out = list(rows)
+    for k, i in enumerate(done):
+        top = tuple(
+            (_python(clf.classes_[j]), float(p))
+            for j, p in zip(s["top_index"][k], s["top_probability"][k], strict=True)
+            if j >= 0
+        )
+        out[i] = replace(
+            rows[i],
+            label=top[0][0],
+            probability=top[0][1],
+            top=top,
+            unknown_score=float(s["unknown_score"][k]),
+            unknown=bool(s["unknown"][k]),
+        )
+    return out
+
+
+def least_sure_order(margin: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Indices that put "none of these" first, then the smallest margins between the two best
+    classes (ties keep their order)."""
+    margin = np.where(np.isnan(margin), np.inf, np.asarray(margin, dtype=np.float64))
+    return np.lexsort((margin, ~np.asarray(unknown, dtype=bool)))
+
+
+def least_sure(rows: Iterable[PredictionRow]) -> list[PredictionRow]:
+    """The rows a person should look at first: "none of these", then the smallest margin
+    between the two best classes. Rows with an error are left out (nothing to learn from)."""
+    rows = [r for r in rows if not r.error]
+    order = least_sure_order(
+        np.array([r.margin for r in rows], dtype=np.float64),
+        np.array([r.unknown for r in rows], dtype=bool),
+    )
+    return [rows[i] for i in order]
+
+
+class Prediction:
+    """A run of ``predict_files``: iterate it (once) for the rows; ``total`` images to predict
+    (None when object-storage URIs are read by Ray), ``ignored`` files left out of folders and
+    zips (not images by their extension), ``skipped`` images passed over (already done)."""
+
+    def __init__(self, head, backbone: str, inputs: Inputs, todo: int, skipped: int, rows):
+        self.head, self.backbone, self.inputs = head, backbone, inputs
+        self.total = None if inputs.uris else todo
+        self.ignored, self.skipped = inputs.ignored, skipped
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[PredictionRow]:
+        return self._rows
+
+
+def load_head(head):
+    """An ``ImprintClassifier`` from a head file path (or the classifier itself)."""
+    from .classifier import ImprintClassifier
+
+    if isinstance(head, (str, os.PathLike)):
+        return ImprintClassifier.load(head)
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(head)
+    return head
+
+
+def head_backbone(clf, backbone: str | None = None) -> str:
+    """The backbone to embed with: the one the head records (``backbone`` must agree), checked
+    against the head's embedding size."""
+    from .onnx_export import _resolve_backbone
+
+    return _resolve_backbone(clf, backbone)
+
+
+def predict_files(
+    head,
+    inputs,
+    *,
+    backbone: str | None = None,
+    batch_size: int = 32,
+    engine: str = "local",
+    skip: Container[str] = (),
+    keep_embeddings: bool = False,
+    progress: Any = None,
+    **options: Any,
+) -> Prediction:
+    """Classify every image of ``inputs`` with ``head``; rows are computed as they are iterated.
+
+    Parameters
+    ----------
+    head : str, os.PathLike or ImprintClassifier
+        A head file (``clf.save``, the app's export) or a fitted classifier.
+    inputs : path or list of paths
+        Image files, folders (recursive) and ``.zip`` archives; with ``engine="ray"`` also
+        object-storage URIs that Ray Data reads (``s3://bucket/photos``).
+    backbone : str, optional
+        Must be the backbone the head records (default: that one).
+    batch_size : int, default=32
+        Images per forward pass.
+    engine : {"local", "ray"}, default="local"
+        This process, or Ray Data actors (``predict_ray``; options ``ray_address``, ``workers``,
+        ``gpus_per_worker``, ``local_cpus``).
+    skip : container of str
+        Row paths already done (``imprint predict --resume``): not read again.
+    keep_embeddings : bool, default=False
+        Keep each row's embedding (for ``rescore``).
+    progress : None, tqdm bar or callable(done, total)
+        Advanced after every batch.
+    **options
+        ``device``, ``runtime`` and the Ray options.
+
+    Returns
+    -------
+    Prediction
+        An iterable of ``PredictionRow``, in input order for ``engine="local"``, in the order
+        batches finish for ``engine="ray"``.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}: use one of {', '.join(ENGINES)}.")
+    clf = load_head(head)
+    name = head_backbone(clf, backbone)
+    found = list_inputs(inputs)
+    todo = [item for item in found.images if item.name not in skip]
+    if found.uris and engine != "ray":
+        raise ValueError(
+            f"{found.uris[0]!r} is an object-storage URI; only engine 'ray' (Ray Data) reads "
+            "those: use --engine ray, or copy the images to a local folder."
+        )
+    rows = ENGINES[engine](
+        clf, name, todo, found.uris, int(batch_size), skip, keep_embeddings, progress, options
+    )
+    return Prediction(clf, name, found, len(todo), len(found.images) - len(todo), rows)
+
+
+def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) -> Iterator:
+    """Load the backbone now (a hub model that cannot load offline fails here, before any row);
+    the rows are computed lazily."""
+    from .backbones import get_backbone
+
+    extra = sorted(set(options) - {"device", "runtime"})
+    if extra:
+        raise ValueError(f"Option {extra[0]!r} is for engine 'ray'; engine 'local' takes device "
+                         "and runtime.")  # fmt: skip
+    engine = get_backbone(name, **options)._engine  # the forward without the embedding cache
+    return _local_rows(engine, clf, items, batch_size, keep, progress)
+
+
+def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:
+    """Decode batch i+1 in a worker thread while the model runs batch i (Pillow and the model
+    release the GIL), as ``Backbone.embed`` does."""
+    from .backbones import _Progress
+
+    bar = _Progress(progress, len(items), "predict")
+    batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
+    if not batches:
+        return
+    with Reader() as reader, ThreadPoolExecutor(1, thread_name_prefix="imprint-decode") as pool:
+        pending = pool.submit(decode, engine, reader, batches[0])
+        for i in range(len(batches)):
+            decoded = pending.result()
+            if i + 1 < len(batches):
+                pending = pool.submit(decode, engine, reader, batches[i + 1])
+            arrays = finish(engine, clf, decoded, keep)
+            names = [it.name for it in decoded.items]
+            yield from rows_from_arrays(names, arrays, clf.classes_, decoded.items)
+            bar.advance(len(decoded.items))
+
+
+def _ray(clf, name, items, uris, batch_size, skip, keep, progress, options) -> Iterator:
+    from .predict_ray import ray_rows
+
+    return ray_rows(clf, name, items, uris, batch_size, skip, keep, progress, **options)
+
+
+ENGINES: dict[str, Callable[..., Iterator[PredictionRow]]] = {"local": _local, "ray": _ray}
