@@ -29,8 +29,8 @@ _EXPORTS: dict[str, str] = {
     "embed_views": "imprint_core.augment",
     "add_views": "imprint_core.augment",
     "predict_files": "imprint_core.predict",
-    "least_sure": "imprint_core.predict",
-    "rescore": "imprint_core.predict",
+    "least_sure": "imprint_core.prediction_rows",
+    "rescore": "imprint_core.prediction_rows",
 }
 
 __all__ = ["__version__", *_EXPORTS]

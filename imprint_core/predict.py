@@ -13,78 +13,24 @@ re-imprinted head without embedding again, and ``least_sure`` lists the rows to 
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .prediction_rows import (  # noqa: F401 - the public names of a prediction, here too
+    TOP,
+    PredictionRow,
+    least_sure,
+    least_sure_order,
+    rescore,
+    rows_from_arrays,
+    score_embeddings,
+)
 from .sources import InputImage, Inputs, Reader, list_inputs
-
-TOP = 3  # classes listed per row
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    """One image's prediction; on an ``error`` the label is None and the numbers are NaN."""
-
-    path: str
-    label: Any = None
-    probability: float = math.nan
-    top: tuple[tuple[Any, float], ...] = ()  # (label, probability), best first
-    unknown_score: float = math.nan
-    unknown: bool = False  # "none of these": unlike every taught class
-    error: str = ""
-    embedding: np.ndarray | None = None  # with keep_embeddings=True
-    source: InputImage | None = None  # where the image came from (for copies of it)
-
-    @property
-    def margin(self) -> float:
-        """Probability of the best class minus that of the second (NaN on an error)."""
-        if len(self.top) < 2:
-            return math.nan
-        return self.top[0][1] - self.top[1][1]
-
-
-def score_embeddings(clf, X: np.ndarray, top: int = TOP) -> dict[str, np.ndarray]:
-    """The head's verdict on embeddings ``X`` (n, d) as arrays.
-
-    Parameters
-    ----------
-    clf : ImprintClassifier
-        A fitted head.
-    X : ndarray of shape (n, d)
-        Embeddings from the head's backbone.
-    top : int, default=3
-        Classes to list per row (fewer when the head has fewer; padded with -1 and NaN).
-
-    Returns
-    -------
-    dict
-        ``top_index`` (n, top) int64 into ``clf.classes_``, best first (ties to the first class,
-        as ``predict``); ``top_probability`` (n, top) from ``predict_proba``; ``unknown_score``
-        (n,); ``unknown`` (n,) bool, ``clf.is_unknown``.
-    """
-    n = len(X)
-    index = np.full((n, top), -1, dtype=np.int64)
-    prob = np.full((n, top), np.nan)
-    if n == 0:
-        return {"top_index": index, "top_probability": prob, "unknown_score": np.zeros(0),
-                "unknown": np.zeros(0, dtype=bool)}  # fmt: skip
-    P = clf.predict_proba(X)
-    order = np.argsort(-P, axis=1, kind="stable")[:, :top]
-    index[:, : order.shape[1]] = order
-    prob[:, : order.shape[1]] = np.take_along_axis(P, order, axis=1)
-    score = np.asarray(clf.unknown_score(X), dtype=np.float64)
-    return {
-        "top_index": index,
-        "top_probability": prob,
-        "unknown_score": score,
-        "unknown": score > clf.unknown_threshold(),
-    }
 
 
 @dataclass
@@ -138,96 +84,6 @@ def finish(engine, clf, decoded: Decoded, keep_embeddings: bool = False) -> dict
         out["embedding"] = np.zeros((n, dim), dtype=np.float32)
         out["embedding"][decoded.ok] = X
     return out
-
-
-def _python(label: Any) -> Any:
-    return label.item() if isinstance(label, np.generic) else label
-
-
-def rows_from_arrays(
-    names: Sequence[str],
-    arrays: dict[str, np.ndarray],
-    classes: np.ndarray,
-    sources: Sequence[InputImage | None] | None = None,
-) -> list[PredictionRow]:
-    """``PredictionRow`` objects from the arrays of ``finish`` (or a Ray batch)."""
-    rows = []
-    for i, name in enumerate(names):
-        source = sources[i] if sources is not None else None
-        error = str(arrays["error"][i])
-        if error:
-            rows.append(PredictionRow(str(name), error=error, source=source))
-            continue
-        top = tuple(
-            (_python(classes[j]), float(p))
-            for j, p in zip(arrays["top_index"][i], arrays["top_probability"][i], strict=True)
-            if j >= 0
-        )
-        embedding = arrays["embedding"][i] if "embedding" in arrays else None
-        rows.append(
-            PredictionRow(
-                str(name),
-                label=top[0][0],
-                probability=top[0][1],
-                top=top,
-                unknown_score=float(arrays["unknown_score"][i]),
-                unknown=bool(arrays["unknown"][i]),
-                embedding=None if embedding is None else np.array(embedding, dtype=np.float32),
-                source=source,
-            )
-        )
-    return rows
-
-
-def rescore(clf, rows: Iterable[PredictionRow]) -> list[PredictionRow]:
-    """The rows under another head (say, re-imprinted after a correction), from the embeddings
-    they kept (``predict_files(..., keep_embeddings=True)``): nothing is read or embedded again.
-    Error rows stay as they are."""
-    rows = list(rows)
-    done = [i for i, r in enumerate(rows) if not r.error]
-    missing = [rows[i].path for i in done if rows[i].embedding is None]
-    if missing:
-        raise ValueError(
-            f"Row {missing[0]!r} kept no embedding: predict with keep_embeddings=True to rescore."
-        )
-    if not done:
-        return rows
-    X = np.stack([rows[i].embedding for i in done])
-    s = score_embeddings(clf, X)
-    out = list(rows)
-    for k, i in enumerate(done):
-        top = tuple(
-            (_python(clf.classes_[j]), float(p))
-            for j, p in zip(s["top_index"][k], s["top_probability"][k], strict=True)
-            if j >= 0
-        )
-        out[i] = replace(
-            rows[i],
-            label=top[0][0],
-            probability=top[0][1],
-            top=top,
-            unknown_score=float(s["unknown_score"][k]),
-            unknown=bool(s["unknown"][k]),
-        )
-    return out
-
-
-def least_sure_order(margin: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-    """Indices that put "none of these" first, then the smallest margins between the two best
-    classes (ties keep their order)."""
-    margin = np.where(np.isnan(margin), np.inf, np.asarray(margin, dtype=np.float64))
-    return np.lexsort((margin, ~np.asarray(unknown, dtype=bool)))
-
-
-def least_sure(rows: Iterable[PredictionRow]) -> list[PredictionRow]:
-    """The rows a person should look at first: "none of these", then the smallest margin
-    between the two best classes. Rows with an error are left out (nothing to learn from)."""
-    rows = [r for r in rows if not r.error]
-    order = least_sure_order(
-        np.array([r.margin for r in rows], dtype=np.float64),
-        np.array([r.unknown for r in rows], dtype=bool),
-    )
-    return [rows[i] for i in order]
 
 
 class Prediction:
@@ -330,14 +186,24 @@ def predict_files(
 def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) -> Iterator:
     """Load the backbone now (a hub model that cannot load offline fails here, before any row);
     the rows are computed lazily."""
-    from .backbones import get_backbone
-
     extra = sorted(set(options) - {"device", "runtime"})
     if extra:
         raise ValueError(f"Option {extra[0]!r} is for engine 'ray'; engine 'local' takes device "
                          "and runtime.")  # fmt: skip
-    engine = get_backbone(name, **options)._engine  # the forward without the embedding cache
+    engine = load_backbone(name, **options)._engine  # the forward without the embedding cache
     return _local_rows(engine, clf, items, batch_size, keep, progress)
+
+
+def load_backbone(name: str, device: str | None = None, runtime: str | None = None):
+    """``get_backbone``; a hub model whose weights are not here says that the head needs it."""
+    from .backbones import BackboneUnavailable, get_backbone
+
+    try:
+        return get_backbone(name, device=device, runtime=runtime)
+    except BackboneUnavailable as exc:
+        raise BackboneUnavailable(
+            f"The head was imprinted on {name!r}, a hub model this machine cannot load: {exc}"
+        ) from None
 
 
 def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:

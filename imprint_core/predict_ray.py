@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .predict import PredictionRow, decode, finish, rows_from_arrays
+from .predict import PredictionRow, decode, finish, load_backbone, rows_from_arrays
 from .sources import InputImage, Reader
 
 
@@ -88,7 +88,7 @@ def ray_rows(
     local_cpus: int | None = None,
 ) -> Iterator[PredictionRow]:
     """Check the options and the backbone now (before Ray starts); the rows come lazily."""
-    from .backbones import get_backbone, resolve_device, resolve_runtime, weights_cached
+    from .backbones import resolve_device, resolve_runtime, weights_cached
     from .distributed import import_ray
 
     ray = import_ray()
@@ -98,7 +98,7 @@ def ray_rows(
     if workers is not None and int(workers) < 1:
         raise ValueError(f"workers must be a positive integer, got {workers}.")
     if ray_address is None and not weights_cached(backbone):
-        get_backbone(backbone, device=device, runtime=runtime)  # offline: says why, names weights
+        load_backbone(backbone, device, runtime)  # offline: says why and names the weights
     actor = {
         "head": _head_bytes(clf),
         "backbone": backbone,

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from .predict import TOP, PredictionRow
+from .prediction_rows import TOP, PredictionRow
 
 COLUMNS = (
     "path",

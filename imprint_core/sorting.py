@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .predict import PredictionRow
+from .prediction_rows import PredictionRow
 from .sources import InputImage, Reader
 
 NONE_OF_THESE = "none-of-these"
