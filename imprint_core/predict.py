@@ -14,13 +14,11 @@ re-imprinted head without embedding again, and ``least_sure`` lists the rows to 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
+from .predict_batch import decode, finish, load_backbone
 from .prediction_rows import (  # noqa: F401 - the public names of a prediction, here too
     TOP,
     PredictionRow,
@@ -30,60 +28,7 @@ from .prediction_rows import (  # noqa: F401 - the public names of a prediction,
     rows_from_arrays,
     score_embeddings,
 )
-from .sources import InputImage, Inputs, Reader, list_inputs
-
-
-@dataclass
-class Decoded:
-    """A batch read and preprocessed: the model input of the readable images, their positions,
-    and an error sentence per image ("" when it was read)."""
-
-    items: list[InputImage]
-    batch: np.ndarray | None
-    ok: list[int]
-    errors: list[str]
-
-
-def decode(engine, reader: Reader, items: Sequence[InputImage]) -> Decoded:
-    """Read, decode (``load_image``: pixel limits, safe formats) and preprocess every image;
-    any failure becomes that image's error sentence."""
-    from .backbones import DECODE_MIN_SIDE
-    from .images import ImageError, load_image
-
-    arrays, ok, errors = [], [], []
-    for i, item in enumerate(items):
-        try:
-            image = load_image(reader.read(item), name=item.name, min_side=DECODE_MIN_SIDE)
-            arrays.append(np.asarray(engine.preprocess(image), dtype=np.float32))
-            ok.append(i)
-            errors.append("")
-        except ImageError as exc:
-            errors.append(str(exc))
-        except Exception as exc:  # a decoder bug on a hostile file must not end a long run
-            errors.append(f"Image {item.name!r} could not be read ({type(exc).__name__}: {exc}).")
-    return Decoded(list(items), np.stack(arrays) if arrays else None, ok, errors)
-
-
-def finish(engine, clf, decoded: Decoded, keep_embeddings: bool = False) -> dict[str, np.ndarray]:
-    """The forward pass and the head's scores of a decoded batch, one entry per image (errors
-    keep index -1, NaN scores and their sentence in ``error``)."""
-    n = len(decoded.items)
-    dim = int(clf.n_features_in_)
-    X = engine.features(decoded.batch) if decoded.batch is not None else np.zeros((0, dim))
-    scores = score_embeddings(clf, X)
-    out = {
-        "top_index": np.full((n, TOP), -1, dtype=np.int64),
-        "top_probability": np.full((n, TOP), np.nan),
-        "unknown_score": np.full(n, np.nan),
-        "unknown": np.zeros(n, dtype=bool),
-    }
-    for key, value in scores.items():
-        out[key][decoded.ok] = value
-    out["error"] = np.array(decoded.errors, dtype=object)
-    if keep_embeddings:
-        out["embedding"] = np.zeros((n, dim), dtype=np.float32)
-        out["embedding"][decoded.ok] = X
-    return out
+from .sources import Inputs, Reader, list_inputs
 
 
 class Prediction:
@@ -192,18 +137,6 @@ def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) ->
                          "and runtime.")  # fmt: skip
     engine = load_backbone(name, **options)._engine  # the forward without the embedding cache
     return _local_rows(engine, clf, items, batch_size, keep, progress)
-
-
-def load_backbone(name: str, device: str | None = None, runtime: str | None = None):
-    """``get_backbone``; a hub model whose weights are not here says that the head needs it."""
-    from .backbones import BackboneUnavailable, get_backbone
-
-    try:
-        return get_backbone(name, device=device, runtime=runtime)
-    except BackboneUnavailable as exc:
-        raise BackboneUnavailable(
-            f"The head was imprinted on {name!r}, a hub model this machine cannot load: {exc}"
-        ) from None
 
 
 def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:

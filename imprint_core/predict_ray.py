@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .predict import PredictionRow, decode, finish, load_backbone, rows_from_arrays
+from .predict_batch import decode, finish, load_backbone
+from .prediction_rows import PredictionRow, rows_from_arrays
 from .sources import InputImage, Reader
 
 
