@@ -133,8 +133,9 @@ def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) ->
     the rows are computed lazily."""
     extra = sorted(set(options) - {"device", "runtime"})
     if extra:
-        raise ValueError(f"Option {extra[0]!r} is for engine 'ray'; engine 'local' takes device "
-                         "and runtime.")  # fmt: skip
+        raise ValueError(
+            f"Option {extra[0]!r} is for engine 'ray'; engine 'local' takes device and runtime."
+        )
     engine = load_backbone(name, **options)._engine  # the forward without the embedding cache
     return _local_rows(engine, clf, items, batch_size, keep, progress)
 

@@ -26,8 +26,16 @@ from .sources import InputImage, Reader
 class _Predictor:
     """A Ray Data actor: loads the head and the backbone once, then predicts each batch."""
 
-    def __init__(self, head: bytes, backbone: str, device, runtime, threads: int, keep: bool,
-                 scheme: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        head: bytes,
+        backbone: str,
+        device,
+        runtime,
+        threads: int,
+        keep: bool,
+        scheme: str = "",
+    ) -> None:
         import tempfile
         from pathlib import Path
 
@@ -109,8 +117,9 @@ def ray_rows(
         "keep": keep,
     }
     pool = {"cpus": cpus_per_worker, "gpus": gpus_per_worker, "workers": workers}
-    return _rows(ray, clf, items, uris, batch_size, skip, progress, actor, pool,
-                 ray_address, local_cpus)  # fmt: skip
+    return _rows(
+        ray, clf, items, uris, batch_size, skip, progress, actor, pool, ray_address, local_cpus
+    )
 
 
 def _rows(ray, clf, items, uris, batch_size, skip, progress, actor, pool, address, local_cpus):

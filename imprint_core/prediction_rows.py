@@ -67,8 +67,12 @@ def score_embeddings(clf, X: np.ndarray, top: int = TOP) -> dict[str, np.ndarray
     index = np.full((n, top), -1, dtype=np.int64)
     prob = np.full((n, top), np.nan)
     if n == 0:
-        return {"top_index": index, "top_probability": prob, "unknown_score": np.zeros(0),
-                "unknown": np.zeros(0, dtype=bool)}  # fmt: skip
+        return {
+            "top_index": index,
+            "top_probability": prob,
+            "unknown_score": np.zeros(0),
+            "unknown": np.zeros(0, dtype=bool),
+        }
     P = clf.predict_proba(X)
     order = np.argsort(-P, axis=1, kind="stable")[:, :top]
     index[:, : order.shape[1]] = order

@@ -90,6 +90,7 @@ def list_inputs(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> Inpu
             found.ignored += skipped
         else:  # a file named on purpose is read whatever its extension (an error row if not)
             found.images.append(InputImage(text, text))
+    found.images = list({item.name: item for item in found.images}.values())  # one row per name
     return found
 
 

@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --sort-into: hard links instead of copies (copies across file systems)",
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue after the rows OUTPUT already holds"
+        "--resume",
+        action="store_true",
+        help="continue after the rows OUTPUT already holds (give the same INPUTs)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     parser.add_argument(
@@ -111,6 +113,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except HeadFileError as exc:
         raise ValueError(str(exc)) from None
+    if prediction.total == 0 and not prediction.skipped:
+        from imprint_core.images import IMAGE_SUFFIXES
+
+        raise ValueError(
+            f"No images in {', '.join(map(repr, args.inputs))}: give image files, folders or zips "
+            f"holding images ({', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
     if args.sort_into:
         _check_sort_into(args.sort_into, prediction)
     if resuming:
@@ -123,16 +132,20 @@ def run(args: argparse.Namespace) -> int:
     )
     total = None if prediction.total is None else prediction.total + len(done)
     desc = f"predict {prediction.backbone} ({args.engine})"
-    with (
-        tqdm(total=total, initial=len(done), desc=desc, unit="img") as bar,
-        PredictionWriter(out, append=resuming) as writer,
-        sorter,
-    ):
-        for row in prediction:
-            if args.sort_into:
-                sorter.place(row)  # before the CSV row: a row in the CSV has its copy
-            tally.add(writer.write(row))
-            bar.update(1)
+    try:
+        with (
+            tqdm(total=total, initial=len(done), desc=desc, unit="img") as bar,
+            PredictionWriter(out, append=resuming) as writer,
+            sorter,
+        ):
+            for row in prediction:
+                if args.sort_into:
+                    sorter.place(row)  # before the CSV row: a row in the CSV has its copy
+                tally.add(writer.write(row))
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"stopped after {tally.images:,} rows; the same command with --resume goes on.")
+        return 130
     new = tally.images - len(done)
     earlier = f", {len(done):,} from the earlier run" if done else ""
     print(f"wrote {out}: {tally.images:,} images ({new:,} new{earlier}): {tally.line()}")

@@ -137,33 +137,44 @@ def test_sort_into_hard_links(pile, head, tmp_path):
     assert flower.stat().st_nlink == 1 and flower.stat().st_size > 1000
 
 
-@pytest.mark.slow  # a real subprocess with its own model load
+def _start(head, folder, out, *extra):
+    cmd = [sys.executable, "-m", "imprint_core.cli", "predict", str(head), str(folder)]
+    cmd += ["-o", str(out), "--batch-size", "4", *extra]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _stop_after(proc, out: Path, rows: int, sig: int) -> None:
+    """Send ``sig`` once ``out`` holds more than ``rows`` rows."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") - 1 > rows:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+
+
+@pytest.mark.slow  # real subprocesses, each with its own model load
 def test_resume_after_a_killed_run(head, tmp_path):
-    """A real run killed half-way, then --resume: rows before the kill stay, the rest follow,
-    every image once, the same labels as a run of the library."""
+    """A real run killed half-way, then one stopped with Ctrl-C, then --resume: rows before each
+    stop stay, the rest follow, every image once, the labels of a run of the library."""
     folder = tmp_path / "many"
     write_fashion_folder(folder, per_class=120)  # 360 images
     out = tmp_path / "killed.csv"
-    cmd = [sys.executable, "-m", "imprint_core.cli", "predict", str(head), str(folder)]
-    proc = subprocess.Popen(
-        cmd + ["-o", str(out), "--batch-size", "4"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") > 40:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
+    proc = _start(head, folder, out)
+    _stop_after(proc, out, 40, signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     before = out.read_bytes()
     kept = before[: before.rfind(b"\n") + 1]
     assert 40 <= kept.count(b"\n") - 1 < 360
+    proc = _start(head, folder, out, "--resume")
+    _stop_after(proc, out, kept.count(b"\n") + 40, signal.SIGINT)
+    printed = proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode == 130 and "with --resume goes on" in printed, printed
+    interrupted = out.read_bytes()
+    assert interrupted.startswith(kept) and interrupted.endswith(b"\n")
+    assert kept.count(b"\n") < interrupted.count(b"\n") - 1 < 360
     assert main(["predict", str(head), str(folder), "-o", str(out), "--resume"]) == 0
-    after = out.read_bytes()
-    assert after.startswith(kept)  # the rows written before the kill are kept as they were
+    assert out.read_bytes().startswith(interrupted)  # rows written before each stop are kept
     rows = read_csv(out)
     lib = {r.path: r for r in ic.predict_files(head, folder)}
     assert set(rows) == set(lib) and len(rows) == 360
@@ -209,16 +220,26 @@ def test_refusals_are_sentences_and_leave_no_file(head, pile, tmp_path, capsys):
     base = ["predict", str(head)]
     bomb = _zip_bomb(tmp_path / "bomb.zip")
     _refused([*base, str(bomb), "-o", str(out)], capsys, "bomb.zip", "zip bomb", "100 times")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    _refused([*base, str(empty), "-o", str(out)], capsys, "No images in", ".png")
     missing = tmp_path / "missing"
     _refused([*base, str(missing), "-o", str(out)], capsys, repr(str(missing)), "does not exist")
     _refused([*base, str(pile.photo), "-o", str(tmp_path / "x.txt")], capsys, "must end in .csv")
-    _refused([*base, str(pile.photo), "-o", str(out), "--backbone", "resnet18"], capsys,
-             "imprinted on backbone 'efficientnet_lite0'")  # fmt: skip
+    _refused(
+        [*base, str(pile.photo), "-o", str(out), "--backbone", "resnet18"],
+        capsys,
+        "imprinted on backbone 'efficientnet_lite0'",
+    )
     _refused([*base, "s3://bucket/photos", "-o", str(out)], capsys, "only engine 'ray'")
     _refused([*base, str(pile.photo), "-o", str(out), "--link"], capsys, "--sort-into")
     inside = pile.folder / "sorted"
-    _refused([*base, str(pile.folder), "-o", str(out), "--sort-into", str(inside)], capsys,
-             "inside the input folder")  # fmt: skip
+    _refused(
+        [*base, str(pile.folder), "-o", str(out), "--sort-into", str(inside)],
+        capsys,
+        "inside the input folder",
+    )
     not_a_head = tmp_path / "head.safetensors"
     not_a_head.write_bytes(b"{}")
     _refused(
@@ -227,8 +248,7 @@ def test_refusals_are_sentences_and_leave_no_file(head, pile, tmp_path, capsys):
     assert not out.exists() and not inside.exists()
     out.write_text("path\n")
     _refused([*base, str(pile.photo), "-o", str(out)], capsys, "exists", "--resume", "--overwrite")
-    _refused([*base, str(pile.photo), "-o", str(out), "--resume"], capsys,
-             "not a predictions CSV")  # fmt: skip
+    _refused([*base, str(pile.photo), "-o", str(out), "--resume"], capsys, "not a predictions CSV")
     assert out.read_text() == "path\n"
 
 
@@ -258,8 +278,11 @@ def test_a_zip_claiming_too_many_entries_is_refused_from_its_end_record(head, tm
     path = _claiming_zip(tmp_path / "liar.zip", 3, MAX_ENTRIES + 1)
     assert zip_directory(path)[0] == MAX_ENTRIES + 1
     out = tmp_path / "x.csv"
-    _refused(["predict", str(head), str(path), "-o", str(out)], capsys,
-             f"holds {MAX_ENTRIES + 1:,} entries; a zip may hold at most {MAX_ENTRIES:,}")  # fmt: skip
+    _refused(
+        ["predict", str(head), str(path), "-o", str(out)],
+        capsys,
+        f"holds {MAX_ENTRIES + 1:,} entries; a zip may hold at most {MAX_ENTRIES:,}",
+    )
     assert not out.exists()
 
 
