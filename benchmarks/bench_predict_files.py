@@ -8,8 +8,8 @@ run is about the model, not the disk). The head: the default preset imprinted on
 class (all ten classes).
 
 1. Throughput: ``--speed`` images, both commands run round-robin ``--repeats`` times, each in a
-   fresh process that loads the backbone first (so the model load is not timed; both commands take
-   the same loaded model). Reported: median images/s of each and the median of the per-round
+   fresh process that loads the backbone and imports scikit-learn first (start-up is not timed; both
+   commands take the same loaded model; the start-up each was spared is reported). Reported: median images/s of each and the median of the per-round
    ratios predict / embed (goal: within 10 %).
 2. Memory: each command on ``--small`` and on ``--images`` images in fresh processes; the peak RSS
    (VmHWM) of each and its growth from the small to the large pile (goal for predict: < 50 MB;
@@ -35,18 +35,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A child: load the backbone (untimed), run one command (timed), report time and peak memory.
+# A child: load the backbone and import scikit-learn (the head's library) untimed, run one command
+# (timed), report its time, the start-up it was spared, and its peak memory.
 CHILD = """
 import json, sys, time
+t = time.perf_counter()
 import imprint_core as ic
+import imprint_core.classifier
 from imprint_core.cli import main
 ic.get_backbone()
+startup = time.perf_counter() - t
 t = time.perf_counter()
 code = main(sys.argv[1:])
 seconds = time.perf_counter() - t
 status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
 mb = lambda k: int(status[k].split()[0]) / 1024
-print(json.dumps({"code": code, "seconds": seconds, "peak_mb": mb("VmHWM"), "rss_mb": mb("VmRSS")}))
+print(json.dumps({"code": code, "seconds": seconds, "startup_s": startup, "peak_mb": mb("VmHWM"),
+                  "rss_mb": mb("VmRSS")}))
 """
 
 
@@ -157,9 +162,13 @@ def main() -> None:
         speed = link_subset(big, tmp / "speed", args.speed)
         head = fit_head(tmp / "head.safetensors")
         times: dict[str, list[float]] = {"embed": [], "predict": []}
+        startup: list[float] = []
         for r in range(args.repeats):
-            for name, argv in commands(head, speed, tmp, args.batch_size).items():
-                times[name].append(args.speed / child(argv)["seconds"])
+            pairs = list(commands(head, speed, tmp, args.batch_size).items())
+            for name, argv in pairs if r % 2 == 0 else pairs[::-1]:  # alternate who goes first
+                run = child(argv)
+                times[name].append(args.speed / run["seconds"])
+                startup.append(run["startup_s"])
                 print(f"round {r + 1} {name}: {times[name][-1]:.1f} img/s", flush=True)
         ratios = [p / e for p, e in zip(times["predict"], times["embed"], strict=True)]
         result["throughput"] = {
@@ -167,6 +176,8 @@ def main() -> None:
             "img_per_s": {k: v for k, v in times.items()},
             "median_img_per_s": {k: statistics.median(v) for k, v in times.items()},
             "median_ratio_predict_to_embed": statistics.median(ratios),
+            "ratios": ratios,
+            "median_startup_s": statistics.median(startup),
         }
         memory: dict[str, dict] = {}
         for name in ("predict", "embed"):
@@ -190,17 +201,24 @@ def main() -> None:
     t = result["throughput"]
     print(f"\nCPU: {result['before']['cpu']} ({result['before']['cores']} cores)")
     print(f"load average before {result['before']['load']}, after {result['after']['load']}")
+    print(f"start-up not timed (imports + model load): median {t['median_startup_s']:.1f} s")
     print(f"| {args.speed} images | embed | predict | predict / embed |")
     e, p = t["median_img_per_s"]["embed"], t["median_img_per_s"]["predict"]
-    print(f"| img/s (median of {args.repeats}) | {e:.1f} | {p:.1f} | "
-          f"{t['median_ratio_predict_to_embed']:.3f} |")  # fmt: skip
+    print(
+        f"| img/s (median of {args.repeats}) | {e:.1f} | {p:.1f} | "
+        f"{t['median_ratio_predict_to_embed']:.3f} |"
+    )
     run = result["memory"]["predict"]["in_run_rss_mb"]
-    print(f"predict, one run: RSS {run['at_small']:.0f} MB after {args.small} rows, "
-          f"{run['at_last_sample']:.0f} MB after {run['last_sample_rows']} rows")  # fmt: skip
+    print(
+        f"predict, one run: RSS {run['at_small']:.0f} MB after {args.small} rows, "
+        f"{run['at_last_sample']:.0f} MB after {run['last_sample_rows']} rows"
+    )
     for name in ("predict", "embed"):
         m = result["memory"][name]
-        print(f"{name}: peak RSS {m['small']['peak_mb']:.0f} MB at {args.small} images, "
-              f"{m['large']['peak_mb']:.0f} MB at {args.images}: +{m['peak_growth_mb']:.0f} MB")  # fmt: skip
+        print(
+            f"{name}: peak RSS {m['small']['peak_mb']:.0f} MB at {args.small} images, "
+            f"{m['large']['peak_mb']:.0f} MB at {args.images}: +{m['peak_growth_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":
