@@ -99,9 +99,8 @@ def _walk(root: str, found: Inputs) -> None:
         dirs[:] = sorted(d for d in dirs if not ignored((d,)))
         for name in sorted(files):
             if not ignored((name,)) and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.images.append(
-                    InputImage(os.path.join(folder, name), os.path.join(folder, name))
-                )
+                path = os.path.join(folder, name)
+                found.images.append(InputImage(path, path))
             else:
                 found.ignored += 1
 
