@@ -60,6 +60,8 @@ def child(argv: list[str], watch: Path | None = None) -> dict:
     the rows it has written, every 0.2 s."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", CHILD, *argv]
+    if watch is not None:
+        watch.unlink(missing_ok=True)  # count only the rows of this run
     log = tempfile.TemporaryFile()  # the progress bar: a pipe left unread would fill and block
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, cwd=ROOT)
     samples = []
