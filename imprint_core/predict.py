@@ -143,7 +143,7 @@ def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) ->
 def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:
     """Decode batch i+1 in a worker thread while the model runs batch i (Pillow and the model
     release the GIL), as ``Backbone.embed`` does."""
-    from .backbones import _Progress
+    from .backbones.backbone import _Progress
 
     bar = _Progress(progress, len(items), "predict")
     batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]

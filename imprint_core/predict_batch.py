@@ -31,23 +31,43 @@ class Decoded:
 
 
 def decode(engine, reader: Reader, items: Sequence[InputImage]) -> Decoded:
-    """Read, decode (``load_image``: pixel limits, safe formats) and preprocess every image;
-    any failure becomes that image's error sentence."""
+    """Read, decode (``load_image``: pixel limits, safe formats) and preprocess every image (the
+    engine's batch preprocessing, as ``Backbone.embed``); any failure becomes that image's error
+    sentence."""
     from .backbones import DECODE_MIN_SIDE
     from .images import ImageError, load_image
 
-    arrays, ok, errors = [], [], []
+    images, ok, errors = [], [], []
     for i, item in enumerate(items):
         try:
-            image = load_image(reader.read(item), name=item.name, min_side=DECODE_MIN_SIDE)
-            arrays.append(np.asarray(engine.preprocess(image), dtype=np.float32))
+            images.append(load_image(reader.read(item), name=item.name, min_side=DECODE_MIN_SIDE))
             ok.append(i)
             errors.append("")
         except ImageError as exc:
             errors.append(str(exc))
         except Exception as exc:  # a decoder bug on a hostile file must not end a long run
-            errors.append(f"Image {item.name!r} could not be read ({type(exc).__name__}: {exc}).")
-    return Decoded(list(items), np.stack(arrays) if arrays else None, ok, errors)
+            errors.append(_unexpected(items[i], exc))
+    if not images:
+        return Decoded(list(items), None, [], errors)
+    try:
+        return Decoded(list(items), engine.batch(images), ok, errors)
+    except Exception:  # one image the preprocessing cannot take: find it, keep the others
+        return _one_by_one(engine, items, images, ok, errors)
+
+
+def _unexpected(item: InputImage, exc: Exception) -> str:
+    return f"Image {item.name!r} could not be read ({type(exc).__name__}: {exc})."
+
+
+def _one_by_one(engine, items, images, ok, errors) -> Decoded:
+    arrays, kept = [], []
+    for i, image in zip(ok, images, strict=True):
+        try:
+            arrays.append(engine.batch([image])[0])
+            kept.append(i)
+        except Exception as exc:
+            errors[i] = _unexpected(items[i], exc)
+    return Decoded(list(items), np.stack(arrays) if arrays else None, kept, errors)
 
 
 def finish(engine, clf, decoded: Decoded, keep_embeddings: bool = False) -> dict[str, np.ndarray]:

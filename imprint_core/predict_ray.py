@@ -123,7 +123,7 @@ def ray_rows(
 
 
 def _rows(ray, clf, items, uris, batch_size, skip, progress, actor, pool, address, local_cpus):
-    from .backbones import _Progress
+    from .backbones.backbone import _Progress
     from .distributed import _first_line, _init_ray, default_workers
 
     started = not ray.is_initialized()
