@@ -57,9 +57,19 @@ print(json.dumps({"code": code, "seconds": seconds, "cpu_s": cpu, "startup_s": s
 """
 
 
-def child(argv: list[str], watch: Path | None = None) -> dict:
+def child(argv: list[str], watch: Path | None = None, attempts: int = 3) -> dict:
     """Run ``CHILD``; with ``watch`` (the CSV being written) also sample the child's RSS against
-    the rows it has written, every 0.2 s."""
+    the rows it has written, every 0.2 s. A child ended by a signal from outside (a shared
+    machine) is run again, up to ``attempts`` times, and the result says how many it took."""
+    for attempt in range(1, attempts + 1):
+        result = _child(argv, watch)
+        if result is not None:
+            return result | {"attempts": attempt}
+        print(f"  (a child was ended by a signal; running it again: {' '.join(argv[:2])})")
+    raise RuntimeError(f"{argv[:2]} was ended by a signal {attempts} times")
+
+
+def _child(argv: list[str], watch: Path | None) -> dict | None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-c", CHILD, *argv]
     if watch is not None:
@@ -78,6 +88,8 @@ def child(argv: list[str], watch: Path | None = None) -> dict:
             samples.append((rows, int(rss[0]) / 1024))
         time.sleep(0.2)
     out, _ = proc.communicate()
+    if proc.returncode < 0:
+        return None
     if proc.returncode != 0:
         log.seek(0)
         raise RuntimeError(log.read().decode()[-2000:])

@@ -14,6 +14,8 @@ re-imprinted head without embedding again, and ``least_sure`` lists the rows to 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -141,11 +143,17 @@ def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) ->
 
 
 def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:
-    """Decode batch i+1 in a worker thread while the model runs batch i (Pillow and the model
-    release the GIL), as ``Backbone.embed`` does."""
     from .backbones.backbone import _Progress
 
     bar = _Progress(progress, len(items), "predict")
+    for rows in _ahead(_local_batches(engine, clf, items, batch_size, keep)):
+        yield from rows
+        bar.advance(len(rows))
+
+
+def _local_batches(engine, clf, items, batch_size, keep) -> Iterator[list[PredictionRow]]:
+    """Decode batch i+1 in a worker thread while the model runs batch i (Pillow and the model
+    release the GIL), as ``Backbone.embed`` does."""
     batches = [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
     if not batches:
         return
@@ -157,8 +165,50 @@ def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[Pred
                 pending = pool.submit(decode, engine, reader, batches[i + 1])
             arrays = finish(engine, clf, decoded, keep)
             names = [it.name for it in decoded.items]
-            yield from rows_from_arrays(names, arrays, clf.classes_, decoded.items)
-            bar.advance(len(decoded.items))
+            yield rows_from_arrays(names, arrays, clf.classes_, decoded.items)
+
+
+_DONE = object()
+
+
+def _ahead(batches: Iterator[list], depth: int = 2) -> Iterator[list]:
+    """``batches`` computed in a background thread, at most ``depth`` ahead of the consumer: what
+    the consumer does with a batch (write the CSV, copy files) overlaps with the model running
+    the next one instead of leaving the cores idle. Errors reach the consumer; a consumer that
+    stops (or Ctrl-C) stops the producer after its current batch."""
+    out: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            put(exc)
+        finally:
+            batches.close()
+
+    thread = threading.Thread(target=produce, name="imprint-predict", daemon=True)
+    thread.start()
+    try:
+        while (got := out.get()) is not _DONE:
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _ray(clf, name, items, uris, batch_size, skip, keep, progress, options) -> Iterator:

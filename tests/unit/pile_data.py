@@ -79,13 +79,22 @@ def write_fashion_folder(folder: Path, per_class: int, skip: int = 0) -> dict[st
     return truth
 
 
+def example_test_folder() -> Path:
+    """The shipped example's held-out images (fashion3/test/<class>/*.png, 112 px)."""
+    from imprint_core.config import assets_dir
+
+    return assets_dir() / "examples" / "fashion3" / "test"
+
+
 @dataclass
 class Pile:
-    """A folder, a zip and a photo, with what a run must report about them."""
+    """The example's held-out images, a folder, a zip and a photo, with what a run must report
+    about them."""
 
     folder: Path
     archive: Path
     photo: Path
+    examples: Path = field(default_factory=example_test_folder)
     truth: dict[str, str] = field(default_factory=dict)  # Fashion-MNIST row name -> class
     errors: dict[str, str] = field(default_factory=dict)  # row name -> words its error must hold
     photos: list[str] = field(default_factory=list)  # row names of the photos
@@ -93,7 +102,7 @@ class Pile:
 
     @property
     def inputs(self) -> list[str]:
-        return [str(self.folder), str(self.archive), str(self.photo)]
+        return [str(self.examples), str(self.folder), str(self.archive), str(self.photo)]
 
 
 def make_pile(root: Path) -> Pile:
@@ -102,6 +111,7 @@ def make_pile(root: Path) -> Pile:
     china, flower = photos()
     pile = Pile(folder, archive, china)
     pile.truth = write_fashion_folder(folder, per_class=8)
+    pile.truth |= {str(p): p.parent.name for p in sorted(pile.examples.glob("*/*.png"))}
     twin = fashion_png(fashion_indices(1, skip=20)[2][0])  # a sneaker, twice, one file name
     for sub in ("a", "a/b"):
         (folder / sub / "twin.png").write_bytes(twin)

@@ -101,7 +101,9 @@ def _digests(paths) -> dict[str, str]:
 
 def test_sort_into_copies_every_image_into_its_class_folder(run, pile, head, tmp_path, capsys):
     rows, _, _ = run
-    originals = _digests(p for p in pile.folder.rglob("*") if p.is_file())
+    originals = _digests(
+        p for d in (pile.folder, pile.examples) for p in d.rglob("*") if p.is_file()
+    )
     originals |= _digests([pile.archive, pile.photo])
     target, out = tmp_path / "sorted", tmp_path / "p.csv"
     assert (
