@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Callable, Container, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import Any
 
 from .predict_batch import decode, finish, load_backbone
@@ -146,9 +147,10 @@ def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[Pred
     from .backbones.backbone import _Progress
 
     bar = _Progress(progress, len(items), "predict")
-    for rows in _ahead(_local_batches(engine, clf, items, batch_size, keep)):
-        yield from rows
-        bar.advance(len(rows))
+    with closing(_ahead(_local_batches(engine, clf, items, batch_size, keep))) as batches:
+        for rows in batches:
+            yield from rows
+            bar.advance(len(rows))
 
 
 def _local_batches(engine, clf, items, batch_size, keep) -> Iterator[list[PredictionRow]]:

@@ -115,3 +115,15 @@ def test_skip_and_bad_options(head, pile):
         ic.predict_files(head[1], pile.folder, engine="spark")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         ic.predict_files(head[1], pile.folder, batch_size=0)
+
+
+def test_a_consumer_that_stops_early_stops_the_work(head, pile):
+    """Rows are computed one thread ahead; dropping the iterator ends that thread."""
+    import itertools
+    import threading
+
+    rows = iter(ic.predict_files(head[1], pile.folder, batch_size=2))
+    first = list(itertools.islice(rows, 3))
+    assert len(first) == 3 and any(t.name == "imprint-predict" for t in threading.enumerate())
+    rows.close()
+    assert not any(t.name == "imprint-predict" for t in threading.enumerate())
