@@ -68,13 +68,13 @@ def _variants(use_compile: bool) -> dict:
         return lambda x: m(x.contiguous(memory_format=torch.channels_last)).numpy()
 
     def folded_cl():  # IMPRINT's PyTorch fallback
-        engine = B.get_backbone(runtime="torch")._engine
+        engine = B.get_backbone(runtime="torch").engine
         return lambda x: engine.features(x.numpy())
 
     def ort():  # IMPRINT's default on the CPU
         bb = B.get_backbone(runtime="onnxruntime")
         assert bb.runtime == "onnxruntime", bb.runtime
-        return lambda x: bb._engine.features(x.numpy())
+        return lambda x: bb.engine.features(x.numpy())
 
     def ort_dynamic_pad():  # the previous export: timm's per-call "same" padding arithmetic
         session = ort_session(_dynamic_pad_onnx())
@@ -555,7 +555,7 @@ def _engines() -> dict:
     from imprint_core.backbones import precision as P
 
     bb = B.get_backbone(runtime="onnxruntime")
-    fp32 = bb._engine
+    fp32 = bb.engine
     assert bb.runtime == "onnxruntime", bb.runtime
     old = copy.copy(fp32)
     old.batch_preprocess = None

@@ -128,7 +128,7 @@ def embed_ray(
         return np.zeros((0, backbone_spec(name).dim), dtype=np.float32)
     started = not ray.is_initialized()
     if started:
-        _init_ray(ray, ray_address, local_cpus)
+        init_ray(ray, ray_address, local_cpus)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own bar counts images
@@ -160,7 +160,7 @@ def embed_ray(
                 seen[rows] = True
                 bar(len(rows))
         except Exception as exc:  # Ray wraps worker errors; keep the first line naming the file
-            raise RuntimeError(f"Ray embedding failed: {_first_line(exc)}") from exc
+            raise RuntimeError(f"Ray embedding failed: {first_line(exc)}") from exc
         if not seen.all():
             raise RuntimeError(f"Ray returned {int(seen.sum())} of {len(rows)} embeddings.")
         return out
@@ -198,7 +198,7 @@ def default_workers(
 START_ATTEMPTS = 3  # Ray gives its local node a fixed 30 s to start; a busy machine can need more
 
 
-def _init_ray(ray, address: str | None, local_cpus: int | None) -> None:
+def init_ray(ray, address: str | None, local_cpus: int | None) -> None:
     """``ray.init``; a local node that times out during start-up (an overloaded machine) is
     shut down and started again, up to ``START_ATTEMPTS`` times."""
     for attempt in range(1, START_ATTEMPTS + 1):
@@ -217,7 +217,7 @@ def _init_ray(ray, address: str | None, local_cpus: int | None) -> None:
                 raise RuntimeError(f"Ray could not start: {exc}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """The user-facing sentence of an error Ray re-raised from a worker."""
     cause = exc
     while getattr(cause, "cause", None) is not None:  # RayTaskError keeps the original here

@@ -371,7 +371,10 @@ def _settings(clf) -> dict[str, Any]:
     return {p: getattr(clf, p, None) for p in PARAMS}
 
 
-def _resolve_backbone(clf, backbone: str | None) -> str:
+def resolve_backbone(clf, backbone: str | None) -> str:
+    """The backbone a head runs on: the one it records (``backbone`` must agree, or may name
+    it when the head records none), checked against the head's embedding size; ``ValueError``
+    naming both otherwise."""
     from .backbones import DEFAULT_BACKBONE, backbone_spec
 
     own = getattr(clf, "backbone", None)
@@ -395,7 +398,7 @@ def build_onnx(clf, backbone: str | None = None):
     from onnx import compose
 
     check_exportable(clf)
-    name = _resolve_backbone(clf, backbone)
+    name = resolve_backbone(clf, backbone)
     body, recipe = backbone_graph(name)
     head = onnx.load_from_string(head_graph(clf))
     head = compose.add_prefix(head, "head/")

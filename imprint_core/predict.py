@@ -64,9 +64,9 @@ def load_head(head):
 def head_backbone(clf, backbone: str | None = None) -> str:
     """The backbone to embed with: the one the head records (``backbone`` must agree), checked
     against the head's embedding size."""
-    from .onnx_export import _resolve_backbone
+    from .onnx_export import resolve_backbone
 
-    return _resolve_backbone(clf, backbone)
+    return resolve_backbone(clf, backbone)
 
 
 def predict_files(
@@ -139,14 +139,14 @@ def _local(clf, name, items, uris, batch_size, skip, keep, progress, options) ->
         raise ValueError(
             f"Option {extra[0]!r} is for engine 'ray'; engine 'local' takes device and runtime."
         )
-    engine = load_backbone(name, **options)._engine  # the forward without the embedding cache
+    engine = load_backbone(name, **options).engine  # the forward without the embedding cache
     return _local_rows(engine, clf, items, batch_size, keep, progress)
 
 
 def _local_rows(engine, clf, items, batch_size, keep, progress) -> Iterator[PredictionRow]:
-    from .backbones.backbone import _Progress
+    from .backbones.backbone import Progress
 
-    bar = _Progress(progress, len(items), "predict")
+    bar = Progress(progress, len(items), "predict")
     with closing(_ahead(_local_batches(engine, clf, items, batch_size, keep))) as batches:
         for rows in batches:
             yield from rows

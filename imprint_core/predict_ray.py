@@ -49,7 +49,7 @@ class _Predictor:
             path = Path(tmp) / "head.safetensors"
             path.write_bytes(head)
             self.clf = ImprintClassifier.load(path)
-        self.engine = get_backbone(backbone, device=device, runtime=runtime)._engine
+        self.engine = get_backbone(backbone, device=device, runtime=runtime).engine
         self.reader = Reader()
         self.keep, self.scheme = keep, scheme
 
@@ -123,18 +123,18 @@ def ray_rows(
 
 
 def _rows(ray, clf, items, uris, batch_size, skip, progress, actor, pool, address, local_cpus):
-    from .backbones.backbone import _Progress
-    from .distributed import _first_line, _init_ray, default_workers
+    from .backbones.backbone import Progress
+    from .distributed import default_workers, first_line, init_ray
 
     started = not ray.is_initialized()
     if started:
-        _init_ray(ray, address, local_cpus)
+        init_ray(ray, address, local_cpus)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False  # our bar counts images
         batches = None if uris else -(-len(items) // batch_size)
         workers = pool["workers"] or default_workers(ray, pool["cpus"], pool["gpus"], batches)
         by_name = {item.name: item for item in items}
-        bar = _Progress(progress, len(items), "predict")
+        bar = Progress(progress, len(items), "predict")
         for ds, scheme in _datasets(ray, items, uris, skip, workers):
             ds = ds.map_batches(
                 _Predictor,
@@ -152,7 +152,7 @@ def _rows(ray, clf, items, uris, batch_size, skip, progress, actor, pool, addres
                     yield from rows_from_arrays(names, batch, clf.classes_, sources)
                     bar.advance(len(names))
             except Exception as exc:  # Ray wraps worker errors; keep the sentence that says why
-                raise RuntimeError(f"Ray prediction failed: {_first_line(exc)}") from exc
+                raise RuntimeError(f"Ray prediction failed: {first_line(exc)}") from exc
     finally:
         if started:
             ray.shutdown()

@@ -111,10 +111,27 @@ _EOCD64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes right before the EOCD reco
 _EOCD64 = struct.Struct("<4sQ2H2L4Q")  # zip64 end of central directory record (56 bytes)
 
 
-def zip_directory(path: str | os.PathLike) -> tuple[int, int]:
-    """``(entries, directory bytes)`` a zip claims, from its end records alone (< 66 KB read):
-    the largest claim of every record found in the last 64 KB (a comment may hold something that
-    looks like one)."""
+def zip_directory(path: str | os.PathLike, label: str | None = None) -> tuple[int, int]:
+    """``(entries, directory bytes)`` a zip claims, from its end records alone (< 66 KB read).
+
+    zipfile reads and parses the whole central directory before anyone can count it; this reads
+    only the end-of-central-directory record (and the zip64 one it points to) and returns the
+    largest claim of every record found in the last 64 KB (a comment may hold something that
+    looks like one).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The archive.
+    label : str, optional
+        The name the error sentences give the archive (default: ``path``).
+
+    Returns
+    -------
+    tuple of int
+        The number of entries and the size in bytes of the central directory.
+    """
+    name = f"'{path if label is None else label}'"
     try:
         with open(path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
@@ -122,12 +139,12 @@ def zip_directory(path: str | os.PathLike) -> tuple[int, int]:
             tail = fh.read()
             claims = [_eocd_claim(fh, tail, at, size) for at in _find_all(tail, b"PK\x05\x06")]
     except FileNotFoundError:
-        raise FileNotFoundError(f"{str(path)!r} does not exist.") from None
+        raise FileNotFoundError(f"{name} does not exist.") from None
     except OSError as exc:
-        raise ZipRefused(f"{str(path)!r} cannot be read ({exc.strerror}).") from None
+        raise ZipRefused(f"{name} could not be read ({exc.strerror}).") from None
     claims = [c for c in claims if c is not None]
     if not claims:
-        raise ZipRefused(f"{str(path)!r} is not a readable zip file.")
+        raise ZipRefused(f"{name} is not a readable zip file.")
     return max(c[0] for c in claims), max(c[1] for c in claims)
 
 

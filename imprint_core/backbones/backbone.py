@@ -20,7 +20,7 @@ from .engines import Engine
 # Heavy: PIL, timm and tqdm imported where used, so that importing this module stays cheap.
 
 
-class _Progress:
+class Progress:
     """Adapts ``progress`` (None, True for a tqdm bar, a tqdm bar, or ``f(done, total)``)."""
 
     def __init__(self, progress: Any, total: int, desc: str) -> None:
@@ -70,12 +70,12 @@ class Backbone:
         self.ls_lambda = spec.ls_lambda
         self.licence = spec.licence
         self.device = device
-        self._engine = engine
+        self.engine = engine
 
     @property
     def runtime(self) -> str:
         """How the forward pass runs: "onnxruntime", "torch+channels_last" or "torch"."""
-        return self._engine.runtime
+        return self.engine.runtime
 
     def __repr__(self) -> str:
         return f"Backbone({self.name!r}, dim={self.dim}, device={self.device}, {self.runtime})"
@@ -86,7 +86,7 @@ class Backbone:
         """Decode and transform images into the model's float32 ``(n, 3, H, W)`` input batch."""
         items = as_list(images)
         names = list(names) if names is not None else [None] * len(items)
-        return self._engine.batch(
+        return self.engine.batch(
             [
                 load_image(im, name=nm, min_side=DECODE_MIN_SIDE)
                 for im, nm in zip(items, names, strict=True)
@@ -144,7 +144,7 @@ class Backbone:
         elif store is not None and not isinstance(store, EmbeddingCache):
             raise TypeError("cache must be None, True, False or an EmbeddingCache.")
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        bar = _Progress(progress, len(items), f"embed {self.name}")
+        bar = Progress(progress, len(items), f"embed {self.name}")
         bounds = [
             (start, min(start + int(batch_size), len(items)))
             for start in range(0, len(items), int(batch_size))
@@ -196,7 +196,7 @@ class Backbone:
         keys = list(todo)
         if not keys:
             return keys, todo, None
-        batch = self._engine.batch(
+        batch = self.engine.batch(
             [load_image(*payloads[k], min_side=DECODE_MIN_SIDE) for k in keys]
         )
         return keys, todo, batch
@@ -206,7 +206,7 @@ class Backbone:
         keys, todo, batch = prepared
         if not keys:
             return
-        feats = self._engine.features(batch)
+        feats = self.engine.features(batch)
         for key, vec in zip(keys, feats, strict=True):
             out[todo[key]] = vec
             if store is not None:
@@ -221,7 +221,7 @@ class Backbone:
                 f"{DEFAULT_BACKBONE!r} keeps its ImageNet head."
             )
         chunks = [
-            self._engine.logits(self.preprocess(items[s : s + batch_size]))
+            self.engine.logits(self.preprocess(items[s : s + batch_size]))
             for s in range(0, len(items), batch_size)
         ]
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 1000))

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .intake import _display_name, check_zip_directory, iter_zip_images
+from .intake import check_zip_directory, iter_zip_images, shown_name
 from .limits import MAX_CLASSES, MAX_UPLOAD_MB, ProjectError
 from .names import validate_class_name
 from .quotas import MAX_HEAD_MB
@@ -261,7 +261,7 @@ def read_project(project, path: str | os.PathLike, backbone=None) -> None:
     may not contain (``opening.open_project`` then discards the project and its files).
     """
     path = Path(path)
-    label = _display_name(path)
+    label = shown_name(path)
     try:
         size = path.stat().st_size
     except OSError:

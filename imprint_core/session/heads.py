@@ -16,7 +16,7 @@ import numpy as np
 
 from ..presets import matching_preset
 from .backbone import backbone_dims, backbone_names
-from .intake import _display_name
+from .intake import shown_name
 from .limits import MAX_CLASSES, ProjectError
 from .quotas import MAX_HEAD_MB
 from .settings import OPTION_ORDER, check_augment
@@ -46,7 +46,7 @@ class HeadFiles:
         """Load a saved head; check its backbone is known and its dimension matches."""
         from ..classifier import ImprintClassifier
 
-        label = _display_name(path)
+        label = shown_name(path)
         try:
             head = ImprintClassifier.load(path)
         except Exception as exc:  # a user file: any failure is a user-facing message

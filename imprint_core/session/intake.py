@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import struct
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..names import name_key, visible
+from ..zips import ZipRefused, zip_directory
 from .limits import (
     IMAGE_SUFFIXES,
     MAX_CLASSES,
@@ -33,7 +33,9 @@ from .limits import (
 from .names import validate_class_name
 
 
-def _display_name(path: str | os.PathLike) -> str:
+def shown_name(path: str | os.PathLike) -> str:
+    """The name a user sees for an uploaded file: its base name (the server's temp path is not
+    theirs to see)."""
     return Path(path).name or str(path)
 
 
@@ -115,7 +117,7 @@ def validate_image(
     image = prepare_image(source, name, cls, budget)
     suffix = _kept_suffix(source) if isinstance(source, bytes) else None
     if suffix is None:
-        return Validated(_png_bytes(image), ".png", image)
+        return Validated(png_bytes(image), ".png", image)
     return Validated(source, suffix, image)
 
 
@@ -178,7 +180,7 @@ def check_request(
         raise ProjectError(f"Got {len(files)} {what}; send at most {max_files} at a time.")
     budget = PixelBudget(max_pixels, f"These {len(files)} {what}")
     paths = [file.get("path") if isinstance(file, dict) else file for file in files]
-    charge_headers(((_display_name(path), path, None) for path in paths), budget)
+    charge_headers(((shown_name(path), path, None) for path in paths), budget)
     return budget.max_pixels - budget.left
 
 
@@ -250,7 +252,8 @@ def _file_size(path: str | os.PathLike, where: str) -> int:
         raise ProjectError(f"{where} could not be found (was the upload interrupted?).") from None
 
 
-def _png_bytes(image) -> bytes:
+def png_bytes(image) -> bytes:
+    """A prepared image as PNG bytes (what a class card stores: lossless, quick to write)."""
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False, compress_level=3)
     return buf.getvalue()
@@ -386,8 +389,11 @@ def check_zip_directory(zip_path: str | os.PathLike) -> str:
     """Refuse a zip whose end records claim more than ZIP_MAX_MEMBERS entries or a directory
     larger than ZIP_MAX_DIRECTORY_BYTES, before ``zipfile`` reads (and parses) that directory.
     Returns the zip's display name. Every zip a user hands us goes through this first."""
-    label = _display_name(zip_path)
-    entries, directory = zip_directory(zip_path)
+    label = shown_name(zip_path)
+    try:
+        entries, directory = zip_directory(zip_path, label=label)
+    except (ZipRefused, OSError) as exc:
+        raise ProjectError(str(exc)) from None
     if entries > ZIP_MAX_MEMBERS:
         raise ProjectError(
             f"'{label}' holds {entries:,} entries; a zip may hold at most {ZIP_MAX_MEMBERS:,}."
@@ -398,58 +404,6 @@ def check_zip_directory(zip_path: str | os.PathLike) -> str:
             f"{ZIP_MAX_MEMBERS:,} entries needs at most {ZIP_MAX_DIRECTORY_BYTES / 2**20:.0f} MB."
         )
     return label
-
-
-_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes + comment)
-_EOCD64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes right before the EOCD record
-_EOCD64 = struct.Struct("<4sQ2H2L4Q")  # zip64 end of central directory record (56 bytes)
-
-
-def zip_directory(zip_path: str | os.PathLike) -> tuple[int, int]:
-    """``(entries, directory bytes)`` a zip claims, from its end records alone (< 66 KB read).
-
-    zipfile reads and parses the whole central directory before anyone can count it (a
-    1,000,000-entry directory: seconds and hundreds of MB); this reads only the end-of-central-
-    directory record (and the zip64 one it points to) and returns the largest claim of every
-    record found in the last 64 KB (a comment may hold something that looks like one).
-    """
-    label = _display_name(zip_path)
-    try:
-        with open(zip_path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - (_EOCD.size + 0xFFFF + _EOCD64_LOCATOR.size)))
-            tail = fh.read()
-            claims = [_eocd_claim(fh, tail, at, size) for at in _find_all(tail, b"PK\x05\x06")]
-    except OSError:
-        raise ProjectError(f"'{label}' could not be read (was the upload interrupted?).") from None
-    claims = [c for c in claims if c is not None]
-    if not claims:
-        raise ProjectError(f"'{label}' is not a readable zip file.")
-    return max(c[0] for c in claims), max(c[1] for c in claims)
-
-
-def _find_all(data: bytes, signature: bytes) -> Iterator[int]:
-    at = data.find(signature)
-    while at >= 0:
-        yield at
-        at = data.find(signature, at + 1)
-
-
-def _eocd_claim(fh, tail: bytes, at: int, size: int) -> tuple[int, int] | None:
-    if len(tail) - at < _EOCD.size:
-        return None
-    fields = _EOCD.unpack_from(tail, at)
-    entries, directory = fields[4], fields[5]
-    locator = tail[max(0, at - _EOCD64_LOCATOR.size) : at]
-    if len(locator) == _EOCD64_LOCATOR.size and locator.startswith(b"PK\x06\x07"):
-        fh.seek(min(_EOCD64_LOCATOR.unpack(locator)[2], size))
-        record = fh.read(_EOCD64.size)
-        if len(record) == _EOCD64.size and record.startswith(b"PK\x06\x06"):
-            fields64 = _EOCD64.unpack(record)
-            # 0xFFFF / 0xFFFFFFFF in the plain record mean "see the zip64 record"
-            entries = fields64[7] if entries == 0xFFFF else max(entries, fields64[7])
-            directory = fields64[8] if directory == 0xFFFFFFFF else max(directory, fields64[8])
-    return entries, directory
 
 
 _CHUNK = 1 << 20
@@ -570,7 +524,7 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
         try:
             clean = validate_class_name(label)
         except ProjectError as exc:
-            raise ProjectError(f"Label {i + 1} (for '{_display_name(path)}'): {exc}") from None
+            raise ProjectError(f"Label {i + 1} (for '{shown_name(path)}'): {exc}") from None
         first = names.setdefault(name_key(clean), clean)
         if first != clean:
             raise ProjectError(
@@ -579,5 +533,5 @@ def records_from_labels(files: list, labels: Any) -> list[tuple[str, str, str]]:
             )
         if len({*names.values()}) > MAX_CLASSES:
             raise ProjectError(f"At most {MAX_CLASSES} classes are allowed.")
-        records.append((clean, _display_name(path), str(path)))
+        records.append((clean, shown_name(path), str(path)))
     return records

@@ -18,12 +18,12 @@ from typing import Any
 
 from .intake import (
     PixelBudget,
-    _display_name,
     charge_headers,
     check_display_name,
     iter_folder_images,
     iter_uploaded_folder,
     iter_zip_images,
+    shown_name,
     uploaded_folder_name,
     validate_image,
 )
@@ -95,8 +95,8 @@ class Uploads:
         """
         with self.transaction():
             entry = self.get(uid)
-            pairs = [f if isinstance(f, tuple) else (f, _display_name(f)) for f in files]
-            pairs = [(p, n or _display_name(p)) for p, n in pairs if p]
+            pairs = [f if isinstance(f, tuple) else (f, shown_name(f)) for f in files]
+            pairs = [(p, n or shown_name(p)) for p, n in pairs if p]
             self._check_room({entry.name: len(pairs)})
             _charge((entry.name, name, path) for path, name in pairs)
             items = self._store_all([(entry.name, name, str(path)) for path, name in pairs])
@@ -166,7 +166,7 @@ class Uploads:
 
     def import_zip(self, zip_path: str | os.PathLike, display_name: str | None = None) -> str:
         """Bulk import from a zip with one folder per class (see ``iter_zip_images``)."""
-        label = display_name or _display_name(zip_path)
+        label = display_name or shown_name(zip_path)
         return self.import_images(iter_zip_images(zip_path), label)
 
     def import_folder(self, root: str | os.PathLike) -> str:

@@ -44,7 +44,7 @@ def _previous_path(photos, backbone, folder: Path) -> np.ndarray:
     for i, photo in enumerate(photos):
         copy = folder / f"copy{i}.png"
         picture = pj.prepare_image(str(photo), photo.name)
-        copy.write_bytes(pj.intake._png_bytes(picture))
+        copy.write_bytes(pj.intake.png_bytes(picture))
         copies.append(str(copy))
     return backbone.embed(copies, cache=False)
 

@@ -271,5 +271,5 @@ def test_png_roundtrip_keeps_pixels(fashion):
     train, _ = fashion
     src = train["Trouser"][0]
     img = pj.prepare_image(str(src), src.name)
-    back = Image.open(io.BytesIO(pj.intake._png_bytes(img)))
+    back = Image.open(io.BytesIO(pj.intake.png_bytes(img)))
     assert np.array_equal(np.asarray(back.convert("RGB")), np.asarray(img))

@@ -61,6 +61,6 @@ def test_embeddings_match_the_per_image_path(fashion_pngs):
         jpegs.append(buf.getvalue())
     items = fashion_pngs + jpegs
     got = bb.embed(items, batch_size=16, cache=False)
-    ref = bb._engine.features(_per_image([load_image(x) for x in items]))
+    ref = bb.engine.features(_per_image([load_image(x) for x in items]))
     cos = (got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)
     assert cos.min() >= 0.9999

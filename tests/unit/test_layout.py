@@ -187,3 +187,28 @@ def test_no_import_cycle_in_the_package():
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def private_imports(path: Path) -> list[str]:
+    """``module.name`` for every underscore name ``path`` takes from another package module
+    (``__future__`` and dunders aside): a name another module needs is public in its home."""
+    own = module_name(path)
+    return [
+        f"{module}.{n}"
+        for module, names in import_nodes(path)
+        if module.startswith("imprint_core") and module != own
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
+
+
+def test_no_module_imports_another_modules_private_name():
+    bad = sorted(m for p in [*SOURCES, ROOT / "app.py"] for m in private_imports(p))
+    assert not bad, f"private names imported from another module (make them public): {bad}"
+
+
+def test_the_private_import_checker_sees_one(monkeypatch):
+    fake = PACKAGE / "_layout_probe.py"
+    source = "from .distributed import _init_ray, default_workers\nfrom . import normalisation\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source)
+    assert private_imports(fake) == ["imprint_core.distributed._init_ray"]
