@@ -45,11 +45,14 @@ def ignored(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" or p == "Thumbs.db" for p in parts)
 
 
-def image_members(path: str | os.PathLike) -> tuple[list[zipfile.ZipInfo], int]:
+def image_members(
+    path: str | os.PathLike, label: str | None = None
+) -> tuple[list[zipfile.ZipInfo], int]:
     """``(members, ignored)``: the image entries of the zip ``path`` (by file extension, in the
-    archive's order) and the number of other files in it; ``ZipRefused`` for anything unsafe."""
-    label = str(path)
-    entries, directory = zip_directory(path)
+    archive's order) and the number of other files in it; ``ZipRefused`` for anything unsafe,
+    naming the archive ``label`` (default: ``path``)."""
+    label = str(path) if label is None else label
+    entries, directory = zip_directory(path, label)
     if entries > MAX_ENTRIES:
         raise ZipRefused(
             f"{label!r} holds {entries:,} entries; a zip may hold at most {MAX_ENTRIES:,}."

@@ -41,8 +41,18 @@ from .limits import ProjectError
 from .method import apply_advice, apply_augment, apply_settings, change_backbone, imprint_with
 from .names import validate_class_name
 from .opening import open_project
+from .pile import LIMITS as PILE_LIMITS
+from .pile import SORTS as PILE_SORTS
+from .pile import summary as pile_summary
 from .project import Project
-from .quotas import HEAVY_CONCURRENCY, MAX_HEAD_MB, MAX_PREDICT_FILES, SESSION_TTL_S
+from .quotas import (
+    HEAVY_CONCURRENCY,
+    MAX_HEAD_MB,
+    MAX_PILE_IMAGES,
+    MAX_PREDICT_FILES,
+    PILE_UNSURE,
+    SESSION_TTL_S,
+)
 from .scheduler import SCHEDULER
 from .settings import (
     AUGMENT_DEFAULT,

@@ -20,6 +20,7 @@ from typing import Any
 
 from .bundle import project_key, write_project
 from .limits import ProjectError
+from .pile import pile_made_of, write_csv, write_zip
 from .scheduler import turn
 from .texts import python_snippet
 
@@ -49,6 +50,7 @@ class Download:
     code_label: str = ""
     progress: str = ""  # the progress bar's text while the file is made
     one_at_a_time: bool = False  # memory- and CPU-heavy: one at a time in the whole app
+    tab: str = "export"  # the tab offering it ("sort": the Sort images panel)
 
 
 def export_metadata(head_path: str | os.PathLike) -> Path:
@@ -134,6 +136,27 @@ DOWNLOADS: dict[str, Download] = {
         write=write_project,
         stale="The project changed since it was saved: save it again.",
         needs_head=False,
+    ),
+    "pile_csv": Download(
+        button="Download the CSV",
+        label="The sorted pile (CSV: one row per image, as imprint predict writes it)",
+        file_name="imprint-sorted.csv",
+        folder="pile-downloads",
+        made_of=pile_made_of,
+        write=write_csv,
+        stale="The pile or the classifier changed since the CSV was made: download it again.",
+        tab="sort",
+    ),
+    "pile_zip": Download(
+        button="Download a zip of class folders",
+        label="The sorted pile (zip: one folder per class, and none-of-these)",
+        file_name="imprint-sorted.zip",
+        folder="pile-downloads",
+        made_of=pile_made_of,
+        write=write_zip,
+        stale="The pile or the classifier changed since the zip was made: download it again.",
+        progress="Writing the class folders",
+        tab="sort",
     ),
 }
 

@@ -8,7 +8,7 @@ never embeds again, and imprints from those cached embeddings.
 ``Project`` holds the state (``__init__``), its settings, imprinting and summary; its other
 operations are parts named for what they do: ``Classes`` (classes.py), ``Uploads`` (uploads.py),
 ``Embedding`` (embedding.py), ``Insight`` (insight.py), ``HeadFiles`` (heads.py), ``Downloads``
-(downloads.py); ``Transactional`` (state.py) makes every change all or nothing.
+(downloads.py), ``Piles`` (pile.py); ``Transactional`` (state.py) makes every change all or nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .embedding import Embedding
 from .heads import HeadFiles, head_training
 from .insight import Insight
 from .limits import DEFAULT_PRESET, ProgressFn, ProjectError
+from .pile import Piles
 from .quotas import WORKDIR_PREFIX
 from .scheduler import turn
 from .settings import (
@@ -48,7 +49,7 @@ LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 # ---- the project ---------------------------------------------------------------------------------
-class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Downloads):
+class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Downloads, Piles):
     """A session's classes, images, cached embeddings and imprinted head."""
 
     def __init__(self, workdir: str | os.PathLike | None = None, n_classes: int = 2) -> None:
@@ -87,6 +88,8 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         self.downloads: dict[str, tuple[Any, Path]] = {}
         self.geometry_inputs: tuple[str, int, str] | None = None  # method, dim, space
         self._geometry: tuple[tuple, dict[str, Any]] | None = None  # (key, result) cache
+        self.pile = None  # a sorted pile (pile.Pile): its images and their embeddings
+        self._pile_memo: tuple | None = None  # the current head's scores of the pile
         LIVE.add(self)
         self.set_settings(DEFAULT_PRESET)
         for _ in range(n_classes):

@@ -7,6 +7,8 @@ request or one session may ask for on top of them.
 from __future__ import annotations
 
 MAX_PREDICT_FILES = 20  # "Classify several images": files in one request
+MAX_PILE_IMAGES = 2000  # "Sort images": images in one pile (files, or a zip's members)
+PILE_UNSURE = 6  # "Sort images": the least-sure images offered for correction
 MAX_HEAD_MB = 20  # a head file to load (a 20-class, 50-proxy, 1,280-d head is ~5 MB)
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
 UPLOAD_CACHE_AGE_S = 3600  # Gradio's upload cache: files older than this are swept (build.py)

@@ -59,6 +59,7 @@ class Transactional:
         "downloads",
         "geometry_inputs",
         "render_epoch",  # a refused bulk change must not redraw the class cards
+        "pile",  # a sorted pile (replaced, never changed in place)
     )
     # What a transaction leaves alone, and why.
     NOT_STATE = (
@@ -69,6 +70,7 @@ class Transactional:
         "_view_embeddings",
         "_decoded",  # decoded pictures by content, kept for the embedding (bounded)
         "_geometry",  # a memo keyed by the head, the images and the map options
+        "_pile_memo",  # a memo keyed by the pile and the head
         "lock",  # the transaction's own machinery
         "_txn_depth",
         "_serial",  # the version: advanced only when a transaction succeeds

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import downloads
+from . import downloads, pile
 from .backbone import default_backbone_name
 from .downloads import VIEWS as DOWNLOAD_VIEWS
 from .examples import EXAMPLES
@@ -58,6 +58,7 @@ VIEWS = (
     "kcurve",
     "kcurve_text",
     *DOWNLOAD_VIEWS,  # Export: every download's file, note and code box
+    *pile.VIEWS,  # Sort images: note, counts, the table's order and rows, the least-sure images
 )
 
 
@@ -73,6 +74,7 @@ def views(project) -> dict[str, Any]:
         out.update(_try_it(project))
         out.update(_geometry(project))
         out.update(downloads.views(project))
+        out.update(pile.views(project))
     return out
 
 

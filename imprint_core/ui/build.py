@@ -6,7 +6,7 @@ import gradio as gr
 
 from imprint_core import session as pj
 
-from . import api, export, geometry, method, result, teach, try_it
+from . import api, export, geometry, method, result, sort, teach, try_it
 from .views import Views
 
 INTRO = (
@@ -60,6 +60,8 @@ def build_app() -> gr.Blocks:
                 result.build(views)
             with gr.Tab("Try it", id="try"):
                 try_ui = try_it.build(views)
+            with gr.Tab("Sort images", id="sort"):
+                sort_ui = sort.build(views)
             with gr.Tab("Geometry", id="geometry") as geometry_tab:
                 geometry_ui = geometry.build(views)
             with gr.Tab("Export", id="export"):
@@ -71,6 +73,7 @@ def build_app() -> gr.Blocks:
         teach.wire(views, teach_ui, method_ui.backbone, [method_ui.imprint])
         method.wire(views, method_ui)
         try_it.wire(views, try_ui)
+        sort.wire(views, sort_ui)
         geometry.wire(views, geometry_ui, geometry_tab, method_ui)
         export.wire(views, export_ui)
     return demo

@@ -20,7 +20,8 @@ from .views import Views
 def build(views: Views) -> SimpleNamespace:
     ui = SimpleNamespace(downloads={})
     with gr.Row():
-        for i, (kind, d) in enumerate(pj.DOWNLOADS.items()):
+        exports = {k: d for k, d in pj.DOWNLOADS.items() if d.tab == "export"}
+        for i, (kind, d) in enumerate(exports.items()):
             with gr.Column():
                 ui.downloads[kind] = gr.Button(
                     d.button,

@@ -105,7 +105,9 @@ def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
 MODULES = {module_name(p): p for p in SOURCES}
 # The tab modules (and the API's): each lays out its components and wires its events. Glue that
 # several need lives in a module that is not a tab (actions, views, errors).
-TABS = {f"imprint_core.ui.{t}" for t in ("teach", "method", "result", "try_it", "geometry")} | {
+TABS = {
+    f"imprint_core.ui.{t}" for t in ("teach", "method", "result", "try_it", "sort", "geometry")
+} | {
     "imprint_core.ui.export",
     "imprint_core.ui.api",
 }
