@@ -33,10 +33,12 @@ def _slot(i: int, part: str):
             return name
         if part == "row":
             return gr.update(visible=True)
+        # visible each time: Gradio leaves the children of a row that was hidden unrendered
         if part == "image":
-            return gr.update(value=thumb, label=name)
+            return gr.update(value=thumb, label=name, visible=True)
         if part == "caption":
-            return f"**{pj.escape_md(name)}**: {pj.escape_md(caption)}"
+            text = f"**{pj.escape_md(name)}**: {pj.escape_md(caption)}"
+            return gr.update(value=text, visible=True)
         k = int(part[-1])  # "add0", "add1": the head's best and second-best class
         if k >= len(classes):
             return gr.update(visible=False)
@@ -74,7 +76,7 @@ def build(views: Views) -> SimpleNamespace:
             with gr.Column(scale=1, min_width=240):
                 button = gr.Button(d.button, elem_id=f"{kind.replace('_', '-')}-download")
                 views.add(f"{kind}_file", gr.File(label=d.label, elem_id=f"{kind}-file"))
-                views.add(f"{kind}_note", gr.Markdown())
+                views.add(f"{kind}_note", gr.Markdown(elem_id=f"{kind}-note"))
                 setattr(ui, kind, button)
     gr.Markdown(
         '### Least sure first\nThe images the classifier is least sure of ("none of these", '
