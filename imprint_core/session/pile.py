@@ -257,7 +257,10 @@ class Piles:
             return None
         key = (pile.serial, self.head_serial, id(head))
         if self._pile_memo is None or self._pile_memo[0] != key:
-            self._pile_memo = (key, score_embeddings(head, pile.X))
+            from ..threads import one_thread
+
+            with one_thread():  # one product of a few GFLOP: BLAS threads spin on a busy CPU
+                self._pile_memo = (key, score_embeddings(head, pile.X))
         return self._pile_memo[1]
 
     def pile_rows(self) -> list[PredictionRow]:

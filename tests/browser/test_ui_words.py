@@ -80,7 +80,7 @@ def test_record_10_says_when_frames_were_dropped(page):
     page.wait_for_selector(f"#card-0 :text('{kept} images')")
 
 
-TABS = ["Teach", "Method", "Result", "Try it", "Geometry", "Export"]
+TABS = ["Teach", "Method", "Result", "Try it", "Sort images", "Geometry", "Export"]
 
 
 def _report(violations: list[dict]) -> str:
