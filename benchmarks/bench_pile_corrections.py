@@ -184,7 +184,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/pile-corrections.json"))
     args = ap.parse_args()
-    out: dict = {"before": machine(), "args": {**vars(args), "embeddings": None}, "sets": {}}
+    # the sets by their names only: no machine paths in the results
+    out: dict = {"before": machine(), "args": {**vars(args), "embeddings": None, "json": None}}
+    out["sets"] = {}
     with one_thread():  # small fits, one after another: BLAS threads only spin on a busy CPU
         for path in args.embeddings:
             out["sets"][Path(path).stem] = run_set(path, args)

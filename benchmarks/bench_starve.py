@@ -10,7 +10,9 @@ predicts 3 images, ``--rounds`` times alone, then the same number of times while
 thread loops over /imprint with ``--attack``: ``pixels``, the largest request the per-request
 pixel budget admits (40-megapixel PNGs of one colour: tiny files, the most pixels per byte, as
 many as ``MAX_REQUEST_PIXELS`` allows, split into two classes); ``many``, 240 small images (a
-long embedding). The attacker stops when the victim is done. Reports the victim's median imprint
+long embedding); ``pile``, Sort images' ``/sort`` of a zip of ``MAX_PILE_IMAGES`` (2,000) small
+images, after imprinting 4 (the attacker's session sorts one pile after another). The attacker
+stops when the victim is done. Reports the victim's median imprint
 and predict times alone and under attack and their ratios, the attacker's requests (answered /
 refused) and their median time.
 """
@@ -54,17 +56,49 @@ def many_images(folder: Path) -> list[Path]:
     return [p for client in pairs for p, _ in client]
 
 
-ATTACKS = {"pixels": heavy_images, "many": many_images}
+def pile_zip(folder: Path) -> list[Path]:
+    """4 images to imprint, then a zip of ``MAX_PILE_IMAGES`` small PNGs to sort (last)."""
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from imprint_core.session.quotas import MAX_PILE_IMAGES
+
+    teach = many_images(folder / "teach")[:4]
+    rng = np.random.default_rng(0)
+    path = folder / "pile.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(MAX_PILE_IMAGES):
+            image = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+            with zf.open(f"pile/{i}.png", "w") as fh:
+                image.save(fh, "PNG")
+    return [*teach, path]
+
+
+ATTACKS = {"pixels": heavy_images, "many": many_images, "pile": pile_zip}
 
 
 def attacker(url: str, paths: list[Path], stop: threading.Event, out: dict) -> None:
     from gradio_client import Client, handle_file
 
+    pile = paths[-1] if paths[-1].suffix == ".zip" else None
+    if pile is not None:  # one session: imprint 4 images, then sort the pile again and again
+        paths = paths[:-1]
+        client = Client(url, verbose=False, analytics_enabled=False)
+        client.predict(
+            files=[handle_file(str(p)) for p in paths], labels=["a", "b"] * 2, api_name="/imprint"
+        )
     labels = ["a" if i % 2 else "b" for i in range(len(paths))]
     while not stop.is_set():
-        client = Client(url, verbose=False, analytics_enabled=False)
+        if pile is None:
+            client = Client(url, verbose=False, analytics_enabled=False)
         t = time.perf_counter()
         try:
+            if pile is not None:
+                client.predict(files=[handle_file(str(pile))], api_name="/sort")
+                out["answered"].append(time.perf_counter() - t)
+                continue
             client.predict(
                 files=[handle_file(str(p)) for p in paths], labels=labels, api_name="/imprint"
             )
@@ -72,7 +106,10 @@ def attacker(url: str, paths: list[Path], stop: threading.Event, out: dict) -> N
         except Exception as exc:  # a refusal is an answer too: count it
             out["refused"].append(f"{type(exc).__name__}: {str(exc)[:160]}")
         finally:
-            client.close()
+            if pile is None:
+                client.close()
+    if pile is not None:
+        client.close()
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import itertools
 import os
 import shutil
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from .limits import (
     MAX_IMAGE_PIXELS,
     MAX_REQUEST_PIXELS,
     MAX_UPLOAD_MB,
+    ZIP_MAX_UNCOMPRESSED_BYTES,
     ProgressFn,
     ProjectError,
 )
@@ -51,8 +52,9 @@ UNREADABLE = "could not be read"
 LIMITS = (
     f"Drop up to {MAX_PILE_IMAGES:,} images, or one zip of them (a file at most "
     f"{MAX_UPLOAD_MB} MB, an image at most {MAX_IMAGE_MB} MB and "
-    f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels, {MAX_REQUEST_PIXELS / 1e6:g} megapixels decoded in "
-    "all)."
+    f"{MAX_IMAGE_PIXELS / 1e6:g} megapixels, a zip at most "
+    f"{ZIP_MAX_UNCOMPRESSED_BYTES // 2**20} MB unpacked, {MAX_REQUEST_PIXELS / 1e6:g} megapixels "
+    "decoded in all)."
 )
 TABLE_HEADERS = ["file", "class", "confidence", "second class", "margin", "none of these", "error"]
 COUNT_HEADERS = ["class", "images"]
@@ -126,6 +128,12 @@ def _gather(files: Sequence[Any], folder: Path) -> tuple[list[InputImage], int]:
             except ZipRefused as exc:
                 raise ProjectError(str(exc)) from None
             ignored += skipped
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > ZIP_MAX_UNCOMPRESSED_BYTES:
+                raise ProjectError(
+                    f"'{name}' unpacks to {unpacked / 2**20:,.1f} MB of images; a zip may hold "
+                    f"at most {ZIP_MAX_UNCOMPRESSED_BYTES / 2**20:g} MB."
+                )
             for m in members:
                 label = _unique(f"{name}/{check_display_name(m.filename)}", seen)
                 items.append(InputImage(label, str(linked), m.filename))
@@ -311,23 +319,26 @@ class Piles:
             entry = self.add_class(cls) if new else self.find(cls)
             if entry is None:
                 raise ProjectError(f"There is no class '{cls}' (was it renamed or removed?).")
-            path = self._pile_file(pile, index)
-            self.add_images(entry.uid, [(str(path), pile.items[index].file_name)])
+            with self._pile_file(pile, index) as path:
+                self.add_images(entry.uid, [(str(path), pile.items[index].file_name)])
             self.pile = replace(pile, taught=pile.taught | {name})
             self.train(load_backbone(self.backbone_name))
             return f"Added '{name}' to class '{entry.name}' and imprinted again."
 
-    def _pile_file(self, pile: Pile, index: int) -> Path:
-        """The image as a file (a zip member is written out once, under the pile's folder)."""
+    @contextlib.contextmanager
+    def _pile_file(self, pile: Pile, index: int) -> Iterator[Path]:
+        """The image as a file while the block runs (a zip member written out, then deleted)."""
         item = pile.items[index]
         if not item.member:
-            return Path(item.path)
-        path = pile.folder / "members" / f"{index}{Path(item.member).suffix.lower()}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            yield Path(item.path)
+            return
+        path = pile.folder / f"member-{index}{Path(item.member).suffix.lower()}"
+        try:
             with Reader() as reader:
                 path.write_bytes(reader.read(item))
-        return path
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def pile_thumbnail(self, name: str) -> str | None:
         """A small JPEG of the pile's image ``name`` (made once), for the least-sure list."""
@@ -342,7 +353,8 @@ class Piles:
         path = pile.folder / "thumbs" / f"{index}.jpg"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            image = load_image(str(self._pile_file(pile, index)), min_side=160)
+            with self._pile_file(pile, index) as source:
+                image = load_image(str(source), min_side=160)
             image.thumbnail((160, 160), Image.Resampling.LANCZOS)
             image.save(path, quality=85)
         return str(path)

@@ -168,7 +168,17 @@ def test_downloads_are_the_csv_and_the_class_folders_and_follow_the_head(taught)
 
 
 @pytest.mark.parametrize(
-    "case", ["no head", "too many", "pixels", "not a zip", "nothing", "loaded head adds"]
+    "case",
+    [
+        "no head",
+        "too many",
+        "pixels",
+        "unpacked",
+        "not a zip",
+        "nothing",
+        "loaded head adds",
+        "full",
+    ],
 )
 def test_a_refused_request_changes_nothing_and_leaves_no_file(case, taught, monkeypatch, tmp_path):
     project, zip_path, _ = taught
@@ -179,6 +189,11 @@ def test_a_refused_request_changes_nothing_and_leaves_no_file(case, taught, monk
         monkeypatch.setattr(pl, "MAX_PILE_IMAGES", 10)
     if case == "pixels":
         monkeypatch.setattr(pl, "MAX_REQUEST_PIXELS", 20_000)  # 25 images of 28 x 28
+    if case == "unpacked":
+        monkeypatch.setattr(pl, "ZIP_MAX_UNCOMPRESSED_BYTES", 2**16)
+    if case == "full":  # refused after the zip member was written out: it is deleted
+        project.sort_pile(files)
+        monkeypatch.setattr(pj.uploads, "MAX_IMAGES_PER_CLASS", 2)
     if case == "not a zip":
         bad = tmp_path / "holiday.zip"
         bad.write_bytes(b"this is not a zip file")
@@ -197,10 +212,12 @@ def test_a_refused_request_changes_nothing_and_leaves_no_file(case, taught, monk
         "pixels": "These 9[0-9] images would decode more than 0.02 megapixels",
         "not a zip": "'holiday.zip' is not a readable zip file",
         "nothing": "No images to sort",
+        "unpacked": r"'pile.zip' unpacks to 0\.\d MB of images; a zip may hold at most 0\.0625 MB",
         "loaded head adds": "A loaded head has no class cards",
+        "full": "Class 'Sneaker' would have 3 images; a class may have at most 2",
     }[case]
     with pytest.raises(pj.ProjectError, match=expected):
-        if case == "loaded head adds":
+        if case in ("loaded head adds", "full"):
             project.add_from_pile(project.pile.names[0], "Sneaker")
         else:
             project.sort_pile(files)
