@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_load import Recorder, free_port, session, start_app, write_images  # noqa: E402
 
 from imprint_core.session.limits import MAX_IMAGE_PIXELS, MAX_REQUEST_PIXELS  # noqa: E402
+from imprint_core.session.quotas import MAX_PILE_IMAGES  # noqa: E402
 
 
 def heavy_images(folder: Path) -> list[Path]:
@@ -62,8 +63,6 @@ def pile_zip(folder: Path) -> list[Path]:
 
     import numpy as np
     from PIL import Image
-
-    from imprint_core.session.quotas import MAX_PILE_IMAGES
 
     teach = many_images(folder / "teach")[:4]
     rng = np.random.default_rng(0)
@@ -151,7 +150,11 @@ def main() -> None:
             proc.wait(timeout=60)
     result = {
         "attack": args.attack,
-        "attacker_request": f"{len(heavy)} images",
+        "attacker_request": (
+            f"/sort of a zip of {MAX_PILE_IMAGES:,} images (after an imprint of 4)"
+            if args.attack == "pile"
+            else f"{len(heavy)} images"
+        ),
         "victim_images": args.victim_images,
     }
     for what in ("imprint", "predict"):
