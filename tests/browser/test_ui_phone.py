@@ -7,12 +7,13 @@ import pytest
 from browser_app import MARKS, TIMEOUT_MS, wait_for_names
 
 pytestmark = MARKS
-TABS = ["Teach", "Method", "Result", "Try it", "Geometry", "Export"]
+TABS = ["Teach", "Method", "Result", "Try it", "Sort images", "Geometry", "Export"]
 FIRST_ELEMENT = {  # an element only that tab shows
     "Teach": "#add-class",
     "Method": "#preset",
     "Result": "#summary",
     "Try it": "#try-image",
+    "Sort images": "#pile-files",
     "Geometry": "#geometry-map",
     "Export": "#head-download",
 }
