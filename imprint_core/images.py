@@ -233,7 +233,7 @@ def _open_header(
         # Pillow's own bomb warning is superseded by our (lower) limit below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         fh = io.BytesIO(data) if isinstance(data, bytes) else data
-        image = Image.open(fh, formats=_formats())
+        image = Image.open(fh, formats=allowed_formats())
     # Image.open reads only the header: check the size before decoding any pixel.
     if image.width * image.height > max_pixels:
         raise _fail(name, context, _too_big(image.size), max_pixels)
@@ -282,7 +282,8 @@ def _decode_error(exc: Exception, name, context, max_pixels: int) -> Exception:
     return exc
 
 
-def _formats() -> tuple[str, ...]:
+def allowed_formats() -> tuple[str, ...]:
+    """The Pillow formats an image may be opened as (``ALLOWED_FORMATS`` this Pillow reads)."""
     Image.init()
     return tuple(f for f in ALLOWED_FORMATS if f in Image.OPEN)  # AVIF only where Pillow has it
 

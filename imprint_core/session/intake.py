@@ -125,9 +125,9 @@ def _kept_suffix(data: bytes) -> str | None:
     """The suffix to store ``data`` (a decoded, valid image) under as it is, or None."""
     from PIL import Image
 
-    from ..images import _formats
+    from ..images import allowed_formats
 
-    with Image.open(io.BytesIO(data), formats=_formats()) as image:  # the header only
+    with Image.open(io.BytesIO(data), formats=allowed_formats()) as image:  # the header only
         if getattr(image, "is_animated", False):
             return None
         return KEPT_FORMATS.get(image.format or "")
