@@ -170,7 +170,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/predict-files.json"))
     args = ap.parse_args()
-    result: dict = {"before": machine(), "args": vars(args)}
+    # the output by its file name only: no machine path in the results
+    result: dict = {"before": machine(), "args": {**vars(args), "out": Path(args.out).name}}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         big = write_pngs(tmp / "big", args.images)
