@@ -86,7 +86,9 @@ def write_images(folder: Path, clients: int) -> tuple[list[list[tuple[Path, str]
     return per_client, tests
 
 
-def start_app(port: int, tmp: Path) -> subprocess.Popen:
+def start_app(port: int, tmp: Path, root: Path | None = None) -> subprocess.Popen:
+    """``python app.py`` of ``root`` (this checkout by default) on ``port``, temp files in
+    ``tmp``; returns once it serves its page."""
     env = {
         **os.environ,
         "GRADIO_SERVER_PORT": str(port),
@@ -98,7 +100,7 @@ def start_app(port: int, tmp: Path) -> subprocess.Popen:
     }
     proc = subprocess.Popen(
         [sys.executable, "app.py"],
-        cwd=ROOT,
+        cwd=root or ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp.parent / "app.log", "w"),  # noqa: SIM115 - lives as long as the server

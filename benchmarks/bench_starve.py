@@ -2,17 +2,22 @@
 the heaviest request the limits allow (loopback only, bounded).
 
     python benchmarks/bench_starve.py [--rounds 3] [--victim-images 6] [--attack pixels]
-        [--json out.json]
+        [--json out.json] [--app-root OTHER_CHECKOUT]
 
 Starts ``python app.py`` on a free loopback port (as bench_load.py does). The victim imprints
 ``--victim-images`` Fashion-MNIST images (of 40 in 4 classes; a new session each round) and
 predicts 3 images, ``--rounds`` times alone, then the same number of times while an attacker
-thread loops over /imprint with ``--attack``: ``pixels``, the largest request the per-request
+thread loops over ``--attack``: ``pixels``, an /imprint of the largest request the per-request
 pixel budget admits (40-megapixel PNGs of one colour: tiny files, the most pixels per byte, as
-many as ``MAX_REQUEST_PIXELS`` allows, split into two classes); ``many``, 240 small images (a
-long embedding); ``pile``, Sort images' ``/sort`` of a zip of ``MAX_PILE_IMAGES`` (2,000) small
-images, after imprinting 4 (the attacker's session sorts one pile after another). The attacker
-stops when the victim is done. Reports the victim's median imprint
+many as ``MAX_REQUEST_PIXELS`` allows, split into two classes); ``many``, an /imprint of 240 small
+images (a long embedding); ``pile``, Sort images' ``/sort`` of a zip of ``MAX_PILE_IMAGES``
+(2,000) small images, after imprinting 4 (the attacker's session sorts one pile after another);
+``augment``, turning augmentation on in a session of 1,000 images (the
+page's checkbox, over Gradio's queue protocol: benchmarks/queue_events.py); ``kcurve``, the
+accuracy-vs-k curve of such a session (its button); ``open``, Open project with a zip of 1,000
+images saved with augmentation on (opening embeds them and their views again). The attacker stops
+when the victim is done. ``--app-root`` serves another checkout's app.py (an older commit's
+worktree: the figures before a change, measured by the same script). Reports the victim's median imprint
 and predict times alone and under attack and their ratios, the attacker's requests (answered /
 refused) and their median time.
 """
@@ -75,40 +80,139 @@ def pile_zip(folder: Path) -> list[Path]:
     return [*teach, path]
 
 
-ATTACKS = {"pixels": heavy_images, "many": many_images, "pile": pile_zip}
+def pile_attack(folder: Path, url: str):
+    """One session imprints 4 images, then sorts the pile again and again (/sort)."""
+    from gradio_client import handle_file
+
+    *teach, pile = pile_zip(folder)
+    client = imprint(url, teach, ["a", "b"] * 2)
+
+    def request() -> None:
+        client.predict(files=[handle_file(str(pile))], api_name="/sort")
+
+    return request, f"/sort of a zip of {MAX_PILE_IMAGES:,} images (after an imprint of 4)"
 
 
-def attacker(url: str, paths: list[Path], stop: threading.Event, out: dict) -> None:
+def imprint(url: str, paths: list[Path], labels: list[str] | None = None):
+    """A new session (a Client) that imprinted ``paths``; the caller closes it."""
     from gradio_client import Client, handle_file
 
-    pile = paths[-1] if paths[-1].suffix == ".zip" else None
-    if pile is not None:  # one session: imprint 4 images, then sort the pile again and again
-        paths = paths[:-1]
-        client = Client(url, verbose=False, analytics_enabled=False)
-        client.predict(
-            files=[handle_file(str(p)) for p in paths], labels=["a", "b"] * 2, api_name="/imprint"
-        )
-    labels = ["a" if i % 2 else "b" for i in range(len(paths))]
+    labels = labels or ["a" if i % 2 else "b" for i in range(len(paths))]
+    client = Client(url, verbose=False, analytics_enabled=False)
+    client.predict(files=[handle_file(str(p)) for p in paths], labels=labels, api_name="/imprint")
+    return client
+
+
+def imprint_attack(make):
+    """An attack whose request is one /imprint of the images ``make(folder)`` writes."""
+
+    def prepare(folder: Path, url: str):
+        paths = make(folder)
+
+        def request() -> None:
+            imprint(url, paths).close()
+
+        return request, f"/imprint of {len(paths)} images"
+
+    return prepare
+
+
+def full_project(folder: Path) -> tuple[list[Path], list[str]]:
+    """1,000 Fashion-MNIST images in 4 classes (250 each, the most a class may hold)."""
+    pairs, _ = write_images(folder, 25)
+    flat = [pc for client in pairs for pc in client]
+    return [p for p, _ in flat], [name for _, name in flat]
+
+
+def page_attack(action: str, pool: int = 3):
+    """An attack on a page event of sessions holding 1,000 images: ``augment`` (turn
+    augmentation on: 6 views of each image embedded), ``kcurve`` (the accuracy-vs-k curve).
+    ``pool`` sessions are imprinted before the victim's attacked rounds (not timed); each request
+    acts on a fresh one (the results are cached per session), imprinting more when they run out."""
+    from queue_events import Page
+
+    events = {"augment": ("opt-augment", "input", True), "kcurve": ("k-curve-btn", "click", None)}
+
+    def prepare(folder: Path, url: str):
+        paths, labels = full_project(folder)
+        ready = [imprint(url, paths, labels) for _ in range(pool)]
+
+        def request() -> None:
+            client = ready.pop() if ready else imprint(url, paths, labels)
+            try:
+                msg = Page(url, client.session_hash).run(*events[action])
+                if not msg.get("success"):
+                    raise RuntimeError(str(msg.get("output"))[:160])
+            finally:
+                client.close()
+
+        return request, f"{action} on a session of {len(paths)} images"
+
+    return prepare
+
+
+def open_attack(folder: Path, url: str):
+    """Open project with a zip of 1,000 images with augmentation on and a head saved as
+    imprinted: opening embeds them again (and their 6 views each)."""
+    import uuid
+
+    from queue_events import Page
+
+    from imprint_core import session as pj
+
+    paths, labels = full_project(folder)
+    project = pj.Project(n_classes=0)
+    project.import_images(pj.records_from_labels([str(p) for p in paths], labels), "bench")
+    project.train(pj.load_backbone(None))
+    zip_path = pj.save_project(project, folder / "attack-project.zip")
+    _mark_augmented(zip_path)
+    project.close()
+    page = Page(url, uuid.uuid4().hex[:11])
+
+    def request() -> None:
+        msg = page.run("project-upload", "upload", page.upload(zip_path))
+        if not msg.get("success"):
+            raise RuntimeError(str(msg.get("output"))[:160])
+
+    size = zip_path.stat().st_size / 2**20
+    return request, f"Open project of {len(paths)} images with augmentation ({size:.1f} MB)"
+
+
+def _mark_augmented(zip_path: Path) -> None:
+    """The saved manifest says augmentation is on with the app's views, the head current."""
+    import zipfile
+
+    from imprint_core.session.settings import check_augment
+
+    with zipfile.ZipFile(zip_path) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    name = next(n for n in members if n.endswith(".json") and b"format_version" in members[n])
+    meta = json.loads(members[name])
+    meta["augment"], meta["stale"] = list(check_augment(True)), False
+    members[name] = json.dumps(meta).encode()
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+
+
+ATTACKS = {
+    "pixels": imprint_attack(heavy_images),
+    "many": imprint_attack(many_images),
+    "pile": pile_attack,
+    "augment": page_attack("augment"),
+    "kcurve": page_attack("kcurve"),
+    "open": open_attack,
+}
+
+
+def attacker(request, stop: threading.Event, out: dict) -> None:
     while not stop.is_set():
-        if pile is None:
-            client = Client(url, verbose=False, analytics_enabled=False)
         t = time.perf_counter()
         try:
-            if pile is not None:
-                client.predict(files=[handle_file(str(pile))], api_name="/sort")
-                out["answered"].append(time.perf_counter() - t)
-                continue
-            client.predict(
-                files=[handle_file(str(p)) for p in paths], labels=labels, api_name="/imprint"
-            )
+            request()
             out["answered"].append(time.perf_counter() - t)
         except Exception as exc:  # a refusal is an answer too: count it
             out["refused"].append(f"{type(exc).__name__}: {str(exc)[:160]}")
-        finally:
-            if pile is None:
-                client.close()
-    if pile is not None:
-        client.close()
 
 
 def main() -> None:
@@ -117,6 +221,12 @@ def main() -> None:
     ap.add_argument("--victim-images", type=int, default=6)
     ap.add_argument("--attack", choices=sorted(ATTACKS), default="pixels")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--app-root",
+        type=Path,
+        default=None,
+        help="serve app.py of this checkout (e.g. an older commit's worktree) instead",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="imprint-starve-") as work:
         work = Path(work)
@@ -127,34 +237,31 @@ def main() -> None:
         per_client = [sorted(pairs, key=lambda pc: pairs.index(pc) % 10) for pairs in per_client]
         per_client = [pairs[: args.victim_images] for pairs in per_client]
         tests = tests[:3]
-        heavy = ATTACKS[args.attack](work / "attack")
         port = free_port()
-        proc = start_app(port, server_tmp)
+        proc = start_app(port, server_tmp, args.app_root)
         url = f"http://127.0.0.1:{port}/"
         try:
             session(url, per_client[0], tests[:1], Recorder(), work / "dl")  # warm the model
+            request, what = ATTACKS[args.attack](work / "attack", url)
             alone = Recorder()
             for r in range(args.rounds):
                 session(url, per_client[r], tests, alone, work / "dl")
             stop, seen = threading.Event(), {"answered": [], "refused": []}
-            thread = threading.Thread(target=attacker, args=(url, heavy, stop, seen))
+            thread = threading.Thread(target=attacker, args=(request, stop, seen))
             thread.start()
             time.sleep(2.0)  # let the attack start
             attacked = Recorder()
             for r in range(args.rounds):
                 session(url, per_client[args.rounds + r], tests, attacked, work / "dl")
             stop.set()
-            thread.join(timeout=600)
+            thread.join(timeout=900)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
     result = {
         "attack": args.attack,
-        "attacker_request": (
-            f"/sort of a zip of {MAX_PILE_IMAGES:,} images (after an imprint of 4)"
-            if args.attack == "pile"
-            else f"{len(heavy)} images"
-        ),
+        "attacker_request": what,
+        "app_root": str(args.app_root or "this checkout"),
         "victim_images": args.victim_images,
     }
     for what in ("imprint", "predict"):

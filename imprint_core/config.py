@@ -3,20 +3,22 @@
 Every other module asks these functions; tests and deployments set the variables (a Space sets
 ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT``; ``HF_HUB_OFFLINE=1`` keeps hub models offline).
 
-=====================  ======================================================================
-variable               meaning
-=====================  ======================================================================
-IMPRINT_CACHE_DIR      derived files (exported ONNX backbone, embeddings of benchmarks)
-XDG_CACHE_HOME         the cache's parent when IMPRINT_CACHE_DIR is unset (~/.cache)
-IMPRINT_CACHE_MB       size of the in-memory embedding cache of the backbones
-IMPRINT_DEVICE         torch device for backbones (cpu, cuda, cuda:N)
-IMPRINT_RUNTIME        backbone runtime (see ``imprint_core.backbones.RUNTIMES``)
-IMPRINT_PRECISION      fp32 (default) or auto (int8 where the CPU has VNNI and the guard passes)
-IMPRINT_ASSETS         folder of the example projects (default: the repository's assets/)
-HF_HUB_OFFLINE         1/true: never try to download hub models
-GRADIO_SERVER_NAME     the app's host (default 127.0.0.1)
-GRADIO_SERVER_PORT     the app's port (default: Gradio's, 7860)
-=====================  ======================================================================
+=======================  ====================================================================
+variable                 meaning
+=======================  ====================================================================
+IMPRINT_CACHE_DIR        derived files (exported ONNX backbone, embeddings of benchmarks)
+XDG_CACHE_HOME           the cache's parent when IMPRINT_CACHE_DIR is unset (~/.cache)
+IMPRINT_CACHE_MB         size of the in-memory embedding cache of the backbones
+IMPRINT_DEVICE           torch device for backbones (cpu, cuda, cuda:N)
+IMPRINT_RUNTIME          backbone runtime (see ``imprint_core.backbones.RUNTIMES``)
+IMPRINT_PRECISION        fp32 (default) or auto (int8 where the CPU has VNNI and the guard passes)
+IMPRINT_ASSETS           folder of the example projects (default: the repository's assets/)
+IMPRINT_SESSION_DISK_MB  disk one session may hold: stored images and downloads (default 1024)
+IMPRINT_UPLOAD_CACHE_MB  disk Gradio's upload cache may hold before uploads are refused (2048)
+HF_HUB_OFFLINE           1/true: never try to download hub models
+GRADIO_SERVER_NAME       the app's host (default 127.0.0.1)
+GRADIO_SERVER_PORT       the app's port (default: Gradio's, 7860)
+=======================  ====================================================================
 """
 
 from __future__ import annotations
@@ -79,3 +81,32 @@ def gradio_temp_dir() -> Path:
     import tempfile
 
     return Path(env("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def megabytes(name: str, default: float) -> float:
+    """A size in MB from the variable ``name`` (``default`` when unset): a positive number."""
+    value = env(name)
+    if value is None:
+        return float(default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ValueError(f"{name} must be a positive number of megabytes, not {value!r}.")
+    return number
+
+
+def session_disk_mb() -> float:
+    """``IMPRINT_SESSION_DISK_MB``: the disk one session may hold on the server (its stored image
+    copies, those of the projects Undo keeps, and its downloads); 1,024 MB by default, which
+    holds a project at the image limits (1,000 photos stored at 448 px, ~300 KB each) and its
+    saved zip."""
+    return megabytes("IMPRINT_SESSION_DISK_MB", 1024)
+
+
+def upload_cache_mb() -> float:
+    """``IMPRINT_UPLOAD_CACHE_MB``: the disk Gradio's upload cache (``gradio_temp_dir``) may
+    hold; past it, anonymous uploads first make room by deleting the oldest cached files and are
+    refused when that does not suffice. 2,048 MB by default (20 uploads of the 100 MB maximum)."""
+    return megabytes("IMPRINT_UPLOAD_CACHE_MB", 2048)

@@ -14,6 +14,7 @@ from .backbone import (
     start_warmup,
 )
 from .camera import classify_frame
+from .disk import QuotaError, UploadCacheGuard
 from .downloads import DOWNLOADS, export_metadata, export_project_onnx, save_project
 from .downloads import make as make_download
 from .heads import head_backbone, load_head_file

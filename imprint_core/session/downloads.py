@@ -6,12 +6,20 @@ made of and where it is, and the file is shown only while the session still hold
 state moved on it is withdrawn with a sentence ("download it again"). The Export tab and
 ``VIEWS`` follow ``DOWNLOADS``, so a new export format is one entry here (and its writer, which
 may live in the library like ``imprint_core.onnx_export``).
+
+The app's downloads go to the session's ``download_dir``, one file (or file pair) of each kind:
+each is written in a new folder there, which replaces the kind's previous one once it is
+complete (a new address, so that no browser shows an old file under it). The session's files
+(stored images and downloads) are held to its disk quota (``disk.py``): a download that would pass
+it is refused with a sentence and leaves no file, the previous one kept.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .bundle import project_key, write_project
+from .disk import SessionRoom, folder_bytes
 from .limits import ProjectError
 from .pile import pile_made_of, write_csv, write_zip
 from .scheduler import turn
@@ -29,6 +38,10 @@ def _head_serial(project) -> int:
     return project.head_serial
 
 
+def _nothing(project) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Download:
     """One kind of download: its texts, its file, what it is made of and how it is written.
@@ -36,10 +49,9 @@ class Download:
 
     button: str  # the Export tab's button
     label: str  # the label of the file shown
-    file_name: str  # in ``folder`` of the session's folder, unless a path is given
+    file_name: str  # in a folder of the session's download_dir, unless a path is given
     write: Callable[[Any, Path], Path]  # (project, path) -> the file; called under the lock
     stale: str  # said once the file no longer holds the session's state
-    folder: str = "export"
     made_of: Callable[[Any], Any] = _head_serial  # the state the file holds: a change withdraws it
     needs_head: bool = True
     first: str = ""  # said before the first download of this kind
@@ -51,6 +63,7 @@ class Download:
     progress: str = ""  # the progress bar's text while the file is made
     one_at_a_time: bool = False  # memory- and CPU-heavy: one at a time in the whole app
     tab: str = "export"  # the tab offering it ("sort": the Sort images panel)
+    estimate: Callable[[Any], int] = _nothing  # bytes it will take, if known before writing
 
 
 def export_metadata(head_path: str | os.PathLike) -> Path:
@@ -67,6 +80,7 @@ def export_metadata(head_path: str | os.PathLike) -> Path:
 def _write_head(project, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     project.head.save(path, backbone=project.backbone_name)
+    export_metadata(path)  # written now: one left from an earlier head would describe that one
     return path
 
 
@@ -95,6 +109,12 @@ def _onnx_code(project, path: Path | None) -> str:
     from ..onnx_export import onnx_snippet
 
     return onnx_snippet(DOWNLOADS["onnx"].file_name)
+
+
+def _stored_bytes(project) -> int:
+    """A project zip holds the stored PNGs as they are: about their size."""
+    sizes = (i.path.stat().st_size for c in project.classes for i in c.images if i.path.exists())
+    return sum(sizes)
 
 
 def _onnx_saved(path: Path) -> str:
@@ -131,8 +151,8 @@ DOWNLOADS: dict[str, Download] = {
         button="Save project",
         label="Project (.zip)",
         file_name="imprint-project.zip",
-        folder="saved",
         made_of=project_key,
+        estimate=_stored_bytes,
         write=write_project,
         stale="The project changed since it was saved: save it again.",
         needs_head=False,
@@ -141,7 +161,6 @@ DOWNLOADS: dict[str, Download] = {
         button="Download the CSV",
         label="The sorted pile (CSV: one row per image, as imprint predict writes it)",
         file_name="imprint-sorted.csv",
-        folder="pile-downloads",
         made_of=pile_made_of,
         write=write_csv,
         stale="The pile or the classifier changed since the CSV was made: download it again.",
@@ -151,7 +170,6 @@ DOWNLOADS: dict[str, Download] = {
         button="Download a zip of class folders",
         label="The sorted pile (zip: one folder per class, and none-of-these)",
         file_name="imprint-sorted.zip",
-        folder="pile-downloads",
         made_of=pile_made_of,
         write=write_zip,
         stale="The pile or the classifier changed since the zip was made: download it again.",
@@ -169,18 +187,48 @@ VIEWS = tuple(
 
 
 def make(project, kind: str, path: str | os.PathLike | None = None) -> Path:
-    """Write the download ``kind`` of ``project`` (to ``path``, or into the session's folder)
-    and record what it was made of; returns the file's path."""
+    """Write the download ``kind`` of ``project`` (to ``path``, or into the session's
+    ``download_dir``, replacing the kind's previous file there) and record what it was made of;
+    returns the file's path. A download into the session's folder that would pass its disk
+    quota raises ``disk.QuotaError``; nothing is written then."""
     d = DOWNLOADS[kind]
     with project.lock:
         if d.needs_head and project.head is None:
             raise ProjectError("There is no classifier to export yet: press Imprint first.")
-        path = Path(path) if path is not None else project.workdir / d.folder / d.file_name
         made_of = d.made_of(project)
-        with turn(project) if d.one_at_a_time else nullcontext():  # heavy: a turn (scheduler)
-            path = d.write(project, path)
+        if path is not None:
+            with _heavy(project, d):
+                path = d.write(project, Path(path))
+        else:
+            path = _replace(project, kind, d)
         project.downloads[kind] = (made_of, path)
         return path
+
+
+def _heavy(project, d: Download):
+    return turn(project) if d.one_at_a_time else nullcontext()  # heavy: a turn (scheduler)
+
+
+def _replace(project, kind: str, d: Download) -> Path:
+    """The kind's file written in a new folder of the session's downloads, then the previous
+    folder deleted; against the session's disk quota (the previous file does not count)."""
+    kind_dir = project.download_dir / kind
+    kind_dir.mkdir(parents=True, exist_ok=True)
+    previous = list(kind_dir.iterdir())
+    room = SessionRoom(project, f"'{d.button}'", freed=sum(map(folder_bytes, previous)))
+    estimate = d.estimate(project)
+    room.take(estimate)  # refused before writing when the estimate already passes the quota
+    folder = Path(tempfile.mkdtemp(dir=kind_dir))
+    try:
+        with _heavy(project, d):
+            path = d.write(project, folder / d.file_name)
+        room.take(folder_bytes(folder) - estimate)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    for old in previous:
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+    return path
 
 
 def current(project, kind: str) -> Path | None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import config
 from ..presets import PRESETS, matching_preset
 from .classes import Classes
 from .downloads import Downloads
@@ -32,7 +33,7 @@ from .heads import HeadFiles, head_training
 from .insight import Insight
 from .limits import DEFAULT_PRESET, ProgressFn, ProjectError
 from .pile import Piles
-from .quotas import WORKDIR_PREFIX
+from .quotas import DOWNLOADS_PREFIX, WORKDIR_PREFIX
 from .scheduler import turn
 from .settings import (
     AUGMENT_DEFAULT,
@@ -56,6 +57,8 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._workdir: Path | None = None  # made on first use: a visit without uploads leaves none
         self._cleanup: weakref.finalize | None = None
+        self._download_dir: Path | None = None  # made at the first download (download_dir)
+        self._download_cleanup: weakref.finalize | None = None
         self.classes: list[ClassEntry] = []
         self._next_uid = 0
         self._embeddings: dict[str, dict[str, np.ndarray]] = {}  # backbone -> key -> vector
@@ -111,10 +114,31 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
                 )
         return self._workdir
 
+    @property
+    def download_dir(self) -> Path:
+        """The folder of the session's downloads (``downloads.make``): inside the project's
+        folder when it was given, else a temporary one in Gradio's upload cache, whose files the
+        web server serves as they are (a file elsewhere is copied into the cache at every
+        download, and the copies pile up)."""
+        if self._download_dir is None:
+            if self._given_workdir is not None:
+                self._download_dir = self.workdir / "downloads"
+                self._download_dir.mkdir(exist_ok=True)
+            else:
+                root = config.gradio_temp_dir()
+                root.mkdir(parents=True, exist_ok=True)
+                self._download_dir = Path(tempfile.mkdtemp(prefix=DOWNLOADS_PREFIX, dir=root))
+                self._download_cleanup = weakref.finalize(
+                    self, shutil.rmtree, str(self._download_dir), ignore_errors=True
+                )
+        return self._download_dir
+
     def close(self) -> None:
-        """Delete the stored image copies (the app calls this when the session ends)."""
-        if self._cleanup is not None:
-            self._cleanup()
+        """Delete the stored image copies and the downloads (the app calls this when the
+        session ends)."""
+        for cleanup in (self._cleanup, self._download_cleanup):
+            if cleanup is not None:
+                cleanup()
 
     def __deepcopy__(self, memo):  # gr.State may try; a project is never shared or copied
         return self

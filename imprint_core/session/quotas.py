@@ -13,6 +13,17 @@ MAX_HEAD_MB = 20  # a head file to load (a 20-class, 50-proxy, 1,280-d head is ~
 SESSION_TTL_S = 4 * 3600  # a project (and its stored images) is dropped after 4 idle hours
 UPLOAD_CACHE_AGE_S = 3600  # Gradio's upload cache: files older than this are swept (build.py)
 WORKDIR_PREFIX = "imprint-project-"  # a session's folder of stored images in the temp folder
+# A session's downloads are written in a folder of Gradio's upload cache, which Gradio serves
+# without making a copy of each (a copy per download piled up until the hourly sweep); one file
+# of each kind, a new one replacing the last (session/downloads.py).
+DOWNLOADS_PREFIX = "imprint-downloads-"
+# Disk: a session's files against config.session_disk_mb(), Gradio's upload cache against
+# config.upload_cache_mb() (session/disk.py). Past the cache's cap an upload first deletes the
+# cache's oldest files older than UPLOAD_CACHE_GRACE_S (an upload is read by its event within
+# seconds) and is refused when that does not make room; an admitted upload counts for
+# UPLOAD_RESERVE_S before the scan of the folder sees it (uploads sent at once all count).
+UPLOAD_CACHE_GRACE_S = 60
+UPLOAD_RESERVE_S = 10
 # Heavy work runs in turns of one fair queue (scheduler.py): two turns at a time (2 cores; a
 # 40-megapixel PNG decodes on one of them), at most one per session, handed round-robin across
 # sessions. A turn is short: the images of one embedding batch, the images decoded in SLICE_S

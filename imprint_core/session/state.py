@@ -66,6 +66,8 @@ class Transactional:
         "_given_workdir",  # the session's folder: fixed for its life
         "_workdir",
         "_cleanup",
+        "_download_dir",  # the folder of the downloads, also fixed for the session's life
+        "_download_cleanup",
         "_embeddings",  # caches keyed by content (image, backbone): they may grow
         "_view_embeddings",
         "_decoded",  # decoded pictures by content, kept for the embedding (bounded)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .disk import QuotaError, SessionRoom
 from .intake import (
     PixelBudget,
     charge_headers,
@@ -42,7 +43,7 @@ from .state import ClassEntry, ImageItem
 class Uploads:
     """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
 
-    def _store(self, entry_name: str, name: str, source, slices: Slices):
+    def _store(self, entry_name: str, name: str, source, slices: Slices, room: SessionRoom):
         """One file validated and stored: ``(ImageItem, its decoded picture)``."""
         check_display_name(name, entry_name)
         with slices.unit():  # decoding is heavy work: images share turns of the fair queue
@@ -50,17 +51,22 @@ class Uploads:
         key = hashlib.sha256(valid.data).hexdigest()
         path = self.workdir / f"{key[:24]}{valid.suffix}"
         if not path.exists():
+            room.take(len(valid.data))  # the session's disk quota (disk.py)
             path.write_bytes(valid.data)
         return ImageItem(name=name, path=path, key=key), valid.image
 
     def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
         """Store ``(class, file name, source)`` jobs; every refused file is named in one
-        ProjectError (a refused request adds nothing, so the files stored are collected)."""
+        ProjectError (a refused request adds nothing, so the files stored are collected). The
+        file that would pass the session's disk quota ends the request (QuotaError)."""
         items, refused, pictures = [], [], []
+        room = SessionRoom(self, "Adding these images")
         with Slices(self) as slices:
             for cls, name, source in jobs:
                 try:
-                    item, picture = self._store(cls, name, source, slices)
+                    item, picture = self._store(cls, name, source, slices, room)
+                except QuotaError:
+                    raise
                 except ProjectError as exc:
                     refused.append(str(exc))
                 else:

@@ -124,8 +124,46 @@ def _stale_event(request, exc: KeyError):
     return PlainTextResponse("Internal Server Error", status_code=500)
 
 
+class UploadCap:
+    """ASGI middleware in front of Gradio's ``/gradio_api/upload``: an upload is admitted only
+    if Gradio's upload cache has room for it (``session.UploadCacheGuard``: anonymous uploads
+    together may hold ``IMPRINT_UPLOAD_CACHE_MB``; Gradio caps only each file). A refusal (507,
+    or 411 without a Content-Length) is sent before the body is read, so it leaves no file."""
+
+    def __init__(self, app, guard=None) -> None:
+        self.app = app
+        self.guard = guard or pj.UploadCacheGuard()
+
+    async def __call__(self, scope, receive, send) -> None:
+        is_upload = (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].rstrip("/").endswith("/gradio_api/upload")
+        )
+        if is_upload:
+            refusal = await self._refusal(dict(scope["headers"]).get(b"content-length"))
+            if refusal is not None:
+                from starlette.responses import PlainTextResponse
+
+                log.warning("upload refused: %s", refusal[1])
+                await PlainTextResponse(refusal[1], status_code=refusal[0])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _refusal(self, length: bytes | None) -> tuple[int, str] | None:
+        import asyncio
+
+        if length is None or not length.isdigit():
+            return 411, "An upload must say its size (a Content-Length header)."
+        # the cache is scanned on disk: off the event loop
+        sentence = await asyncio.to_thread(self.guard.admit, int(length))
+        return None if sentence is None else (507, sentence)
+
+
 def launch_options() -> dict:
     """launch() arguments shared by ``python app.py`` and the tests."""
+    from starlette.middleware import Middleware
+
     host, port = pj.server_address()
     return {
         "server_name": host,
@@ -135,7 +173,10 @@ def launch_options() -> dict:
         "max_file_size": pj.MAX_UPLOAD_MB * 1024 * 1024,
         "css": CSS,
         "head": FOLDER_PATHS_JS,
-        "app_kwargs": {"exception_handlers": {KeyError: _stale_event}},
+        "app_kwargs": {
+            "exception_handlers": {KeyError: _stale_event},
+            "middleware": [Middleware(UploadCap)],
+        },
     }
 
 

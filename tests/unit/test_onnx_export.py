@@ -310,7 +310,10 @@ def test_a_projects_head_exports_through_the_session(data, tmp_path):
     head.save(tmp_path / "head.safetensors", backbone="efficientnet_lite0")
     project.load_head(tmp_path / "head.safetensors")
     path = export_project_onnx(project)
-    assert path == tmp_path / "work" / "export" / "imprint-classifier.onnx" and path.is_file()
+    assert path.name == "imprint-classifier.onnx" and path.is_file()
+    assert (
+        path.parent.parent == project.download_dir / "onnx" == tmp_path / "work" / "downloads/onnx"
+    )
     views = pj.views(project)
     assert views["onnx_file"] == str(path) and "imprint-classifier.onnx" in views["onnx_note"]
     project.load_head(tmp_path / "head.safetensors")  # another head: the model is withdrawn
