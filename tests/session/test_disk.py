@@ -96,7 +96,9 @@ def test_a_download_past_the_session_quota_is_refused_and_leaves_no_file(small, 
 def test_images_past_the_session_quota_are_refused_whole(small, tmp_path, monkeypatch):
     stored = files(small.workdir)
     n_images, version = small.n_images, small.version
-    limit = (session_bytes(small) + 200_000) / MB  # two 160-px noise images fit (77 KB each), not four
+    limit = (
+        session_bytes(small) + 200_000
+    ) / MB  # two 160-px noise images fit (77 KB each), not four
     monkeypatch.setenv("IMPRINT_SESSION_DISK_MB", str(limit))
     with pytest.raises(QuotaError, match="^Adding these images would bring the files"):
         small.add_images(small.classes[0].uid, noise_pngs(tmp_path / "noise", 4))
