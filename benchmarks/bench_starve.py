@@ -200,7 +200,7 @@ ATTACKS = {
     "many": imprint_attack(many_images),
     "pile": pile_attack,
     "augment": page_attack("augment"),
-    "kcurve": page_attack("kcurve"),
+    "kcurve": page_attack("kcurve", pool=2),
     "open": open_attack,
 }
 
@@ -254,7 +254,7 @@ def main() -> None:
             for r in range(args.rounds):
                 session(url, per_client[args.rounds + r], tests, attacked, work / "dl")
             stop.set()
-            thread.join(timeout=900)
+            thread.join(timeout=5)  # an unfinished attack request ends with the server
         finally:
             proc.terminate()
             proc.wait(timeout=60)
