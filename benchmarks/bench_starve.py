@@ -127,7 +127,7 @@ def full_project(folder: Path) -> tuple[list[Path], list[str]]:
 def page_attack(action: str, pool: int = 3):
     """An attack on a page event of sessions holding 1,000 images: ``augment`` (turn
     augmentation on: 6 views of each image embedded), ``kcurve`` (the accuracy-vs-k curve).
-    ``pool`` sessions are imprinted before the victim's attacked rounds (not timed); each request
+    ``pool`` sessions are imprinted before the victim's rounds (not timed); each request
     acts on a fresh one (the results are cached per session), imprinting more when they run out."""
     from queue_events import Page
 
