@@ -13,7 +13,7 @@ IMPRINT_DEVICE           torch device for backbones (cpu, cuda, cuda:N)
 IMPRINT_RUNTIME          backbone runtime (see ``imprint_core.backbones.RUNTIMES``)
 IMPRINT_PRECISION        fp32 (default) or auto (int8 where the CPU has VNNI and the guard passes)
 IMPRINT_ASSETS           folder of the example projects (default: the repository's assets/)
-IMPRINT_SESSION_DISK_MB  disk one session may hold: stored images and downloads (default 1024)
+IMPRINT_SESSION_DISK_MB  disk one session may hold: stored images and downloads (default 2048)
 IMPRINT_UPLOAD_CACHE_MB  disk Gradio's upload cache may hold before uploads are refused (2048)
 HF_HUB_OFFLINE           1/true: never try to download hub models
 GRADIO_SERVER_NAME       the app's host (default 127.0.0.1)
@@ -99,10 +99,10 @@ def megabytes(name: str, default: float) -> float:
 
 def session_disk_mb() -> float:
     """``IMPRINT_SESSION_DISK_MB``: the disk one session may hold on the server (its stored image
-    copies, those of the projects Undo keeps, and its downloads); 1,024 MB by default, which
-    holds a project at the image limits (1,000 photos stored at 448 px, ~300 KB each) and its
-    saved zip."""
-    return megabytes("IMPRINT_SESSION_DISK_MB", 1024)
+    files, those of the projects Undo keeps, and its downloads); 2,048 MB by default. Photos are
+    stored as sent (a phone's JPEG is 3-4 MB) and a saved zip holds them again, so this is about
+    280 phone photos with their saved project, or 1,000 photos of 1 MB without one."""
+    return megabytes("IMPRINT_SESSION_DISK_MB", 2048)
 
 
 def upload_cache_mb() -> float:

@@ -112,7 +112,7 @@ def _onnx_code(project, path: Path | None) -> str:
 
 
 def _stored_bytes(project) -> int:
-    """A project zip holds the stored PNGs as they are: about their size."""
+    """A project zip holds the stored image files as they are: about their size."""
     sizes = (i.path.stat().st_size for c in project.classes for i in c.images if i.path.exists())
     return sum(sizes)
 
