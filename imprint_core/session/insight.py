@@ -10,7 +10,8 @@ import numpy as np
 
 from ..normalisation import NORM_INF_SPACE, l2
 from .intake import check_request, prepare_image
-from .limits import ProjectError
+from .limits import PREDICT_MIN_SIDE, ProjectError
+from .memo import same
 from .quotas import MAX_PREDICT_FILES
 from .scheduler import pause, turn
 
@@ -68,7 +69,7 @@ class Insight:
         with self.transaction():
             z = self._embed_test(backbone, image, name)
             self.last_test = (z, name, backbone.name)
-            return self.explain(z, n_neighbors=n_neighbors)
+            return dict(self._explain_last(n_neighbors))
 
     def predict_many(self, backbone, files: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """Classify ``(path, name)`` files (at most MAX_PREDICT_FILES). Read-only: the image Try
@@ -94,7 +95,7 @@ class Insight:
                 f"in use is '{backbone.name}'."
             )
         with turn(self):
-            picture = prepare_image(image, name)
+            picture = prepare_image(image, name, min_side=PREDICT_MIN_SIDE)
             return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
 
     def current_prediction(self, n_neighbors: int = 6) -> dict[str, Any] | None:
@@ -104,9 +105,18 @@ class Insight:
             return None
         if test[0].shape[0] != np.asarray(self.head.proxies_).shape[1]:
             return None
-        result = self.explain(test[0], n_neighbors=n_neighbors)
-        result["file"] = test[1]
-        return result
+        return {**self._explain_last(n_neighbors), "file": test[1]}
+
+    def _explain_last(self, n_neighbors: int) -> dict[str, Any]:
+        """``explain`` of the last image tried, memoised on what it reads (the head, the image,
+        the training images), so the upload that classified it does not explain it again."""
+        with self.lock:
+            test = self.last_test
+            key = (self.head, self.head_source, test, n_neighbors)
+            key += (self._fingerprint(), self.is_embedded())
+            if self._explanation is None or not same(self._explanation[0], key):
+                self._explanation = (key, self.explain(test[0], n_neighbors=n_neighbors))
+            return self._explanation[1]
 
     def explain(self, z: np.ndarray, n_neighbors: int = 6) -> dict[str, Any]:
         """Prediction and evidence for one embedding ``z (d,)``, in the head's own space.

@@ -44,10 +44,11 @@ def prepare_image(
     name: str,
     cls: str | None = None,
     budget: PixelBudget | None = None,
+    min_side: int = STORE_MAX_SIDE,
 ):
     """Open and validate one image; return it as an RGB PIL image no larger than STORE_MAX_SIDE.
 
-    A JPEG is decoded at the smallest DCT scale that keeps both sides >= STORE_MAX_SIDE (Pillow's
+    A JPEG is decoded at the smallest DCT scale that keeps both sides >= ``min_side`` (Pillow's
     ``draft``), so a large photo costs little. ``budget``: the request's pixel budget, charged
     from the header before anything is decoded. A ``ZipMember`` (what ``iter_zip_images``
     yields) is read here, against its zip's byte and pixel budgets; a PIL image is taken as
@@ -68,8 +69,8 @@ def prepare_image(
     options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls, "smallest": MIN_SIDE}
     try:
         if budget is not None:
-            budget.spend(decoded_size(source, min_side=STORE_MAX_SIDE, **options), where)
-        image = load_image(source, min_side=STORE_MAX_SIDE, **options)
+            budget.spend(decoded_size(source, min_side=min_side, **options), where)
+        image = load_image(source, min_side=min_side, **options)
     except ImageError as exc:
         raise ProjectError(str(exc)) from None
     return _fit(image, copy=False)  # load_image's picture is ours: downscaled in place

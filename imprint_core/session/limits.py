@@ -35,6 +35,10 @@ STORE_MAX_SIDE = 448  # images are decoded at most this large (the backbones loo
 # 0.43 MB each): a 12-megapixel JPEG then costs one decode instead of two. Beyond it, the oldest
 # are dropped and decoded again from their stored files at embedding.
 DECODED_KEEP_MB = 64
+# An image to classify is not stored: a JPEG may be decoded at the smallest DCT scale that keeps
+# both sides >= this (every backbone resizes the shorter side to 224-256 px). A 12-megapixel
+# phone photo then decodes at 1/8 scale instead of 1/4 and skips a large Lanczos resize.
+PREDICT_MIN_SIDE = 256
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends
 

@@ -73,6 +73,8 @@ class Transactional:
         "_decoded",  # decoded pictures by content, kept for the embedding (bounded)
         "_geometry",  # a memo keyed by the head, the images and the map options
         "_pile_memo",  # a memo keyed by the pile and the head
+        "_explanation",  # a memo keyed by the head, the image tried and the training images
+        "_views",  # memos keyed by the state each group of views reads (session.views)
         "lock",  # the transaction's own machinery
         "_txn_depth",
         "_serial",  # the version: advanced only when a transaction succeeds

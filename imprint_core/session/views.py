@@ -3,10 +3,16 @@
 ``views(project)`` returns one value per name in ``VIEWS``; the UI shows them all after every
 event, so no event can forget a view and no view can show a head that is not the current one.
 A view that cannot be current says so in words instead of showing an older result.
+
+The views are computed in groups (``GROUPS``), each declaring the state it reads: a group is
+computed again only when that state changed since the last event (``memo.same``), so renaming a
+class does not redraw the confusion matrix and trying an image does not redraw the Result tab.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import downloads, pile
@@ -14,6 +20,7 @@ from .backbone import default_backbone_name
 from .downloads import VIEWS as DOWNLOAD_VIEWS
 from .examples import EXAMPLES
 from .limits import ProjectError
+from .memo import same
 from .settings import OPTION_ORDER
 from .texts import (
     LOADED_LIMITS,
@@ -62,20 +69,87 @@ VIEWS = (
 )
 
 
+@dataclass(frozen=True)
+class ViewGroup:
+    """Views computed together: ``reads(project)`` is the state they read (the memo's key),
+    ``compute(project)`` their values, keyed by view name."""
+
+    reads: Callable[[Any], Any] | None  # None: computed at every call
+    compute: Callable[[Any], dict[str, Any]]
+
+
 def views(project) -> dict[str, Any]:
-    """Every view of ``project``, keyed by the names in ``VIEWS``."""
+    """Every view of ``project``, keyed by the names in ``VIEWS``; a group of views whose state
+    is unchanged since the last call is not computed again."""
+    out: dict[str, Any] = {}
     with project.lock:
-        s = project.summary()
-        out: dict[str, Any] = {"cards": project.cards_key(), "status": status_line(s)}
-        out["backbone"] = project.backbone_name or default_backbone_name()
-        out["undo"] = _undo_label(project)
-        out.update(_method(project))
-        out.update(_result(s))
-        out.update(_try_it(project))
-        out.update(_geometry(project))
-        out.update(downloads.views(project))
-        out.update(pile.views(project))
+        memo = project._views
+        for name, group in GROUPS.items():
+            key = group.reads(project) if group.reads is not None else None
+            kept = memo.get(name)
+            if kept is None or group.reads is None or not same(kept[0], key):
+                kept = memo[name] = (key, group.compute(project))
+            out.update(kept[1])
     return out
+
+
+def _summary_reads(project) -> tuple:
+    # everything Project.summary() reads
+    p = project
+    return (
+        (p.backbone_name, p.preset, dict(p.settings), p.augment, dict(p.seconds)),
+        (p.head, p.head_source, p.evaluation, p._imprinted_from, p._fingerprint()),
+    )
+
+
+def _summary(project) -> dict[str, Any]:
+    s = project.summary()
+    return {
+        "status": status_line(s),
+        "summary": summary_markdown(s),
+        "accuracy": accuracy_markdown(s),
+        "per_class": per_class_rows(s),
+    }
+
+
+def _confusion(project) -> dict[str, Any]:
+    acc = project.evaluation.as_dict() if project.evaluation is not None else {}
+    if acc.get("confusion") is None:
+        return {"confusion": None}
+    from ..figures import confusion_matrix_figure  # plotly: only once there is a matrix
+
+    return {"confusion": confusion_matrix_figure(acc["confusion"], acc["labels"])}
+
+
+def _prediction_reads(project) -> tuple:
+    # what Insight.current_prediction reads: the head, the image, the training images
+    p = project
+    return (p.head, p.head_source, p.last_test, p.backbone_name, p._fingerprint(), p.is_embedded())
+
+
+def _geometry_reads(project) -> tuple:
+    p = project
+    return (
+        (p.head, p.head_source, p.backbone_name, p._fingerprint(), p._imprinted_from),
+        (p.geometry_inputs, p.last_test, p.kcurve, p.is_embedded()),
+    )
+
+
+def _downloads_reads(project) -> tuple:
+    # what downloads.views reads: each file's record, what it should be made of, whether it is
+    # still there, and the backbone its code box names
+    kept = []
+    for kind, d in downloads.DOWNLOADS.items():
+        recorded = project.downloads.get(kind)
+        if recorded is not None:
+            recorded = (recorded, d.made_of(project), recorded[1].exists())
+        kept.append(recorded)
+    return (project.backbone_name, tuple(kept))
+
+
+def _held_out(project) -> dict[str, Any]:
+    # held-out images of an example belong to that example, never to the user's own project
+    return {f"held_out_{key}": project.example_key == key for key in EXAMPLES}
 
 
 def _undo_label(project) -> str | None:
@@ -96,27 +170,6 @@ def _method(project) -> dict[str, Any]:
         method_note=escape_md(project.settings_note) if project.settings_note else "",
     )
     return out
-
-
-def _result(s: dict[str, Any]) -> dict[str, Any]:
-    acc = s["accuracy"] or {}
-    figure = None
-    if acc.get("confusion") is not None:
-        from ..figures import confusion_matrix_figure
-
-        figure = confusion_matrix_figure(acc["confusion"], acc["labels"])
-    return {
-        "summary": summary_markdown(s),
-        "accuracy": accuracy_markdown(s),
-        "per_class": per_class_rows(s),
-        "confusion": figure,
-    }
-
-
-def _try_it(project) -> dict[str, Any]:
-    # held-out images of an example belong to that example, never to the user's own project
-    shown = {f"held_out_{key}": project.example_key == key for key in EXAMPLES}
-    return {**shown, **_prediction(project)}
 
 
 def _prediction(project) -> dict[str, Any]:
@@ -179,3 +232,24 @@ def _geometry(project) -> dict[str, Any]:
         dispersion=g["dispersion"],
     )
     return out
+
+
+GROUPS: dict[str, ViewGroup] = {
+    "cards": ViewGroup(lambda p: p.cards_key(), lambda p: {"cards": p.cards_key()}),
+    "summary": ViewGroup(_summary_reads, _summary),
+    "confusion": ViewGroup(lambda p: p.evaluation, _confusion),
+    "backbone": ViewGroup(
+        lambda p: p.backbone_name,
+        lambda p: {"backbone": p.backbone_name or default_backbone_name()},
+    ),
+    "undo": ViewGroup(lambda p: p.undo, lambda p: {"undo": _undo_label(p)}),
+    "method": ViewGroup(
+        lambda p: (dict(p.settings), p.preset, p.augment, p.settings_note), _method
+    ),
+    "held_out": ViewGroup(lambda p: p.example_key, _held_out),
+    "prediction": ViewGroup(_prediction_reads, _prediction),
+    "geometry": ViewGroup(_geometry_reads, _geometry),
+    "downloads": ViewGroup(_downloads_reads, downloads.views),
+    # the Sort images panel: its pile changes in place, so it is computed at every event
+    "pile": ViewGroup(None, pile.views),
+}
