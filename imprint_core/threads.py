@@ -22,16 +22,29 @@ _CONTROLLER: tuple[int, object] | None = None
 
 
 @contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread(wait: bool = True) -> Iterator[None]:
     """Run BLAS/OpenMP single-threaded (libraries loaded before entry are limited).
 
     The geometry computations are small; on a busy 2-core machine multi-threaded BLAS spins
     against other processes and was measured 5-100x slower than one thread.
+
+    Parameters
+    ----------
+    wait : bool, default=True
+        False: when another thread holds the limit (e.g. a long accuracy-vs-k curve), run at
+        once instead of waiting for it: the limit is process-wide, so BLAS runs single-threaded
+        meanwhile anyway (a short computation such as Try it's must not wait seconds).
     """
     import scipy.linalg  # noqa: F401  (load scipy's BLAS so that it is limited too)
 
-    with _LIMIT_LOCK, _controller().limit(limits=1):
+    if not _LIMIT_LOCK.acquire(blocking=wait):
         yield
+        return
+    try:
+        with _controller().limit(limits=1):
+            yield
+    finally:
+        _LIMIT_LOCK.release()
 
 
 def _controller():
