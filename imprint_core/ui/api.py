@@ -33,7 +33,8 @@ def api_predict(image, project=None):
     if not image:
         raise pj.ProjectError("Send one image file as 'image'.")
     backbone = pj.load_backbone(project.backbone_name)
-    return project.predict(backbone, image, Path(image).name)["confidences"]
+    # the answer has no neighbours: ranking the training images would be thrown away
+    return project.predict(backbone, image, Path(image).name, n_neighbors=0)["confidences"]
 
 
 def api_load_head(head, project=None):
