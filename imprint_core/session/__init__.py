@@ -83,4 +83,4 @@ from .texts import (
     summary_markdown,
     unknown_note,
 )
-from .views import VIEWS, views
+from .views import VIEWS, view_groups, views

@@ -82,6 +82,15 @@ def views(project) -> dict[str, Any]:
     """Every view of ``project``, keyed by the names in ``VIEWS``; a group of views whose state
     is unchanged since the last call is not computed again."""
     out: dict[str, Any] = {}
+    for values in view_groups(project).values():
+        out.update(values)
+    return out
+
+
+def view_groups(project) -> dict[str, dict[str, Any]]:
+    """The views of ``project`` by group of ``GROUPS``. A group whose state is unchanged since
+    the last call is the very same dict as then (the UI sends a page only what changed)."""
+    out: dict[str, dict[str, Any]] = {}
     with project.lock:
         memo = project._views
         for name, group in GROUPS.items():
@@ -89,7 +98,7 @@ def views(project) -> dict[str, Any]:
             kept = memo.get(name)
             if kept is None or group.reads is None or not same(kept[0], key):
                 kept = memo[name] = (key, group.compute(project))
-            out.update(kept[1])
+            out[name] = kept[1]
     return out
 
 

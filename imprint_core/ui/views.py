@@ -3,10 +3,16 @@
 Each tab registers its components under a view name of ``imprint_core.session.VIEWS``; every
 page event outputs ``outputs`` (the project and every registered component) with the values of
 ``show(project)``, so no event can leave a view showing an older state.
+
+A page event sends a group of views that only show (``SKIPPABLE``) only when it changed since
+this page was last sent it (``session.view_groups`` keeps an unchanged group's very dict): trying
+an image does not send, nor make the browser draw again, the confusion matrix or the map. The
+page load and an opened project send everything.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import gradio as gr
@@ -27,6 +33,18 @@ def shown_if(value: Any) -> Any:
 
 # A view whose value needs more than the value itself (visibility, a label).
 ADAPTERS = {"undo": _undo}
+# Groups of views (session.views.GROUPS) whose components nobody edits: a page keeps what it was
+# sent. The others (the class cards' key, Method's widgets, ...) are inputs too: a refused edit
+# must be put back on the page, so they are always sent.
+SKIPPABLE = frozenset({"summary", "confusion", "prediction", "geometry", "downloads"})
+
+
+def _page() -> str | None:
+    """The page (Gradio session) whose event is running, if any."""
+    from gradio.context import LocalContext
+
+    request = LocalContext.request.get(None)
+    return getattr(request, "session_hash", None)
 
 
 def _as_is(value: Any) -> Any:
@@ -40,6 +58,8 @@ class Views:
         self.project = project
         self.key = key  # the browser's key to its kept project (session.keys), a BrowserState
         self.components: dict[str, list[tuple[Any, Any]]] = {}
+        # project -> page -> the group values that page was sent last
+        self._sent: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def add(self, name: str, component, show=None):
         """Register ``component`` as showing the view ``name`` (through ``show(value)`` when
@@ -58,10 +78,25 @@ class Views:
         """The project and every view component, in the order ``show`` returns their values."""
         return [self.project, *(c for _, c, _ in self._order())]
 
-    def show(self, project: pj.Project) -> list:
-        """Every registered component's value for ``project``."""
-        values = pj.views(project)
-        return [adapt(values[n]) for n, _, adapt in self._order()]
+    def show(self, project: pj.Project, changed_only: bool = False) -> list:
+        """Every registered component's value for ``project``; with ``changed_only``,
+        ``gr.skip()`` for the components of a ``SKIPPABLE`` group this page was sent as it is."""
+        groups = pj.view_groups(project)
+        page = _page()
+        sent = self._sent.setdefault(project, {})
+        last = sent.get(page, {}) if changed_only and page is not None else {}
+        if page is not None:
+            sent[page] = groups
+        values, kept = {}, set()
+        for name, group in groups.items():
+            values.update(group)
+            if name in SKIPPABLE and last.get(name) is group:
+                kept.update(group)
+        return [gr.skip() if n in kept else adapt(values[n]) for n, _, adapt in self._order()]
+
+    def changed(self, project: pj.Project) -> list:
+        """``show`` for a page event: what this page was not sent yet."""
+        return self.show(project, changed_only=True)
 
     def on(self, trigger, fn, inputs=(), extra=(), refused=None, **kwargs):
         """Wire ``fn(project, *inputs) -> extras`` to ``trigger`` (see errors.page_event):
@@ -70,7 +105,7 @@ class Views:
 
         kwargs.setdefault("api_visibility", "private")
         return trigger(
-            page_event(fn, self.show, len(extra), refused),
+            page_event(fn, self.changed, len(extra), refused),
             [self.project, *inputs],
             [*self.outputs, *extra],
             **kwargs,
