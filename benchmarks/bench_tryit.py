@@ -62,7 +62,7 @@ TIMEOUT_MS = 240_000
 # ``duration``), by wrapping fetch (Gradio's client streams the queue through fetch).
 PAGE_HOOKS = """
 (() => {
-  window.__bench = {uploads: [], completed: []};
+  window.__bench = {uploads: [], joins: [], completed: []};
   const fetch0 = window.fetch.bind(window);
   window.fetch = async (...args) => {
     const url = String((args[0] && args[0].url) || args[0]);
@@ -71,6 +71,7 @@ PAGE_HOOKS = """
     if (url.includes('/upload') && !url.includes('upload_progress')) {
       window.__bench.uploads.push({start, end: performance.now()});
     }
+    if (url.includes('queue/join')) window.__bench.joins.push(start);
     if (url.includes('queue/data') && response.body) {
       const [mine, theirs] = response.body.tee();
       (async () => {
@@ -245,15 +246,20 @@ def drop(page, photo: Path) -> dict:
     page.wait_for_function(f"() => window.__bench.completed.length > {done}")
     got = page.evaluate(
         "() => ({drop: window.__drop, uploads: window.__bench.uploads,"
-        " completed: window.__bench.completed})"
+        " joins: window.__bench.joins, completed: window.__bench.completed})"
     )
     d = got["drop"]
     completed = [c for c in got["completed"][done:] if c["t"] <= d["drawn"] + 1]
     uploads = [u for u in got["uploads"] if u["start"] >= d["change"]]
+    joins = [t for t in got["joins"] if t >= d["change"]]
     return {
         "drop_to_drawn_ms": d["drawn"] - d["change"],
         "server_ms": 1e3 * completed[-1]["duration"] if completed else None,
         "upload_ms": uploads[0]["end"] - uploads[0]["start"] if uploads else None,
+        "to_upload_ms": uploads[0]["start"] - d["change"] if uploads else None,
+        # the event sent to the queue (upload done), and the queue's answer after it
+        "to_event_ms": joins[0] - d["change"] if joins else None,
+        "event_ms": completed[-1]["t"] - joins[0] if joins and completed else None,
         # the answer's arrival, and the page's work from it to the frame drawn
         "answer_ms": completed[-1]["t"] - d["change"] if completed else None,
         "render_ms": d["drawn"] - completed[-1]["t"] if completed else None,
@@ -377,6 +383,8 @@ def main() -> None:
             "server_ms_p50": median([d["server_ms"] for d in drops]),
             "upload_ms_p50": median([d["upload_ms"] for d in drops]),
             "answer_ms_p50": median([d["answer_ms"] for d in drops]),
+            "to_event_ms_p50": median([d["to_event_ms"] for d in drops]),
+            "event_ms_p50": median([d["event_ms"] for d in drops]),
             "render_ms_p50": median([d["render_ms"] for d in drops]),
             "api_predict_round_trip_ms_p50": median(r["api_ms"]),
             "drops": drops,
