@@ -81,12 +81,13 @@ class Views:
     def show(self, project: pj.Project, changed_only: bool = False) -> list:
         """Every registered component's value for ``project``; with ``changed_only``,
         ``gr.skip()`` for the components of a ``SKIPPABLE`` group this page was sent as it is."""
-        groups = pj.view_groups(project)
         page = _page()
-        sent = self._sent.setdefault(project, {})
-        last = sent.get(page, {}) if changed_only and page is not None else {}
-        if page is not None:
-            sent[page] = groups
+        with project.lock:  # two events of one page record in the order they computed
+            groups = pj.view_groups(project)
+            sent = self._sent.setdefault(project, {})
+            last = sent.get(page, {}) if changed_only and page is not None else {}
+            if page is not None:
+                sent[page] = groups
         values, kept = {}, set()
         for name, group in groups.items():
             values.update(group)
