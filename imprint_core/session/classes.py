@@ -18,6 +18,7 @@ from typing import Any
 from .limits import MAX_CLASSES, MIN_CLASSES, ProjectError
 from .names import validate_class_name
 from .state import ClassEntry, ImageItem
+from .thumbnails import thumbnail
 
 
 class Classes:
@@ -92,7 +93,8 @@ class Classes:
             self._release([entry.images.pop(index)])
 
     def remove_image_file(self, uid: int, file_name: str) -> str:
-        """Remove the image whose stored copy (as shown in the card) is named ``file_name``.
+        """Remove the image whose stored copy or thumbnail (as shown in the card) is named
+        ``file_name``.
 
         The app gets back a copy of a thumbnail with the same base name, so a deletion names
         its image even when the card changed meanwhile. Returns the image's display name.
@@ -101,7 +103,7 @@ class Classes:
             entry = self.get(uid)
             base = Path(str(file_name)).name
             for index, item in enumerate(entry.images):
-                if item.path.name == base:
+                if base in item.names:
                     self._release([entry.images.pop(index)])
                     return item.name
             raise ProjectError(f"Class '{entry.name}' has no image stored as '{base}'.")
@@ -171,9 +173,11 @@ class Classes:
         return {"classes": [self.card(c.uid, max_thumbs) for c in self.classes]}
 
     def card(self, uid: int, max_thumbs: int = 40) -> dict[str, Any]:
-        """One class card: uid, name, number of images and the latest ``max_thumbs`` thumbnails."""
+        """One class card: uid, name, number of images and the latest ``max_thumbs`` thumbnails
+        (the small JPEGs of session.thumbnails, not the stored images)."""
         c = self.get(uid)
-        thumbs = [str(i.path) for i in c.images[-max_thumbs:]] if max_thumbs > 0 else []
+        shown = c.images[-max_thumbs:] if max_thumbs > 0 else []
+        thumbs = [str(thumbnail(i.path, i.name)) for i in shown]
         return {"uid": c.uid, "name": c.name, "n": len(c.images), "thumbs": thumbs}
 
     @property

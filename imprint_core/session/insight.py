@@ -14,6 +14,7 @@ from .limits import PREDICT_MIN_SIDE, ProjectError
 from .memo import same
 from .quotas import MAX_PREDICT_FILES
 from .scheduler import pause, turn
+from .thumbnails import thumbnail
 
 # The spaces the Geometry map is drawn in: key -> (what the radio button says, the map from
 # embeddings into it). "head" is the default: where the head compares images with its proxies.
@@ -185,6 +186,7 @@ class Insight:
                         "class": str(y[i]),
                         "file": items[i].name,
                         "path": str(items[i].path),
+                        "thumb": str(thumbnail(items[i].path, items[i].name)),
                         "distance": float(d[i]),
                         "shown": float(sign * d[i]),
                     }

@@ -39,6 +39,11 @@ DECODED_KEEP_MB = 64
 # both sides >= this (every backbone resizes the shorter side to 224-256 px). A 12-megapixel
 # phone photo then decodes at 1/8 scale instead of 1/4 and skips a large Lanczos resize.
 PREDICT_MIN_SIDE = 256
+# What galleries show of a stored image (class cards, Try it's neighbours): a JPEG of this longest
+# side, made at intake from the picture already decoded (about 10-20 kB against the 3-4 MB of a
+# phone photo stored as sent).
+THUMB_MAX_SIDE = 224
+THUMB_QUALITY = 85
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .intake import STORED_SUFFIXES
+from .thumbnails import thumb_path
 
 
 # ---- images --------------------------------------------------------------------------------------
@@ -24,6 +25,17 @@ class ImageItem:
     name: str  # the file name the user gave us, for messages
     path: Path  # our stored copy (the file's own bytes, or a PNG; see session.uploads)
     key: str  # sha256 of the stored copy: the embedding cache key
+
+    @property
+    def thumb(self) -> Path:
+        """Where its display thumbnail is (see session.thumbnails)."""
+        return thumb_path(self.path)
+
+    @property
+    def names(self) -> tuple[str, str]:
+        """The base names that stand for it: its stored copy's and its thumbnail's (a gallery
+        hands back copies of what it shows under the same base name)."""
+        return self.path.name, self.thumb.name
 
 
 @dataclass
@@ -123,13 +135,14 @@ class Transactional:
                 self._collect_files()
 
     def _collect_files(self) -> None:
-        """Delete stored copies no class uses (nor the state an Undo would bring back)."""
+        """Delete stored copies no class uses (nor the state an Undo would bring back), and
+        their thumbnails."""
         if self._workdir is None or not self._workdir.is_dir():
             return
         entries = list(self.classes)
         for _, state in self.undo:
             entries += state["classes"]
-        used = {i.path.name for c in entries for i in c.images}
+        used = {name for c in entries for i in c.images for name in i.names}
         for path in self._workdir.iterdir():
             if path.suffix in STORED_SUFFIXES and path.name not in used:
                 path.unlink(missing_ok=True)

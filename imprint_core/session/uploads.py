@@ -38,6 +38,7 @@ from .limits import (
 from .names import validate_class_name
 from .scheduler import Slices
 from .state import ClassEntry, ImageItem
+from .thumbnails import write_thumbnail
 
 
 class Uploads:
@@ -53,6 +54,7 @@ class Uploads:
         if not path.exists():
             room.take(len(valid.data))  # the session's disk quota (disk.py)
             path.write_bytes(valid.data)
+        write_thumbnail(path, valid.image)  # what the cards show: a few kB, not the photo
         return ImageItem(name=name, path=path, key=key), valid.image
 
     def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
@@ -111,11 +113,11 @@ class Uploads:
     def add_gallery_images(self, uid: int, files: Iterable[str | os.PathLike]) -> int:
         """Add what was dropped onto a class's thumbnails.
 
-        A thumbnail gallery hands back all its files: copies of this class's stored images (same
+        A thumbnail gallery hands back all its files: copies of this class's thumbnails (same
         base name) plus the new ones. Only the new ones are added (and counted against limits).
         """
         with self.transaction():
-            stored = {i.path.name for i in self.get(uid).images}
+            stored = {name for i in self.get(uid).images for name in i.names}
             new = [f for f in files if f and Path(str(f)).name not in stored]
             return self.add_images(uid, new) if new else 0
 

@@ -194,7 +194,7 @@ def _prediction(project) -> dict[str, Any]:
         return {**empty, "try_note": note}
     near = result["measure"]["near"]
     thumbs = [
-        (n["path"], f"{n['class']} · {n['file']} · {near} {n['shown']:.2f}")
+        (n["thumb"], f"{n['class']} · {n['file']} · {near} {n['shown']:.2f}")
         for n in result["neighbours"]
     ]
     note = f"'{escape_md(result['file'])}' as the current head sees it. {evidence_space(result)}"
