@@ -40,9 +40,9 @@ DECODED_KEEP_MB = 64
 # phone photo then decodes at 1/8 scale instead of 1/4 and skips a large Lanczos resize.
 PREDICT_MIN_SIDE = 256
 # What galleries show of a stored image (class cards, Try it's neighbours): a JPEG of this longest
-# side, made at intake from the picture already decoded (about 10-20 kB against the 3-4 MB of a
-# phone photo stored as sent).
-THUMB_MAX_SIDE = 224
+# side (sharp in a 140-px-high card row on a 2x screen), made at intake from the picture already
+# decoded: about 10-20 kB against the 3-4 MB of a phone photo stored as sent.
+THUMB_MAX_SIDE = 256
 THUMB_QUALITY = 85
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_PRESET = _LIBRARY_DEFAULT_PRESET  # the few-shot-robust preset the library recommends

@@ -130,6 +130,39 @@ def test_delete_one_thumbnail_and_drop_more_onto_the_thumbnails(page, images):
     page.locator("#gal-0 input[type=file]").set_input_files(train["Trouser"][5:7])
     page.wait_for_selector("#card-0 :text('6 images')")
     assert page.locator("#gal-0 .gallery-item img").count() == 6
+    srcs = page.locator("#gal-0 .gallery-item img").evaluate_all("els => els.map(e => e.src)")
+    assert all(src.endswith("-thumb.jpg") for src in srcs)  # the thumbnails, not the stored files
+
+
+def test_a_card_of_phone_photos_loads_small_thumbnails(page, tmp_path):
+    """Two 12-megapixel JPEGs (real photos upscaled): the card loads thumbnails of at most
+    256 px, tens of kB, not the 3-4 MB photos."""
+    import numpy as np
+    from PIL import Image
+    from sklearn import datasets
+
+    photos = []
+    for i, name in enumerate(("china.jpg", "flower.jpg")):
+        photo = Image.open(Path(datasets.__file__).parent / "images" / name).convert("RGB")
+        noise = np.random.default_rng(i).normal(0, 4, (3000, 4000, 3))
+        pixels = np.asarray(photo.resize((4000, 3000)), dtype=float) + noise
+        photos.append(tmp_path / f"IMG_{i}.jpg")
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(photos[-1], quality=92)
+    assert min(p.stat().st_size for p in photos) > 2_000_000
+    upload(page, 0, [str(p) for p in photos])
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#gal-0 .gallery-item img')]"
+        ".filter(e => e.complete && e.naturalWidth > 0).length === 2"
+    )
+    loaded = page.locator("#gal-0 .gallery-item img").evaluate_all(
+        """els => els.map(e => {
+            const entry = performance.getEntriesByName(e.src)[0];
+            return [e.naturalWidth, e.naturalHeight, entry ? entry.encodedBodySize : -1];
+        })"""
+    )
+    for width, height, size in loaded:
+        assert max(width, height) <= 256 and min(width, height) >= 100
+        assert 0 < size < 60_000, loaded
 
 
 @pytest.mark.stale_event_expected

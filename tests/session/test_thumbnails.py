@@ -17,7 +17,7 @@ from imprint_core.session import Project, ProjectError, open_project, save_proje
 from imprint_core.session.limits import THUMB_MAX_SIDE
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
-MAX_THUMB_BYTES = 40_000  # a 224-px JPEG of a noisy photo is ~10-20 kB; the photo is ~4 MB
+MAX_THUMB_BYTES = 40_000  # a 256-px JPEG of a noisy photo is ~10-20 kB; the photo is ~4 MB
 
 
 def _phone_jpeg(path: Path, source: str, seed: int, orientation: int = 1) -> Path:
