@@ -2,10 +2,12 @@
 
 Every image is validated (``intake``: read once, decoded once, hashed once) and stored in the
 project's folder before the project changes: a still JPEG, PNG or WebP as the bytes the user sent,
-anything else as a PNG of the decoded image. The decoded picture is kept (``DecodedImages``, up to
-DECODED_KEEP_MB) for the embedding that usually follows, so an upload is not decoded twice. Limits are checked for the whole request, so an upload is all
-or nothing: one bad file adds none of them, and the refusal names every bad file and why (so the
-user can drop the rest again at once). ``Uploads`` is a part of ``Project``.
+anything else as a PNG of the decoded image; beside it, the small JPEG the cards show
+(``thumbnails``), made from the decoded picture. The decoded picture is kept (``DecodedImages``, up
+to DECODED_KEEP_MB) for the embedding that usually follows, so an upload is not decoded twice.
+Limits are checked for the whole request, so an upload is all or nothing: one bad file adds none of
+them, and the refusal names every bad file and why (so the user can drop the rest again at once).
+``Uploads`` is a part of ``Project``.
 """
 
 from __future__ import annotations
