@@ -5,11 +5,12 @@ PNG copies intake stored before that; with what making the thumbnails costs at i
     python benchmarks/bench_thumbs.py [PHOTOS] [--n 40] [--repeats 3]
 
 PHOTOS: a folder with one sub-folder of real photos per class (default: scikit-learn's two
-sample photos as two classes). Each photo is made a 12-megapixel JPEG of 3-4 MB
+sample photos as two classes). Each photo is made a 12-megapixel JPEG of about 4 MB
 (``bench_session.make_photos``) in a temporary folder deleted afterwards. One class of ``--n``
 photos is added to a ``Project`` (the app's session state) ``--repeats`` times with thumbnails
 and, in the same run, with the thumbnail writer replaced by a no-op (the intake before
-thumbnails); medians and their ratio are printed with the machine (CPU model, cores, load).
+thumbnails), wall and CPU time; then one thumbnail is timed alone from each decoded picture.
+Medians and ratios are printed with the machine (CPU model, cores, load).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's package, whatever is installed
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_session import make_photos  # noqa: E402
 
 SKLEARN_PHOTOS = ("china.jpg", "flower.jpg")
@@ -52,8 +55,9 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def _intake(files: list[Path], thumbs: bool) -> tuple[float, dict[str, int]]:
-    """Seconds to add ``files`` to one class, and the bytes of what the card shows and stores."""
+def _intake(files: list[Path], thumbs: bool) -> tuple[float, float, dict[str, int]]:
+    """Wall and CPU seconds to add ``files`` to one class, and the bytes of what the card shows
+    and stores."""
     from imprint_core.session import Project, uploads
     from imprint_core.session.intake import _png_bytes, prepare_image
 
@@ -64,9 +68,9 @@ def _intake(files: list[Path], thumbs: bool) -> tuple[float, dict[str, int]]:
         with tempfile.TemporaryDirectory() as work:
             project = Project(workdir=work, n_classes=1)
             uid = project.classes[0].uid
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             project.add_images(uid, files)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             items = project.get(uid).images
             sizes = {"originals": sum(i.path.stat().st_size for i in items)}
             if thumbs:
@@ -78,7 +82,22 @@ def _intake(files: list[Path], thumbs: bool) -> tuple[float, dict[str, int]]:
             project.close()
     finally:
         uploads.write_thumbnail = writer
-    return seconds, sizes
+    return seconds, cpu, sizes
+
+
+def _thumbnail_ms(files: list[Path]) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of making one thumbnail from a decoded picture."""
+    from imprint_core.session.intake import prepare_image
+    from imprint_core.session.thumbnails import thumbnail_bytes
+
+    wall, cpu = [], []
+    for path in files:
+        picture = prepare_image(str(path), path.name)
+        start, begun = time.perf_counter(), time.process_time()
+        thumbnail_bytes(picture)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - begun)
+    return statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
 
 
 def main() -> None:
@@ -96,24 +115,36 @@ def main() -> None:
         files = next(iter(photos.values()))
         _intake(files[:2], True)  # warm-up: imports, first decode
         runs: dict[bool, list[float]] = {True: [], False: []}
+        cpus: dict[bool, list[float]] = {True: [], False: []}
         sizes: dict[str, int] = {}
         for _ in range(args.repeats):
             for thumbs in (False, True):  # alternated: both see the same load
-                seconds, measured = _intake(files, thumbs)
+                seconds, cpu, measured = _intake(files, thumbs)
                 runs[thumbs].append(seconds)
+                cpus[thumbs].append(cpu)
                 sizes.update(measured)
+        one_wall, one_cpu = _thumbnail_ms(files)
     with_thumbs, without = (statistics.median(runs[k]) for k in (True, False))
+    cpu_with, cpu_without = (statistics.median(cpus[k]) for k in (True, False))
     report = {
         "photos": args.n,
         "card bytes (MB)": {k: round(v / 2**20, 2) for k, v in sizes.items()},
         "card bytes per photo (kB)": {k: round(v / args.n / 1e3, 1) for k, v in sizes.items()},
         "originals / thumbnails": round(sizes["originals"] / sizes["thumbnails"], 1),
-        "intake s (median)": {
+        "intake wall s (median)": {
             "with thumbnails": round(with_thumbs, 3),
             "without": round(without, 3),
+            "ratio": round(with_thumbs / without, 3),
         },
-        "thumbnail cost per photo (ms)": round((with_thumbs - without) / args.n * 1e3, 1),
-        "intake ratio with / without": round(with_thumbs / without, 3),
+        "intake CPU s (median)": {
+            "with thumbnails": round(cpu_with, 3),
+            "without": round(cpu_without, 3),
+            "ratio": round(cpu_with / cpu_without, 3),
+        },
+        "one thumbnail from the decoded picture (ms, median)": {
+            "wall": round(one_wall, 2),
+            "cpu": round(one_cpu, 2),
+        },
         "repeats": args.repeats,
         "cpu": f"{_cpu()}, {os.cpu_count()} cores",
         "load average (start, end)": [round(load[0], 2), round(os.getloadavg()[0], 2)],
