@@ -12,6 +12,7 @@ hands back copies of its files under the same base name: an image is found by ei
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from .limits import THUMB_MAX_SIDE, THUMB_QUALITY
@@ -41,11 +42,15 @@ def thumbnail_bytes(picture) -> bytes:
     return buf.getvalue()
 
 
-def write_thumbnail(stored: Path, picture) -> Path:
-    """Write the thumbnail of ``stored`` from its decoded ``picture`` unless it exists."""
+def write_thumbnail(stored: Path, picture, take: Callable[[int], None] | None = None) -> Path:
+    """Write the thumbnail of ``stored`` from its decoded ``picture`` unless it exists.
+    ``take``: told its size before it is written (the session's disk quota; it may refuse)."""
     path = thumb_path(stored)
     if not path.exists():
-        path.write_bytes(thumbnail_bytes(picture))
+        data = thumbnail_bytes(picture)
+        if take is not None:
+            take(len(data))
+        path.write_bytes(data)
     return path
 
 

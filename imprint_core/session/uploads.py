@@ -56,7 +56,7 @@ class Uploads:
         if not path.exists():
             room.take(len(valid.data))  # the session's disk quota (disk.py)
             path.write_bytes(valid.data)
-        write_thumbnail(path, valid.image)  # what the cards show: a few kB, not the photo
+        write_thumbnail(path, valid.image, room.take)  # what the cards show: a few kB
         return ImageItem(name=name, path=path, key=key), valid.image
 
     def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
