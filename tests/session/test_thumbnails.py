@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from imprint_core import session as pj
-from imprint_core.session import Project, ProjectError, open_project, save_project
+from imprint_core.session import Project, ProjectError, QuotaError, open_project, save_project
+from imprint_core.session.disk import MB, session_bytes
 from imprint_core.session.limits import THUMB_MAX_SIDE
 
 SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
@@ -197,3 +198,18 @@ def test_neighbours_show_thumbnails_and_embedding_reads_the_originals(photos, tm
         assert np.abs(project.dataset()[0] - X).max() < 1e-4
     finally:
         project.close()
+
+
+def test_a_thumbnail_counts_against_the_disk_quota(project, photos, monkeypatch):
+    """A quota with room for the photo but not its thumbnail refuses the upload, leaving no file;
+    with room for both it is added, and the session's bytes are the two files'."""
+    uid = project.classes[0].uid
+    size = photos[0].stat().st_size
+    monkeypatch.setenv("IMPRINT_SESSION_DISK_MB", str((size + 100) / MB))
+    with pytest.raises(QuotaError, match="at most"):
+        project.add_images(uid, photos[:1])
+    assert _files(project.workdir) == [] and not project.get(uid).images
+    monkeypatch.setenv("IMPRINT_SESSION_DISK_MB", str((size + MAX_THUMB_BYTES) / MB))
+    project.add_images(uid, photos[:1])
+    item = project.get(uid).images[0]
+    assert session_bytes(project) == size + item.thumb.stat().st_size
