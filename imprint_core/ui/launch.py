@@ -25,6 +25,7 @@ body {
 .class-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 6px;}
 .drop-zone {min-height: 90px;}
 #status {min-height: 1.5em;}
+@media (max-width: 480px) {#evidence table * {font-size: 11px !important;}}  /* 4 columns on a phone */
 .thumbs button[aria-label='Clear'] {display: none;}  /* no event to learn of it: the card has Clear */
 /* a button inside a button (Gradio's), unusable by keyboard: the card's drop zone adds images */
 .thumbs button[aria-label='Click to Upload'] {display: none;}

@@ -50,6 +50,10 @@ def build(views: Views) -> SimpleNamespace:
                     headers=["class", "confidence", "nearest proxy", "score in the head's space"],
                     label="Evidence: the nearest proxy of each class",
                     interactive=False,
+                    # wrapped at spaces (and smaller on a phone, launch.py's CSS): the long
+                    # score header pushed the score, the column the decision follows, out of view
+                    wrap=True,
+                    column_widths=["24%", "28%", "20%", "28%"],
                     elem_id="evidence",
                 ),
             )

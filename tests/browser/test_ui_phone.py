@@ -4,7 +4,7 @@ reachable without scrolling past the class cards, no overlapping tab titles."""
 from __future__ import annotations
 
 import pytest
-from browser_app import MARKS, TIMEOUT_MS, wait_for_names
+from browser_app import MARKS, TIMEOUT_MS, wait_for_names, wait_text
 
 pytestmark = MARKS
 TABS = ["Teach", "Method", "Result", "Try it", "Sort images", "Geometry", "Export"]
@@ -85,3 +85,22 @@ def test_the_map_fits_a_phone(phone):
     )
     assert not overlaps(box["legend"], box["x title"]), box
     assert box["legend"]["y"] >= box["x title"]["y"] + box["x title"]["height"] - 1, box
+
+
+def test_the_evidence_table_fits_a_phone(phone, images):
+    """Try it's evidence at 390 px: every column, the score the head compares last, is on the
+    screen without scrolling the table sideways (its long header pushed the score out of view)."""
+    phone.locator("#example-fashion3").click()
+    phone.wait_for_selector("#teach-msg :text('Loaded the example')")
+    phone.locator("#imprint").click()
+    phone.wait_for_selector("#status :text('Imprinted 3 classes')")
+    phone.get_by_role("tab", name="Try it").click()
+    phone.locator("#try-image input[type=file]").set_input_files(str(images[1]["Sneaker"][0]))
+    wait_text(phone, "#evidence", "1 of 1")
+    headers = phone.locator("#evidence th")
+    assert headers.count() >= 4
+    for i in range(headers.count()):
+        box = headers.nth(i).bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= 390, (i, box)
+    score = phone.locator("#evidence tbody tr").first.locator("td").last.bounding_box()
+    assert score["x"] + score["width"] <= 390, score
