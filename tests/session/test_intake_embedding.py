@@ -8,23 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from phone_photos import phone_jpeg
 from PIL import Image
 
 from imprint_core import session as pj
 from imprint_core.session import ProjectError
 
-SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
-
 
 def _phone_jpeg(path: Path, source: str, seed: int, orientation: int = 1) -> Path:
     """A 2,400 x 1,800 JPEG upscaled from a real photo, with sensor-like noise."""
-    photo = Image.open(SKLEARN_IMAGES / source).convert("RGB").resize((2400, 1800))
-    noise = np.random.default_rng(seed).normal(0, 4, (1800, 2400, 3))
-    pixels = np.clip(np.asarray(photo) + noise, 0, 255).astype(np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation  # Orientation: 6 = the camera was turned (shown rotated)
-    Image.fromarray(pixels).save(path, format="JPEG", quality=92, exif=exif.tobytes())
-    return path
+    return phone_jpeg(path, source, seed, (2400, 1800), orientation)
 
 
 @pytest.fixture(scope="module")

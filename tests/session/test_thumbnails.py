@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from phone_photos import phone_jpeg
 from PIL import Image
 
 from imprint_core import session as pj
@@ -17,19 +18,12 @@ from imprint_core.session import Project, ProjectError, QuotaError, open_project
 from imprint_core.session.disk import MB, session_bytes
 from imprint_core.session.limits import THUMB_MAX_SIDE
 
-SKLEARN_IMAGES = Path(__import__("sklearn.datasets").datasets.__file__).parent / "images"
 MAX_THUMB_BYTES = 40_000  # a 256-px JPEG of a noisy photo is ~10-20 kB; the photo is ~4 MB
 
 
 def _phone_jpeg(path: Path, source: str, seed: int, orientation: int = 1) -> Path:
-    """A 12-megapixel (4,000 x 3,000) JPEG upscaled from a real photo, with sensor-like noise."""
-    photo = Image.open(SKLEARN_IMAGES / source).convert("RGB").resize((4000, 3000))
-    noise = np.random.default_rng(seed).normal(0, 4, (3000, 4000, 3))
-    pixels = np.clip(np.asarray(photo) + noise, 0, 255).astype(np.uint8)
-    exif = Image.Exif()
-    exif[0x0112] = orientation  # 6: the camera was turned (shown rotated, portrait)
-    Image.fromarray(pixels).save(path, format="JPEG", quality=92, exif=exif.tobytes())
-    return path
+    """A 12-megapixel JPEG upscaled from a real photo, with sensor-like noise."""
+    return phone_jpeg(path, source, seed, (4000, 3000), orientation)
 
 
 @pytest.fixture(scope="module")
