@@ -193,7 +193,8 @@ def dof_shrinkage(d: int, n: int) -> float:
 
 # How the whitening shrinkage is chosen: a number is used as it is; a name estimates it from the
 # within-class residuals (few images: close to 1, i.e. hardly any whitening; many: small).
-SHRINKAGE_RULES = ("dof", "oas", "ledoit_wolf")
+# "cv" picks it by held-out accuracy of the class-mean head (imprint_core/shrinkage_cv.py).
+SHRINKAGE_RULES = ("dof", "oas", "ledoit_wolf", "cv")
 
 
 def _shrinkage(rule: float | str, trace: float, frob: float, R: np.ndarray, n_indep: int):
@@ -249,6 +250,10 @@ def fit_whitener(X: np.ndarray, y_idx: np.ndarray, shrinkage: float | str = 0.3)
 def _fit_whitener(X: np.ndarray, y_idx: np.ndarray, shrinkage: float | str) -> Whitener:
     U = l2_strict(np.asarray(X, dtype=np.float64))
     C = int(y_idx.max()) + 1
+    if shrinkage == "cv":
+        from imprint_core.shrinkage_cv import cv_shrinkage
+
+        shrinkage = cv_shrinkage(U, y_idx, len(U) - C)
     means = np.zeros((C, U.shape[1]))
     np.add.at(means, y_idx, U)
     means /= np.bincount(y_idx, minlength=C)[:, None]
