@@ -14,6 +14,9 @@ Uses the bench's embedding cache (``imprint bench --per-class 500`` fills it); `
 times Gaussian embeddings of the same shape instead, without any embedding.
 
     python benchmarks/bench_fit.py --repeats 5 --json benchmarks/results/fit.json
+
+``--per-class N`` times fits on N seeded images per class of the same set (the few-shot cost);
+a preset may carry overrides, ``adaptive:whiten_shrinkage=dof``, to time a variant beside it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--presets", default=f"oracle,{ic.DEFAULT_PRESET},auto,ours")
     p.add_argument("--random", action="store_true", help="Gaussian embeddings, no dataset")
+    p.add_argument("--per-class", type=int, help="fit on this many images per class (seeded)")
     p.add_argument("--json", help="write the figures here")
     p.add_argument(
         "--then-unknown",
@@ -55,15 +59,20 @@ def main() -> None:
         X, y = rng.normal(size=(5000, 1280)).astype(np.float32), np.repeat(np.arange(10), 500)
     else:
         X, y = fashion_mnist_500()
+    if args.per_class:
+        rng = np.random.default_rng(0)
+        rows = [rng.choice(np.flatnonzero(y == c), args.per_class, replace=False) for c in set(y)]
+        keep = np.sort(np.concatenate(rows))
+        X, y = X[keep], y[keep]
     names = args.presets.split(",")
     for name in names:  # untimed warm-up
-        ic.ImprintClassifier.from_preset(name).fit(X[:300], y[:300])
+        make(name).fit(X[:300], y[:300])
     runs = [(n, False) for n in names] + [(n, True) for n in names if args.then_unknown]
     times: dict[str, list[float]] = {label(*r): [] for r in runs}
     cpu: dict[str, list[float]] = {label(*r): [] for r in runs}
     for _ in range(args.repeats):
         for name, then_unknown in runs:
-            clf = ic.ImprintClassifier.from_preset(name)
+            clf = make(name)
             t, c = time.perf_counter(), time.process_time()
             clf.fit(X, y)
             if then_unknown:
@@ -87,6 +96,15 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
+
+
+def make(spec: str) -> ic.ImprintClassifier:
+    """A preset by name, with ``:key=value`` overrides (``adaptive:whiten_shrinkage=dof``)."""
+    from imprint_core.bench import parse_grid
+
+    name, _, extra = spec.partition(":")
+    overrides = parse_grid(extra)[0].params if extra else {}
+    return ic.ImprintClassifier.from_preset(name, **overrides)
 
 
 def label(name: str, then_unknown: bool) -> str:

@@ -2,7 +2,7 @@
 
 ``advise_proxies`` / ``recommend_k_per_class`` give THE advice, read from the accuracy-vs-k curve
 (``kcurve.accuracy_vs_k``) of the user's own images: its k-means line, computed under the head's
-own settings (for the default preset: whitened, shrinkage "dof") on the curve's folds, and a stated
+own settings (for the default preset: whitened, shrinkage "cv") on the curve's folds, and a stated
 rule (``one_se_choice``: the smallest k within one paired standard error of the best k). The
 Geometry tab's curve is computed with the same settings, ks, folds and seeds, so it shows exactly
 the evidence the advice read, and "Apply" sets exactly the advised k (gen=kmeans, or the mean).

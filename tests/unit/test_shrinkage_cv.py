@@ -98,3 +98,15 @@ def test_folds_keep_an_image_of_every_class_for_training():
             out = (fold[y == c] == f).sum()
             assert out < (y == c).sum()  # the class keeps training images
             assert out <= 1 or (y == c).sum() > 10
+
+
+def test_other_generators_keep_the_dof_rule():
+    """cv scores the class-mean head; k-means proxies under it lost their gain on classes made of
+    several groups (the "merged" example), so a head with another gen whitens by dof."""
+    X, y = nuisance_classes(6, seed=3)
+    dof = fit_whitener(X, y, "dof").shrinkage
+    mean = ic.ImprintClassifier(whiten_shrinkage="cv").fit(X, y)
+    kmeans = ic.ImprintClassifier(whiten_shrinkage="cv", gen="kmeans", k=2).fit(X, y)
+    assert mean.whitener_.shrinkage < dof - 0.2
+    assert kmeans.whitener_.shrinkage == pytest.approx(dof)
+    assert kmeans.whiten_shrinkage == "cv"  # the option is kept as given
