@@ -149,13 +149,17 @@ def load_image(
     context: str | None = None,
     min_side: int | None = None,
     smallest: int = 1,
+    fit_side: int | None = None,
 ) -> Image.Image:
     """Decode ``source`` (path, bytes, binary file or PIL image) into an RGB PIL image.
 
     ``name`` names the input in error messages (defaults to the path); ``context`` adds the class,
     e.g. ``"Image 'x.png' in class 'cats' is not an image ..."``. ``min_side``: a JPEG may be
     decoded at 1/2, 1/4 or 1/8 scale as long as both sides stay >= ``min_side`` (DCT scaling:
-    a 12-megapixel photo decodes about 3x faster). ``smallest``: an image with a side shorter
+    a 12-megapixel photo decodes about 3x faster). ``fit_side``: the caller shrinks the image to
+    fit a ``fit_side`` square afterwards; a JPEG may be decoded at a reduced scale as long as it
+    still covers that shrunk size (so the shrunk image has the size it would have had from a full
+    decode). ``smallest``: an image with a side shorter
     than this many pixels is refused (the app uses ``MIN_SIDE``). A HEIC photo (by its name or
     its content) is refused with a sentence saying so. Raises ``ImageError``.
     """
@@ -171,8 +175,7 @@ def load_image(
     data = read_source_bytes(source, name)
     try:
         image = _open_header(data, name, context, max_pixels, smallest)
-        if min_side:
-            _draft(image, min_side)
+        _draft(image, min_side, fit_side)
         image.load()
     except Exception as exc:
         raise _decode_error(exc, name, context, max_pixels) from None
@@ -190,11 +193,12 @@ def decoded_size(
     context: str | None = None,
     min_side: int | None = None,
     smallest: int = 1,
+    fit_side: int | None = None,
 ) -> tuple[int, int]:
     """``(width, height)`` that ``load_image`` would decode ``source`` at, from the header only.
 
-    No pixel is decoded: this prices a request (a JPEG at its ``draft`` scale for ``min_side``,
-    every other format at full size) before any work is done. Raises ``ImageError`` as
+    No pixel is decoded: this prices a request (a JPEG at its ``draft`` scale for ``min_side``
+    and ``fit_side``, every other format at full size) before any work is done. Raises ``ImageError`` as
     ``load_image`` does for anything that is not an allowed image, is over ``max_pixels`` or
     has a side shorter than ``smallest``.
     """
@@ -210,8 +214,7 @@ def decoded_size(
     with fh:
         try:
             image = _open_header(fh, name, context, max_pixels, smallest)
-            if min_side:
-                _draft(image, min_side)
+            _draft(image, min_side, fit_side)
             return image.size
         except Exception as exc:
             raise _decode_error(exc, name, context, max_pixels) from None
@@ -258,12 +261,19 @@ def _check_smallest(size: tuple[int, int], name, context, smallest: int) -> None
         )
 
 
-def _draft(image: Image.Image, min_side: int) -> None:
-    """JPEG: decode at 1/2, 1/4 or 1/8 scale (DCT scaling) keeping both sides >= ``min_side``;
-    a 40-megapixel photo then costs about as much as a 0.6-megapixel one. Other formats have no
-    cheaper decode; they are decoded at full size."""
-    if image.format == "JPEG":
-        image.draft(image.mode, (min_side, min_side))
+def _draft(image: Image.Image, min_side: int | None, fit_side: int | None = None) -> None:
+    """JPEG: decode at 1/2, 1/4 or 1/8 scale (DCT scaling) keeping both sides >= ``min_side``
+    and the image at least as large as its fit in a ``fit_side`` square; a 40-megapixel photo
+    then costs about as much as a 0.6-megapixel one. Other formats have no cheaper decode; they
+    are decoded at full size."""
+    if image.format != "JPEG" or not (min_side or fit_side):
+        return
+    w, h = image.size
+    box = (min_side or 1, min_side or 1)
+    if fit_side:  # the fitted size, rounded up (draft never goes below the box it is given)
+        long = max(w, h, fit_side)
+        box = (max(box[0], -(-w * fit_side // long)), max(box[1], -(-h * fit_side // long)))
+    image.draft(image.mode, box)
 
 
 def _decode_error(exc: Exception, name, context, max_pixels: int) -> Exception:

@@ -44,33 +44,70 @@ def prepare_image(
     name: str,
     cls: str | None = None,
     budget: PixelBudget | None = None,
-    min_side: int = STORE_MAX_SIDE,
+    min_side: int | None = None,
 ):
     """Open and validate one image; return it as an RGB PIL image no larger than STORE_MAX_SIDE.
 
-    A JPEG is decoded at the smallest DCT scale that keeps both sides >= ``min_side`` (Pillow's
-    ``draft``), so a large photo costs little. ``budget``: the request's pixel budget, charged
-    from the header before anything is decoded. A ``ZipMember`` (what ``iter_zip_images``
-    yields) is read here, against its zip's byte and pixel budgets; a PIL image is taken as
-    already checked. Raises ProjectError with a sentence naming the file (and the class ``cls``,
-    when given).
+    A JPEG is decoded at the smallest DCT scale (Pillow's ``draft``) that still covers its fit
+    in STORE_MAX_SIDE (a 12-megapixel photo at 1/8: 504 x 378 for a 448 x 336 picture), or, given
+    ``min_side``, that keeps both sides >= ``min_side``; a large photo costs little. ``budget``:
+    the request's pixel budget, charged from the header before anything is decoded. A
+    ``ZipMember`` (what ``iter_zip_images`` yields) is read here, against its zip's byte and pixel
+    budgets; a PIL image is taken as already checked. Raises ProjectError with a sentence naming
+    the file (and the class ``cls``, when given).
     """
     from PIL import Image
 
-    from ..images import MIN_SIDE, ImageError, decoded_size, load_image
-
-    where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
     if isinstance(source, Image.Image):
         return _fit(source)
+    return _decode(_charged(source, name, cls, budget, min_side), name, cls, min_side)
+
+
+def _where(name: str, cls: str | None) -> str:
+    return f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
+
+
+def _decode_options(name: str, cls: str | None, min_side: int | None) -> dict:
+    """How intake decodes (and prices) an image: one place, so the budget charges what is
+    decoded and a stored copy decodes again as intake decoded it."""
+    from ..images import MIN_SIDE
+
+    draft = {"min_side": min_side} if min_side else {"fit_side": STORE_MAX_SIDE}
+    return {
+        "name": name,
+        "max_pixels": MAX_IMAGE_PIXELS,
+        "context": cls,
+        "smallest": MIN_SIDE,
+        **draft,
+    }
+
+
+def _charged(source, name: str, cls: str | None, budget: PixelBudget | None, min_side=None):
+    """``source`` (a ``ZipMember`` read now) with its size checked and its pixels charged to
+    ``budget`` from its header: the part of intake that must run in request order (the budgets
+    are running totals). Nothing is decoded."""
+    from ..images import ImageError, decoded_size
+
+    where = _where(name, cls)
     if isinstance(source, ZipMember):  # read now, charged to its zip's budgets
         budget = budget or source.budget
         source = source.read()
     _check_bytes(len(source) if isinstance(source, bytes) else _file_size(source, where), where)
-    options = {"name": name, "max_pixels": MAX_IMAGE_PIXELS, "context": cls, "smallest": MIN_SIDE}
+    if budget is not None:
+        try:
+            budget.spend(decoded_size(source, **_decode_options(name, cls, min_side)), where)
+        except ImageError as exc:
+            raise ProjectError(str(exc)) from None
+    return source
+
+
+def _decode(source, name: str, cls: str | None, min_side=None):
+    """The decoded, fitted picture of a checked ``source`` (path or bytes); touches no shared
+    state, so images of one request may be decoded in parallel."""
+    from ..images import ImageError, load_image
+
     try:
-        if budget is not None:
-            budget.spend(decoded_size(source, min_side=min_side, **options), where)
-        image = load_image(source, min_side=min_side, **options)
+        image = load_image(source, **_decode_options(name, cls, min_side))
     except ImageError as exc:
         raise ProjectError(str(exc)) from None
     return _fit(image, copy=False)  # load_image's picture is ours: downscaled in place
@@ -93,6 +130,16 @@ class Validated:
     image: Any
 
 
+@dataclass
+class Staged:
+    """An image read and charged (``stage_image``), not decoded yet: ``source`` is its bytes
+    (or a PIL image)."""
+
+    source: Any
+    name: str
+    cls: str | None
+
+
 def validate_image(
     source: str | os.PathLike | bytes | Any,
     name: str,
@@ -102,21 +149,49 @@ def validate_image(
     """``prepare_image``, plus what to store: the file's own bytes (read once, decoded once)
     when it is a still JPEG, PNG or WebP (format read from its content, never its name), else a
     PNG of the decoded image. Raises ProjectError as ``prepare_image`` does; nothing is written.
+    (``stage_image`` then ``decode_staged``: the first in request order, the second in any.)
     """
+    return decode_staged(stage_image(source, name, cls, budget))
+
+
+def stage_image(
+    source: str | os.PathLike | bytes | Any,
+    name: str,
+    cls: str | None = None,
+    budget: PixelBudget | None = None,
+) -> Staged:
+    """The first part of ``validate_image``: the file read (a path or a ``ZipMember``, against
+    its zip's running budgets), its size checked and its pixels charged to ``budget`` from its
+    header. Cheap (nothing is decoded); call it in request order. Raises ProjectError."""
+    from PIL import Image
+
     from ..images import ImageError, read_source_bytes
 
+    if isinstance(source, Image.Image):
+        return Staged(source, name, cls)
     if isinstance(source, ZipMember):
         budget = budget or source.budget
         source = source.read()
     elif isinstance(source, (str, os.PathLike)):
-        where = f"Image '{name}'" + (f" in class '{cls}'" if cls else "")
+        where = _where(name, cls)
         _check_bytes(_file_size(source, where), where)  # before it is read
         try:
             source = read_source_bytes(source, name)
         except ImageError as exc:
             raise ProjectError(str(exc)) from None
-    image = prepare_image(source, name, cls, budget)
-    suffix = _kept_suffix(source) if isinstance(source, bytes) else None
+    return Staged(_charged(source, name, cls, budget), name, cls)
+
+
+def decode_staged(staged: Staged) -> Validated:
+    """The second part of ``validate_image``: decode and fit the picture, and choose what to
+    store. Touches no shared state: the images of a request may be decoded in parallel. Raises
+    ProjectError naming the file."""
+    source = staged.source
+    if not isinstance(source, bytes):  # a PIL image: already checked
+        image = _fit(source)
+        return Validated(png_bytes(image), ".png", image)
+    image = _decode(source, staged.name, staged.cls)
+    suffix = _kept_suffix(source)
     if suffix is None:
         return Validated(png_bytes(image), ".png", image)
     return Validated(source, suffix, image)
@@ -198,7 +273,7 @@ def charge_headers(
     """
     from PIL import Image
 
-    from ..images import MIN_SIDE, ImageError, decoded_size
+    from ..images import ImageError, decoded_size
 
     for name, source, cls in sources:
         if isinstance(source, (ZipMember, Image.Image)):
@@ -208,9 +283,7 @@ def charge_headers(
             _check_bytes(
                 len(source) if isinstance(source, bytes) else _file_size(source, where), where
             )
-            dims = decoded_size(
-                source, name, MAX_IMAGE_PIXELS, cls, min_side=STORE_MAX_SIDE, smallest=MIN_SIDE
-            )
+            dims = decoded_size(source, **_decode_options(name, cls, None))
         except ImageError as exc:
             if skip_bad:
                 continue

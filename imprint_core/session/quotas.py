@@ -6,6 +6,8 @@ request or one session may ask for on top of them.
 
 from __future__ import annotations
 
+import os
+
 MAX_PREDICT_FILES = 20  # "Classify several images": files in one request
 MAX_PILE_IMAGES = 2000  # "Sort images": images in one pile (files, or a zip's members)
 PILE_UNSURE = 6  # "Sort images": the least-sure images offered for correction
@@ -29,6 +31,9 @@ UPLOAD_RESERVE_S = 10
 # sessions. A turn is short: the images of one embedding batch, the images decoded in SLICE_S
 # (or one large one), one (gen, k) of the accuracy-vs-k curve.
 HEAVY_WORKERS = 2
+# Inside its turn, an upload decodes this many images at a time (Pillow releases the GIL while
+# decoding; a 12-megapixel JPEG takes ~40 ms on one core, most of an image's intake).
+INTAKE_THREADS = max(1, min(2, os.cpu_count() or 1))
 SLICE_IMAGES = 8  # images embedded per turn (one EMBED_BATCH: 0.2-0.6 s on 2 cores)
 SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # Gradio's queue groups of heavy events: wide enough that requests wait in the fair queue

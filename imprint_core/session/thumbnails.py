@@ -42,12 +42,15 @@ def thumbnail_bytes(picture) -> bytes:
     return buf.getvalue()
 
 
-def write_thumbnail(stored: Path, picture, take: Callable[[int], None] | None = None) -> Path:
+def write_thumbnail(
+    stored: Path, picture, take: Callable[[int], None] | None = None, data: bytes | None = None
+) -> Path:
     """Write the thumbnail of ``stored`` from its decoded ``picture`` unless it exists.
-    ``take``: told its size before it is written (the session's disk quota; it may refuse)."""
+    ``take``: told its size before it is written (the session's disk quota; it may refuse).
+    ``data``: ``thumbnail_bytes(picture)`` when already made (by a decoding thread)."""
     path = thumb_path(stored)
     if not path.exists():
-        data = thumbnail_bytes(picture)
+        data = data if data is not None else thumbnail_bytes(picture)
         if take is not None:
             take(len(data))
         path.write_bytes(data)

@@ -15,20 +15,25 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .disk import QuotaError, SessionRoom
 from .intake import (
     PixelBudget,
+    Staged,
+    Validated,
     charge_headers,
     check_display_name,
+    decode_staged,
     iter_folder_images,
     iter_uploaded_folder,
     iter_zip_images,
     shown_name,
+    stage_image,
     uploaded_folder_name,
-    validate_image,
 )
 from .limits import (
     DECODED_KEEP_MB,
@@ -38,44 +43,55 @@ from .limits import (
     ProjectError,
 )
 from .names import validate_class_name
+from .quotas import INTAKE_THREADS
 from .scheduler import Slices
 from .state import ClassEntry, ImageItem
-from .thumbnails import write_thumbnail
+from .thumbnails import thumb_path, thumbnail_bytes, write_thumbnail
 
 
 class Uploads:
     """Validated images stored and added to classes, all or nothing (mixed into ``Project``)."""
 
-    def _store(self, entry_name: str, name: str, source, slices: Slices, room: SessionRoom):
-        """One file validated and stored: ``(ImageItem, its decoded picture)``."""
-        check_display_name(name, entry_name)
-        with slices.unit():  # decoding is heavy work: images share turns of the fair queue
-            valid = validate_image(source, name, entry_name)
-        key = hashlib.sha256(valid.data).hexdigest()
-        path = self.workdir / f"{key[:24]}{valid.suffix}"
+    def _keep(self, ready: Ready, room: SessionRoom):
+        """One decoded file stored (its bytes and its thumbnail): ``(ImageItem, picture)``."""
+        valid = ready.valid
+        path = self.workdir / f"{ready.key[:24]}{valid.suffix}"
         if not path.exists():
             room.take(len(valid.data))  # the session's disk quota (disk.py)
             path.write_bytes(valid.data)
-        write_thumbnail(path, valid.image, room.take)  # what the cards show: a few kB
-        return ImageItem(name=name, path=path, key=key), valid.image
+        write_thumbnail(path, valid.image, room.take, ready.thumb)  # what the cards show: a few kB
+        return ImageItem(name=ready.name, path=path, key=ready.key), valid.image
 
     def _store_all(self, jobs: Sequence[tuple[str, str, Any]]) -> list[ImageItem]:
         """Store ``(class, file name, source)`` jobs; every refused file is named in one
         ProjectError (a refused request adds nothing, so the files stored are collected). The
-        file that would pass the session's disk quota ends the request (QuotaError)."""
+        file that would pass the session's disk quota ends the request (QuotaError).
+
+        Files are read and charged to their budgets in request order, then decoded (with their
+        hash and thumbnail) INTAKE_THREADS at a time inside the session's turn, and stored in
+        request order while the next ones decode."""
         items, refused, pictures = [], [], []
         room = SessionRoom(self, "Adding these images")
-        with Slices(self) as slices:
-            for cls, name, source in jobs:
-                try:
-                    item, picture = self._store(cls, name, source, slices, room)
-                except QuotaError:
-                    raise
-                except ProjectError as exc:
-                    refused.append(str(exc))
+
+        def keep(outcomes: list) -> None:
+            for outcome in outcomes:
+                if isinstance(outcome, ProjectError):
+                    refused.append(str(outcome))
                 else:
+                    item, picture = self._keep(outcome, room)  # QuotaError ends the request
                     items.append(item)
                     pictures.append((item.key, picture))
+
+        groups = [jobs[i : i + INTAKE_THREADS] for i in range(0, len(jobs), INTAKE_THREADS)]
+        with Slices(self) as slices, _decoders(len(jobs)) as pool:
+            done: list = []
+            for group in groups:
+                with slices.unit():  # decoding is heavy work: images share turns of the fair queue
+                    staged = [_stage(*job) for job in group]
+                    pending = [pool.submit(_ready, s, self.workdir) for s in staged]
+                    keep(done)  # the previous group stored while this one decodes
+                    done = [f.result() for f in pending]
+            keep(done)
         if refused:
             raise ProjectError(refused_sentence(refused, len(jobs)))
         for key, picture in pictures:
@@ -244,3 +260,67 @@ def _charge(records: Iterable[tuple[str, str, Any]]) -> None:
     budget = PixelBudget(request=f"This upload of {len(records)} images")
     sources = ((name, source, cls) for cls, name, source in records)
     charge_headers(sources, budget, skip_bad=True)
+
+
+@dataclass
+class Ready:
+    """A file decoded for storing: its display ``name``, ``valid`` (intake's result), content
+    ``key`` (SHA-256) and ``thumb`` (its thumbnail's bytes, None when that file exists)."""
+
+    name: str
+    valid: Validated
+    key: str
+    thumb: bytes | None
+
+
+def _stage(cls: str, name: str, source) -> Staged | ProjectError:
+    """A job's file read and charged (in request order), or the sentence refusing it."""
+    try:
+        check_display_name(name, cls)
+        return stage_image(source, name, cls)
+    except QuotaError:
+        raise
+    except ProjectError as exc:
+        return exc
+
+
+def _ready(staged: Staged | ProjectError, workdir: Path) -> Ready | ProjectError:
+    """A staged file decoded, hashed and thumbnailed (in a decoding thread: no shared state is
+    touched, nothing is written), or the sentence refusing it."""
+    if isinstance(staged, ProjectError):
+        return staged
+    try:
+        valid = decode_staged(staged)
+    except ProjectError as exc:
+        return exc
+    key = hashlib.sha256(valid.data).hexdigest()
+    exists = thumb_path(workdir / f"{key[:24]}{valid.suffix}").exists()
+    return Ready(staged.name, valid, key, None if exists else thumbnail_bytes(valid.image))
+
+
+class _Inline:
+    """What ``ThreadPoolExecutor.submit`` gives, run at once (a single file needs no thread)."""
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Serial:
+    def submit(self, fn, *args):
+        return _Inline(fn(*args))
+
+
+@contextmanager
+def _decoders(n_files: int):
+    """INTAKE_THREADS decoding threads for a request of ``n_files`` (none for one file):
+    Pillow's decoders release the GIL, so two photos decode on two cores."""
+    if n_files < 2 or INTAKE_THREADS < 2:
+        yield _Serial()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(INTAKE_THREADS, thread_name_prefix="imprint-intake") as pool:
+        yield pool

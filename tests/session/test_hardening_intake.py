@@ -209,10 +209,11 @@ def test_prepare_image_charges_the_budget_before_decoding(tmp_path):
     budget = it.PixelBudget(2_000_000, "This upload")
     image = it.prepare_image(_jpeg((4000, 3000)), "photo.jpg", "cats", budget)
     assert max(image.size) == it.STORE_MAX_SIDE
-    assert budget.left == 2_000_000 - 1000 * 750
+    # charged as decoded: at 1/8 (500 x 375), which still covers its 448 x 336 fit
+    assert budget.left == 2_000_000 - 500 * 375
     with pytest.raises(ProjectError, match="This upload would decode more than 2 megapixels"):
-        it.prepare_image(_png((1300, 1000)), "wide.png", "cats", budget)
-    assert budget.left == 2_000_000 - 1000 * 750  # a refused image costs nothing
+        it.prepare_image(_png((1500, 1300)), "wide.png", "cats", budget)
+    assert budget.left == 2_000_000 - 500 * 375  # a refused image costs nothing
 
 
 # ---- draft decoding keeps what the backbone sees ----------------------------------------------------
