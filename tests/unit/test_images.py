@@ -265,3 +265,23 @@ def test_big_jpeg_may_decode_at_reduced_scale():
     assert load_image(png, min_side=512).size == (2400, 1800)  # JPEG only
     r, g, b = _px(load_image(jpeg, min_side=200), (10, 10))
     assert abs(r - 200) < 8 and abs(g - 100) < 8 and abs(b - 50) < 8
+
+
+def test_a_jpeg_to_be_fitted_decodes_at_the_scale_that_covers_its_fit():
+    """``fit_side``: the smallest DCT scale whose picture is still at least as large as the fit
+    in a ``fit_side`` square (so the fitted picture has the size a full decode gives)."""
+    for size, fitted, decoded in [
+        ((4032, 3024), (448, 336), (504, 378)),  # 1/8; both sides >= 448 would need 1/4
+        ((3024, 4032), (336, 448), (378, 504)),
+        ((1600, 1200), (448, 336), (800, 600)),  # 1/4 would give 400 < 448
+        ((8000, 2000), (448, 112), (1000, 250)),
+        ((300, 200), (300, 200), (300, 200)),  # small: decoded and kept as it is
+    ]:
+        jpeg = _encode(Image.new("RGB", size, (200, 100, 50)), "JPEG")
+        assert decoded_size(jpeg, fit_side=448) == decoded
+        image = load_image(jpeg, fit_side=448)
+        assert image.size == decoded
+        image.thumbnail((448, 448))
+        assert image.size == fitted
+    png = _encode(Image.new("RGB", (4032, 3024)), "PNG")
+    assert decoded_size(png, fit_side=448) == (4032, 3024)  # JPEG only
