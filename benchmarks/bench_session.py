@@ -14,8 +14,10 @@ head's own settings) and the advice (``advised_settings``).
 
 ``--compare REV`` runs the same steps on the same photos with the package of git revision REV
 (``git archive`` into a temporary folder, in a child process) before this checkout's, so both
-see the same machine; the medians of ``--repeats`` runs (fresh projects) are printed with their
-ratios, and the machine (CPU model, cores, load average) with them.
+see the same machine; ``--rounds N`` alternates N child processes of each (REV, this, REV, ...)
+so that both see the same load. Each child warms up (the engine's first call, a small project
+taught and its views drawn), then times ``--repeats`` fresh projects; the medians of all runs
+are printed with their ratios, and the machine (CPU model, cores, load average) with them.
 """
 
 from __future__ import annotations
@@ -84,6 +86,10 @@ def run(photos: dict[str, list[str]], repeats: int) -> dict[str, list[float]]:
     bb = load_backbone(None)
     first = next(iter(photos.values()))[0]
     bb.embed([first], cache=False)  # warm-up: the engine's first call
+    with tempfile.TemporaryDirectory() as work:  # and the views' first figures (imports)
+        project = Project(workdir=work, n_classes=0)
+        _teach(project, {name: files[:2] for name, files in list(photos.items())[:2]}, bb, views)
+        project.close()
     times: dict[str, list[float]] = {}
     for _ in range(repeats):
         _ADVICE_CACHE.clear()  # the advice is memoised by its data: measured as computed
@@ -180,7 +186,8 @@ def main() -> None:
     ap.add_argument("photos", type=Path, help="a folder with one sub-folder of photos per class")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--classes", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="fresh projects per child process")
+    ap.add_argument("--rounds", type=int, default=1, help="child processes per revision, in turn")
     ap.add_argument("--compare", default="main", help="git revision to compare with ('' = none)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -202,13 +209,18 @@ def main() -> None:
         )
         listing = tmp / "photos.json"
         listing.write_text(json.dumps({k: [str(p) for p in v] for k, v in photos.items()}))
-        results = {}
+        roots = {}
         if args.compare:
             (tmp / "before").mkdir()
-            before = _other_revision(args.compare, tmp / "before")
-            results[args.compare] = _child(before, listing, args.repeats)
-        results["this checkout"] = _child(ROOT, listing, args.repeats)
-    print(f"Medians of {args.repeats} runs; load average after: {os.getloadavg()}")
+            roots[args.compare] = _other_revision(args.compare, tmp / "before")
+        roots["this checkout"] = ROOT
+        results: dict[str, dict[str, list[float]]] = {name: {} for name in roots}
+        for _ in range(args.rounds):  # the revisions take turns: both see the same load
+            for name, root in roots.items():
+                for key, values in _child(root, listing, args.repeats).items():
+                    results[name].setdefault(key, []).extend(values)
+    runs = args.rounds * args.repeats
+    print(f"Medians of {runs} runs; load average after: {os.getloadavg()}")
     names = list(results)
     for kind in ("wall", "cpu"):
         what = "wall time" if kind == "wall" else "CPU time of the process (all its threads)"
