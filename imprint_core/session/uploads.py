@@ -1,6 +1,7 @@
 """Images into a project: a card's files, images dropped on its thumbnails, a zip, a folder.
 
-Every image is validated (``intake``: read once, decoded once, hashed once) and stored in the
+Every image is validated (``intake``: read once, decoded once, hashed once; INTAKE_THREADS images
+at a time inside the session's turn, read and stored in the order sent) and stored in the
 project's folder before the project changes: a still JPEG, PNG or WebP as the bytes the user sent,
 anything else as a PNG of the decoded image; beside it, the small JPEG the cards show
 (``thumbnails``), made from the decoded picture. The decoded picture is kept (``DecodedImages``, up
