@@ -33,20 +33,31 @@ def photos(tmp_path_factory):
 
 @pytest.fixture
 def decoders(monkeypatch):
-    """The names of the threads that decoded images (the real decoder runs)."""
-    names = []
+    """The names of the threads that decoded images, and the most decoding at once (the real
+    decoder runs)."""
+    names, active, lock = [], [0, 0], threading.Lock()
     real = uploads.decode_staged
 
     def spy(staged):
-        names.append(threading.current_thread().name)
-        return real(staged)
+        with lock:
+            names.append(threading.current_thread().name)
+            active[0] += 1
+            active[1] = max(active)
+        try:
+            return real(staged)
+        finally:
+            with lock:
+                active[0] -= 1
 
     monkeypatch.setattr(uploads, "decode_staged", spy)
-    return names
+    return names, active
 
 
-def _add(tmp_path: Path, name: str, files, threads: int, monkeypatch):
+def _add(tmp_path: Path, name: str, files, threads: int, monkeypatch, free: int = 1):
+    """``files`` added to a new project's class by ``threads`` decoding threads, with ``free``
+    cores (the machine's load, as ``free_cores`` reads it)."""
     monkeypatch.setattr(uploads, "INTAKE_THREADS", threads)
+    monkeypatch.setattr(uploads, "free_cores", lambda: free)
     project = Project(workdir=tmp_path / name, n_classes=0)
     uid = project.add_class("photos").uid
     before = sorted(p.name for p in project.workdir.iterdir())
@@ -59,6 +70,7 @@ def _add(tmp_path: Path, name: str, files, threads: int, monkeypatch):
 
 
 def test_a_bad_file_among_ten_is_refused_as_one_at_a_time(tmp_path, photos, decoders, monkeypatch):
+    decoders, _ = decoders
     parallel, refused, before, after = _add(tmp_path, "two", photos["bad"], 2, monkeypatch)
     assert {n for n in decoders if n.startswith("imprint-intake")}, decoders  # two threads ran
     assert refused is not None and refused.startswith("No image was added: 2 of 10 files were")
@@ -91,3 +103,11 @@ def test_two_threads_store_what_one_stores_in_the_order_sent(tmp_path, photos, m
         assert np.array_equal(np.asarray(px), np.asarray(py))
     parallel.close()
     serial.close()
+
+
+def test_without_a_free_core_images_decode_one_at_a_time(tmp_path, photos, decoders, monkeypatch):
+    """On a saturated machine two decoding threads were measured slower than one."""
+    _, active = decoders
+    busy, _, *_ = _add(tmp_path, "busy", photos["good"][:6], 2, monkeypatch, free=0)
+    assert active[1] == 1 and len(busy.classes[0].images) == 6
+    busy.close()
