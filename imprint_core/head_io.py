@@ -21,7 +21,9 @@ from .normalisation import Whitener
 # cheap.
 
 FORMAT = "imprint-head"
-FORMAT_VERSION = 2  # 2: the combined unknown score (imprint_core.unknown.UnknownModel)
+# 2: the combined unknown score (imprint_core.unknown.UnknownModel); 3: its threshold with one
+# image per class (the tensor unknown_pair_spread; format 2 files keep the largest held-out score)
+FORMAT_VERSION = 3
 # An option a head file does not state takes the value it had when format 1 was defined (the
 # paper's ``ours``), not today's constructor default: a file keeps meaning what it meant.
 FILE_DEFAULTS = {
@@ -333,6 +335,8 @@ def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
         return
     if "unknown_center" not in tensors:
         keys = ["unknown_means", "unknown_calibration"]
+    elif meta["format_version"] < 3:  # format 2: before the one-image-per-class rule
+        keys = [k for k in keys if k != "unknown_pair_spread"]
     missing = [k for k in keys if k not in tensors]
     if missing:
         raise HeadFileError(f"'{name}' lacks the tensor '{missing[0]}' of its unknown-score")
@@ -349,6 +353,7 @@ def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
         "white_means": (C, d),
         "scale": (2, 2),
         "dof": (1,),
+        "pair_spread": (1,),
     }
     bad = [k for k, shape in shapes.items() if k in arrays and arrays[k].shape != shape]
     bad += [k for k in ("calibration",) if arrays[k].ndim != 1]
@@ -367,6 +372,7 @@ def _load_unknown(name: str, clf, tensors: dict, meta: dict) -> None:
 
         arrays = {k: v.astype(np.int64 if k == "dof" else np.float32) for k, v in arrays.items()}
         arrays["calibration"] = clf.unknown_calibration_
+        arrays.setdefault("pair_spread", np.zeros(1, dtype=np.float32))  # format 2
         clf.unknown_model_ = UnknownModel(**arrays)
         clf.unknown_means_ = clf.unknown_model_.means
 

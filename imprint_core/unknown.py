@@ -49,6 +49,11 @@ from .unknown_held_out import class_sums, fit_spaces, unit_rows
 UNKNOWN_QUANTILE = 0.95  # share of held-out training images below the threshold
 SCORES = ("raw", "white")  # the distances that are standardised and added, in this order
 SPREAD_FLOOR = 1e-3  # smallest spread of a distance (cosine distances of real images: 0.02-0.2)
+# One image per class: a new image's score, as a normal around the class-out scores' mean, spreads
+# this share of the spread of the pair scores (every image against every other class). Measured:
+# 5 % of new images score above 0.70 of that spread on Fashion-MNIST, photos and synthetic
+# clusters (0.6-0.95; docs/benchmarks.md, "None of these"): the normal's 95 % quantile, 1.645 x 0.43.
+ONE_SHOT_SD = 0.41
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,9 @@ class UnknownModel:
     (2, 2): location and spread of the held-out ``raw`` and ``white`` scores; ``calibration``
     (m,): the sorted held-out scores; ``dof`` (1,): degrees of freedom of the held-out scores
     (images held out from their class minus the classes they belong to; 0 when every class has
-    one image).
+    one image); ``pair_spread`` (1,): with one image per class, the standard deviation of the
+    score of every image against every other class (``pair_distances``), else 0 (and in heads of
+    format 2, whose threshold with one image per class is the largest held-out score).
     """
 
     means: np.ndarray
@@ -72,6 +79,7 @@ class UnknownModel:
     scale: np.ndarray
     calibration: np.ndarray
     dof: np.ndarray
+    pair_spread: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.float32))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -91,15 +99,21 @@ def fit_unknown(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> UnknownMode
     """The :class:`UnknownModel` of training embeddings X (n, d) with class indices y_idx."""
     U = unit_rows(np.asarray(X, dtype=np.float64))
     space, held, own = fit_spaces(U, y_idx, n_classes)
-    scale = _scale(held)
-    calibration = np.sort(combine(held, scale))
     counts = np.bincount(y_idx, minlength=n_classes)
     dof = int(own.sum() - np.count_nonzero(counts >= 2))
+    scale = _scale(held)
+    pair_spread = 0.0
+    if dof == 0 and len(U) >= 3:  # one image per class: in units of the distances between them
+        pairs = pair_distances(U, space)
+        scale[:, 1] = _scale(pairs)[:, 1]
+        pair_spread = float(combine(pairs, scale).std(ddof=1))
+    calibration = np.sort(combine(held, scale))
     return UnknownModel(
         **{k: v.astype(np.float32) for k, v in space.items()},
         scale=scale.astype(np.float32),
         calibration=calibration.astype(np.float32),
         dof=np.array([dof], dtype=np.int64),
+        pair_spread=np.array([pair_spread], dtype=np.float32),
     )
 
 
@@ -155,7 +169,23 @@ def add_class(model: UnknownModel, X: np.ndarray, at: int) -> UnknownModel:
         scale=model.scale,
         calibration=np.sort(calibration).astype(np.float32),
         dof=model.dof + max(k - 1, 0),
+        pair_spread=model.pair_spread if k < 2 else np.zeros(1, dtype=np.float32),
     )
+
+
+def pair_distances(U: np.ndarray, space: dict[str, np.ndarray]) -> np.ndarray:
+    """(C (C - 1), 2) the raw and white distances of every training image to every other class
+    (one image per class). A class-out score is the smallest of C - 1 of them and spreads less
+    than a new image's score does where the classes are alike (hand signs: a third as much);
+    the spread of all of them follows it in every set measured."""
+    space = {k: np.asarray(v, dtype=np.float64) for k, v in space.items()}
+    raw = 1.0 - U @ space["means"].T
+    V = U - space["center"]
+    VF = V @ space["metric"]
+    norm = np.sqrt(np.maximum(np.einsum("ij,ij->i", V, V) - np.einsum("ij,ij->i", VF, VF), 1e-30))
+    white = 1.0 - (V @ space["white_means"].T) / norm[:, None]
+    off = ~np.eye(len(U), dtype=bool)
+    return np.stack([raw[off], white[off]], axis=1)
 
 
 def _scale(held: np.ndarray) -> np.ndarray:
@@ -207,8 +237,15 @@ def threshold(model: UnknownModel, quantile: float) -> tuple[float, str]:
     _check_quantile(quantile)
     cal = np.sort(model.calibration.astype(np.float64))
     dof = int(model.dof[0])
-    if dof <= 0:
+    spread = float(model.pair_spread[0])
+    if dof <= 0 and (spread <= 0 or quantile == 1):
         return float(cal[-1]), "other classes (one image per class: the largest held-out score)"
+    if dof <= 0:
+        from statistics import NormalDist  # the standard library's: scipy is slow to import
+
+        z = NormalDist().inv_cdf(quantile) * ONE_SHOT_SD
+        rule = f"other classes (one image per class: their mean + {z:.2f} spreads of the pairs)"
+        return float(cal.mean() + z * spread), rule
     rule = f"held-out training images ({quantile:.0%} score lower)"
     m = len(cal)
     rank = quantile * (m + 1)
