@@ -10,9 +10,11 @@ data sets given (photos of another kind). AUROC of near and of far against the k
 max-cosine score (``unknown_score`` before the combination; the score of head files with class
 means only) and the default head's own best class score (its whitened space). The share of
 known images flagged by ``is_unknown`` (mean over the taught classes: the calibration weighs each
-taught image alike) against the 5 % promised, beside the previous rule (max cosine; 95 % quantile
-of its held-out scores, the classes' separation with one image per class). Mean and 95 %
-interval over ``--draws`` draws.
+taught image alike) against the 5 % promised, beside the rule of head format 2 (with one image
+per class: the largest held-out score, the distances in units of the held-out scores' spread;
+the same from two images per class on) and the rule before the combined score (max cosine; 95 %
+quantile of its held-out scores, the classes' separation with one image per class). Mean and
+95 % interval over ``--draws`` draws.
 
     python benchmarks/bench_unknown.py --fashion-mnist \
         --embeddings clothing.npz hand-signs.npz --draws 20 \
@@ -70,6 +72,23 @@ def previous_rule(X: np.ndarray, y_idx: np.ndarray, means: np.ndarray) -> float:
     return unknown.legacy_threshold(held, means, unknown.UNKNOWN_QUANTILE)[0]
 
 
+def format2_model(X: np.ndarray, y_idx: np.ndarray, n_classes: int) -> unknown.UnknownModel:
+    """The model a head of format 2 had: with one image per class, the scale from the held-out
+    scores alone and no pair spread (its threshold: the largest held-out score)."""
+    from dataclasses import replace
+
+    from imprint_core.unknown_held_out import fit_spaces, unit_rows
+
+    model = unknown.fit_unknown(X, y_idx, n_classes)
+    if int(model.dof[0]) > 0:
+        return model
+    _, held, _ = fit_spaces(unit_rows(np.asarray(X, dtype=np.float64)), y_idx, n_classes)
+    scale = unknown._scale(held)
+    calibration = np.sort(unknown.combine(held, scale)).astype(np.float32)
+    zero = np.zeros(1, dtype=np.float32)
+    return replace(model, scale=scale.astype(np.float32), calibration=calibration, pair_spread=zero)
+
+
 def one_draw(data, far, shots: int, draw: int) -> dict[str, float]:
     """Every figure of one draw: AUROC near/far per score, flagged shares."""
     from sklearn.metrics import roc_auc_score
@@ -87,8 +106,10 @@ def one_draw(data, far, shots: int, draw: int) -> dict[str, float]:
     Xs, ys = X[taught], y[taught]
     clf = ic.ImprintClassifier.from_preset("qi").fit(Xs, ys)
     default = ic.ImprintClassifier.from_preset(ic.DEFAULT_PRESET).fit(Xs, ys)
+    before = format2_model(Xs, np.searchsorted(known, ys), KNOWN)
     scores = {
         "unknown_score": clf.unknown_score,
+        "format 2": lambda Q: unknown.unknown_score(Q, before),
         "max cosine": lambda Q: unknown.legacy_score(Q, clf.unknown_means_),
         "default head": lambda Q: -default.class_scores(Q).max(axis=1),
     }
@@ -105,7 +126,11 @@ def one_draw(data, far, shots: int, draw: int) -> dict[str, float]:
         Xs, np.searchsorted(known, ys), clf.unknown_means_
     )
     new = clf.is_unknown(Xt)
-    for name, flagged in (("flagged", new), ("previous rule flagged", old)):
+    format2 = (
+        unknown.unknown_score(Xt, before) > unknown.threshold(before, unknown.UNKNOWN_QUANTILE)[0]
+    )
+    flags = (("flagged", new), ("format 2 flagged", format2), ("previous rule flagged", old))
+    for name, flagged in flags:
         out[f"{name}/known"] = float(np.mean([flagged[is_known][yk == c].mean() for c in known]))
         out[f"{name}/near"] = float(flagged[~is_known].mean())
     if far is not None:
@@ -158,13 +183,14 @@ def print_set(name: str, by_shots: dict[str, dict]) -> None:
     top = by_shots[max(by_shots, key=int)]
     print(f"\n{name}: AUROC at {max(by_shots, key=int)} images per class")
     print("| score | near | far |\n|---|---|---|")
-    for score in ("unknown_score", "max cosine", "default head"):
+    for score in ("unknown_score", "format 2", "max cosine", "default head"):
         print(f"| {score} | {cell(top, score + '/near')} | {cell(top, score + '/far')} |")
     print(f"\n{name}: known images flagged (%), unknown_score's AUROC near / far")
-    print("| images per class | flagged | previous rule | AUROC near | AUROC far |")
-    print("|---|---|---|---|---|")
+    print("| images per class | flagged | format 2 | previous rule | AUROC near | AUROC far |")
+    print("|---|---|---|---|---|---|")
     for n, s in by_shots.items():
-        row = [cell(s, "flagged/known", 100), cell(s, "previous rule flagged/known", 100)]
+        row = [cell(s, "flagged/known", 100), cell(s, "format 2 flagged/known", 100)]
+        row += [cell(s, "previous rule flagged/known", 100)]
         row += [cell(s, "unknown_score/near"), cell(s, "unknown_score/far")]
         print(f"| {n} | " + " | ".join(row) + " |")
 

@@ -676,8 +676,8 @@ default="inner_product"
         The ``quantile`` (default ``unknown.UNKNOWN_QUANTILE``, 0.95) of the training images'
         held-out scores ``unknown_calibration_``: an input is unknown when it lies farther from
         the classes than that share of the user's own images lie from theirs (extrapolated with
-        few images; with one image per class, the largest score of an image held out with its
-        class). ``unknown_rule_`` says which.
+        few images; with one image per class, a normal quantile around the scores of the images
+        held out with their class). ``unknown_rule_`` says which.
         """
         return self._unknown_rule(quantile)[0]
 

@@ -22,8 +22,13 @@ Beyond 2,000 images a seeded sample of every class is held out. The sorted sums 
 images are the calibration (``calibration``): an input is "none of these" when it scores above the
 95 % quantile of them (``UNKNOWN_QUANTILE``), i.e. farther from the classes than 95 % of the user's
 own images are from theirs. With few images the quantile lies beyond the largest held-out score and
-is extrapolated with Student's t (``threshold``); with one image per class it is the largest
-held-out score.
+is extrapolated with Student's t (``threshold``). With one image per class nothing measures how
+far a new image lies from its class's one image, and the largest of the C class-out scores is
+exceeded by up to 1 / (C + 1) of new images (8 % of known hand-sign photos, 12 % of alike
+synthetic classes): the distances are then in units of the spread of every image's distances to
+every other class (``pair_distances``), and the threshold is the 95 % quantile of a normal around
+the class-out scores' mean whose spread is ``ONE_SHOT_SD`` of the pair scores' spread, a share
+measured on Fashion-MNIST and photos (``pair_spread``).
 
 The head stores all of it (``UnknownModel``: safetensors tensors, ``imprint_core.head_io``), so a
 saved and loaded head, and its ONNX export, score and threshold exactly as the fitted one. Head
@@ -176,8 +181,8 @@ def add_class(model: UnknownModel, X: np.ndarray, at: int) -> UnknownModel:
 def pair_distances(U: np.ndarray, space: dict[str, np.ndarray]) -> np.ndarray:
     """(C (C - 1), 2) the raw and white distances of every training image to every other class
     (one image per class). A class-out score is the smallest of C - 1 of them and spreads less
-    than a new image's score does where the classes are alike (hand signs: a third as much);
-    the spread of all of them follows it in every set measured."""
+    than a new image's score does where the classes are alike (hand signs); the spread of all of
+    them follows it more closely in every set measured (docs/benchmarks.md)."""
     space = {k: np.asarray(v, dtype=np.float64) for k, v in space.items()}
     raw = 1.0 - U @ space["means"].T
     V = U - space["center"]
@@ -231,8 +236,9 @@ def threshold(model: UnknownModel, quantile: float) -> tuple[float, str]:
     scores at 95 %) it is extrapolated: mean + Student-t quantile x standard deviation x
     sqrt(1 + 1/dof), with the held-out scores' degrees of freedom (the images of a class share
     their class mean, so 2 images in each of 5 classes count as 5, not 10). With one image per
-    class every image was held out with its class, which scores higher than a new image of that
-    class would: the largest held-out score.
+    class every image was held out with its class: the mean of those scores + the normal
+    quantile x ``ONE_SHOT_SD`` x ``pair_spread`` (the largest of them at quantile 1 and in heads
+    of format 2).
     """
     _check_quantile(quantile)
     cal = np.sort(model.calibration.astype(np.float64))

@@ -207,7 +207,7 @@ def unknown_note(unknown: dict[str, Any] | None, subject: str = "It") -> str:
         share = round(100 * UNKNOWN_QUANTILE)
         than = f"than {share} % of your own images are from their class, each held out"
     else:  # one image per class (each held out with its class), or an older head file
-        than = "than your images are from the other classes"
+        than = "than your images typically are from the other classes"
     return (
         f"**None of these?** {subject} is farther from every class (unknown score "
         f"{unknown['score']:.2f}) {than} ({unknown['threshold']:.2f}): it may belong to none "
