@@ -38,7 +38,8 @@ def test_metadata_is_readable_json(head):
         "proxies",
         "proxy_counts",
         # "none of these" (imprint_core.unknown.UnknownModel): class means, the whitened
-        # space, the scale of the two distances, the held-out training scores
+        # space, the scale of the two distances, the held-out training scores and, for one
+        # image per class, the spread of the images' distances to the other classes
         "unknown_means",
         "unknown_center",
         "unknown_metric",
@@ -46,6 +47,7 @@ def test_metadata_is_readable_json(head):
         "unknown_scale",
         "unknown_calibration",
         "unknown_dof",
+        "unknown_pair_spread",
     }
     assert b"pickle" not in raw and not raw.startswith(b"\x80")
 
