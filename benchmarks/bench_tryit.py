@@ -249,20 +249,23 @@ def drop(page, photo: Path) -> dict:
         " joins: window.__bench.joins, completed: window.__bench.completed})"
     )
     d = got["drop"]
-    completed = [c for c in got["completed"][done:] if c["t"] <= d["drawn"] + 1]
+    # the first answer after the drop is the one drawn (Gradio 6.31 sends a drop's change event
+    # twice: a second answer may come before or after the frame)
+    completed = [c for c in got["completed"][done:] if c["t"] <= d["drawn"] + 1][:1]
     uploads = [u for u in got["uploads"] if u["start"] >= d["change"]]
     joins = [t for t in got["joins"] if t >= d["change"]]
     return {
         "drop_to_drawn_ms": d["drawn"] - d["change"],
-        "server_ms": 1e3 * completed[-1]["duration"] if completed else None,
+        "server_ms": 1e3 * completed[0]["duration"] if completed else None,
         "upload_ms": uploads[0]["end"] - uploads[0]["start"] if uploads else None,
         "to_upload_ms": uploads[0]["start"] - d["change"] if uploads else None,
         # the event sent to the queue (upload done), and the queue's answer after it
         "to_event_ms": joins[0] - d["change"] if joins else None,
-        "event_ms": completed[-1]["t"] - joins[0] if joins and completed else None,
+        "event_ms": completed[0]["t"] - joins[0] if joins and completed else None,
         # the answer's arrival, and the page's work from it to the frame drawn
-        "answer_ms": completed[-1]["t"] - d["change"] if completed else None,
-        "render_ms": d["drawn"] - completed[-1]["t"] if completed else None,
+        "answer_ms": completed[0]["t"] - d["change"] if completed else None,
+        "render_ms": d["drawn"] - completed[0]["t"] if completed else None,
+        "events": len(joins),  # events the drop sent to the queue
     }
 
 

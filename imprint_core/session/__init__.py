@@ -83,4 +83,4 @@ from .texts import (
     summary_markdown,
     unknown_note,
 )
-from .views import VIEWS, view_groups, views
+from .views import TRIED_IMAGE_GROUPS, VIEWS, group_views, view_groups, views

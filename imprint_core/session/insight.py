@@ -3,6 +3,7 @@ neural-collapse readings, proxies advice and the accuracy-vs-k curve (a part of 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,18 @@ def _space_note(space: str, head) -> str:
     return ""
 
 
+def _file_identity(image, name: str, backbone: str) -> tuple | None:
+    """What tells one tried file from another without reading it: its path, size and time of
+    change, its name and the backbone (None for anything but a file path)."""
+    if not isinstance(image, (str, os.PathLike)):
+        return None
+    try:
+        st = os.stat(image)
+    except OSError:
+        return None  # the embedding says what is wrong with it
+    return (os.fspath(image), st.st_size, st.st_mtime_ns, name, backbone)
+
+
 class Insight:
     """Prediction, evidence and geometry of the current head (mixed into ``Project``)."""
 
@@ -68,8 +81,14 @@ class Insight:
         """Classify one image file: confidences, nearest proxy per class, nearest training images.
         It becomes the image Try it explains (and the Geometry map's star)."""
         with self.transaction():
-            z = self._embed_test(backbone, image, name)
-            self.last_test = (z, name, backbone.name)
+            seen = _file_identity(image, name, backbone.name)
+            tried = self._tried
+            if seen is None or tried is None or tried[1] is not self.last_test or tried[0] != seen:
+                z = self._embed_test(backbone, image, name)
+                self.last_test = (z, name, backbone.name)
+                self._tried = (seen, self.last_test)
+            else:  # the file it shows already (the page sends one drop twice): same answer
+                self._check_classifier(backbone)
             return dict(self._explain_last(n_neighbors))
 
     def predict_many(self, backbone, files: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -88,6 +107,13 @@ class Insight:
 
     def _embed_test(self, backbone, image, name: str) -> np.ndarray:
         """The embedding ``(d,)`` of an image to classify with the current head."""
+        self._check_classifier(backbone)
+        with turn(self):
+            picture = prepare_image(image, name, min_side=PREDICT_MIN_SIDE)
+            return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
+
+    def _check_classifier(self, backbone) -> None:
+        """Refuse to classify without a head, or with a backbone that is not the head's."""
         if self.head is None:
             raise ProjectError("There is no classifier yet: add images and press Imprint.")
         if backbone.name != self.backbone_name:
@@ -95,9 +121,6 @@ class Insight:
                 f"The classifier was imprinted on '{self.backbone_name}' but the backbone "
                 f"in use is '{backbone.name}'."
             )
-        with turn(self):
-            picture = prepare_image(image, name, min_side=PREDICT_MIN_SIDE)
-            return np.asarray(backbone.embed([picture], cache=False), dtype=np.float32)[0]
 
     def current_prediction(self, n_neighbors: int = 6) -> dict[str, Any] | None:
         """The last image tried, explained by the current head (None if it cannot be)."""

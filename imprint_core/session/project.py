@@ -94,6 +94,7 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
         self.pile = None  # a sorted pile (pile.Pile): its images and their embeddings
         self._pile_memo: tuple | None = None  # the current head's scores of the pile
         self._explanation: tuple[tuple, dict[str, Any]] | None = None  # (key, explain's result)
+        self._tried: tuple[tuple | None, Any] | None = None  # (the file, the last_test it gave)
         self._views: dict[str, tuple[Any, dict[str, Any]]] = {}  # group -> (state read, views)
         LIVE.add(self)
         self.set_settings(DEFAULT_PRESET)

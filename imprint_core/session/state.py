@@ -86,6 +86,7 @@ class Transactional:
         "_geometry",  # a memo keyed by the head, the images and the map options
         "_pile_memo",  # a memo keyed by the pile and the head
         "_explanation",  # a memo keyed by the head, the image tried and the training images
+        "_tried",  # the file last tried and the last_test it gave (a memo: the page sends twice)
         "_views",  # memos keyed by the state each group of views reads (session.views)
         "lock",  # the transaction's own machinery
         "_txn_depth",

@@ -11,7 +11,7 @@ class does not redraw the confusion matrix and trying an image does not redraw t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +72,11 @@ VIEWS = (
 @dataclass(frozen=True)
 class ViewGroup:
     """Views computed together: ``reads(project)`` is the state they read (the memo's key),
-    ``compute(project)`` their values, keyed by view name."""
+    ``compute(project)`` their values, keyed by view name (``names``)."""
 
     reads: Callable[[Any], Any] | None  # None: computed at every call
     compute: Callable[[Any], dict[str, Any]]
+    names: tuple[str, ...] = ()
 
 
 def views(project) -> dict[str, Any]:
@@ -87,19 +88,27 @@ def views(project) -> dict[str, Any]:
     return out
 
 
-def view_groups(project) -> dict[str, dict[str, Any]]:
-    """The views of ``project`` by group of ``GROUPS``. A group whose state is unchanged since
-    the last call is the very same dict as then (the UI sends a page only what changed)."""
+def view_groups(project, only: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The views of ``project`` by group of ``GROUPS`` (``only`` those groups, when given). A
+    group whose state is unchanged since the last call is the very same dict as then (the UI
+    sends a page only what changed)."""
     out: dict[str, dict[str, Any]] = {}
+    chosen = GROUPS if only is None else {name: GROUPS[name] for name in only}
     with project.lock:
         memo = project._views
-        for name, group in GROUPS.items():
+        for name, group in chosen.items():
             key = group.reads(project) if group.reads is not None else None
             kept = memo.get(name)
             if kept is None or group.reads is None or not same(kept[0], key):
                 kept = memo[name] = (key, group.compute(project))
             out[name] = kept[1]
     return out
+
+
+def group_views(groups: Iterable[str]) -> tuple[str, ...]:
+    """The names of the views of ``groups`` (of ``GROUPS``), in the order of ``VIEWS``."""
+    names = {n for g in groups for n in GROUPS[g].names}
+    return tuple(n for n in VIEWS if n in names)
 
 
 def _summary_reads(project) -> tuple:
@@ -138,9 +147,11 @@ def _prediction_reads(project) -> tuple:
 
 def _geometry_reads(project) -> tuple:
     p = project
+    # the image tried is the map's star: it counts only once there is a map
+    tried = p.last_test if p.geometry_inputs is not None else None
     return (
         (p.head, p.head_source, p.backbone_name, p._fingerprint(), p._imprinted_from),
-        (p.geometry_inputs, p.last_test, p.kcurve, p.is_embedded()),
+        (p.geometry_inputs, tried, p.kcurve, p.is_embedded()),
     )
 
 
@@ -243,22 +254,34 @@ def _geometry(project) -> dict[str, Any]:
     return out
 
 
+_METHOD_VIEWS = (*OPTION_ORDER, "augment", "preset", "preset_text", "method_note")
+_GEOMETRY_VIEWS = ("map", "geometry_text", "cosines", "dispersion", "kcurve", "kcurve_text")
 GROUPS: dict[str, ViewGroup] = {
-    "cards": ViewGroup(lambda p: p.cards_key(), lambda p: {"cards": p.cards_key()}),
-    "summary": ViewGroup(_summary_reads, _summary),
-    "confusion": ViewGroup(lambda p: p.evaluation, _confusion),
+    "cards": ViewGroup(lambda p: p.cards_key(), lambda p: {"cards": p.cards_key()}, ("cards",)),
+    "summary": ViewGroup(_summary_reads, _summary, ("status", "summary", "accuracy", "per_class")),
+    "confusion": ViewGroup(lambda p: p.evaluation, _confusion, ("confusion",)),
     "backbone": ViewGroup(
         lambda p: p.backbone_name,
         lambda p: {"backbone": p.backbone_name or default_backbone_name()},
+        ("backbone",),
     ),
-    "undo": ViewGroup(lambda p: p.undo, lambda p: {"undo": _undo_label(p)}),
+    "undo": ViewGroup(lambda p: p.undo, lambda p: {"undo": _undo_label(p)}, ("undo",)),
     "method": ViewGroup(
-        lambda p: (dict(p.settings), p.preset, p.augment, p.settings_note), _method
+        lambda p: (dict(p.settings), p.preset, p.augment, p.settings_note),
+        _method,
+        _METHOD_VIEWS,
     ),
-    "held_out": ViewGroup(lambda p: p.example_key, _held_out),
-    "prediction": ViewGroup(_prediction_reads, _prediction),
-    "geometry": ViewGroup(_geometry_reads, _geometry),
-    "downloads": ViewGroup(_downloads_reads, downloads.views),
+    "held_out": ViewGroup(
+        lambda p: p.example_key, _held_out, tuple(f"held_out_{key}" for key in EXAMPLES)
+    ),
+    "prediction": ViewGroup(
+        _prediction_reads, _prediction, ("label", "evidence", "neighbours", "try_note")
+    ),
+    "geometry": ViewGroup(_geometry_reads, _geometry, _GEOMETRY_VIEWS),
+    "downloads": ViewGroup(_downloads_reads, downloads.views, DOWNLOAD_VIEWS),
     # the Sort images panel: its pile changes in place, so it is computed at every event
-    "pile": ViewGroup(None, pile.views),
+    "pile": ViewGroup(None, pile.views, pile.VIEWS),
 }
+# The groups that read the image Try it tried (``last_test``): all that trying an image, or
+# clearing it, can change (tests/session/test_views.py checks it).
+TRIED_IMAGE_GROUPS = ("prediction", "geometry")

@@ -109,13 +109,24 @@ def build(views: Views) -> SimpleNamespace:
 
 def wire(views: Views, ui: SimpleNamespace) -> None:
     heavy = {"concurrency_id": "predict", "concurrency_limit": pj.HEAVY_CONCURRENCY["predict"]}
-    views.on(ui.image.change, predict, [ui.image], **heavy)
+    # Only the views an image tried can change are outputs (Gradio builds every output's update,
+    # even a skipped one, and the page draws each sent one). Gradio 6.31 sends one drop's
+    # change twice: the second finds the same file and sends nothing new (Project.predict).
+    views.on(
+        ui.image.change,
+        predict,
+        [ui.image],
+        groups=pj.TRIED_IMAGE_GROUPS,
+        show_progress_on=[views.components["label"][0][0]],
+        **heavy,
+    )
     views.on(
         ui.many.upload,
         predict_many,
         [ui.many],
         extra=[ui.many_out, ui.many],
         refused=lambda project, files: (None, None),
+        groups=(),  # read-only: no view changes
         **heavy,
     )
     wire_live(views, ui)

@@ -70,44 +70,59 @@ class Views:
         self.components.setdefault(name, []).append((component, adapt))
         return component
 
-    def _order(self) -> list[tuple[str, Any, Any]]:
-        return [(n, c, a) for n in pj.VIEWS for c, a in self.components.get(n, [])]
+    def _order(self, groups: tuple[str, ...] | None = None) -> list[tuple[str, Any, Any]]:
+        names = pj.VIEWS if groups is None else pj.group_views(groups)
+        return [(n, c, a) for n in names for c, a in self.components.get(n, [])]
 
     @property
     def outputs(self) -> list:
         """The project and every view component, in the order ``show`` returns their values."""
-        return [self.project, *(c for _, c, _ in self._order())]
+        return self.outputs_of()
 
-    def show(self, project: pj.Project, changed_only: bool = False) -> list:
-        """Every registered component's value for ``project``; with ``changed_only``,
-        ``gr.skip()`` for the components of a ``SKIPPABLE`` group this page was sent as it is."""
+    def outputs_of(self, groups: tuple[str, ...] | None = None) -> list:
+        """The project and the components of the views of ``groups`` (default: every view)."""
+        return [self.project, *(c for _, c, _ in self._order(groups))]
+
+    def show(
+        self,
+        project: pj.Project,
+        changed_only: bool = False,
+        groups: tuple[str, ...] | None = None,
+    ) -> list:
+        """Every registered component's value for ``project`` (of ``groups`` only, when given);
+        with ``changed_only``, ``gr.skip()`` for the components of a ``SKIPPABLE`` group this
+        page was sent as it is."""
         page = _page()
         with project.lock:  # two events of one page record in the order they computed
-            groups = pj.view_groups(project)
+            computed = pj.view_groups(project, groups)
             sent = self._sent.setdefault(project, {})
-            last = sent.get(page, {}) if changed_only and page is not None else {}
+            before = sent.get(page, {}) if page is not None else {}
+            last = before if changed_only else {}
             if page is not None:
-                sent[page] = groups
+                sent[page] = {**before, **computed} if groups is not None else computed
         values, kept = {}, set()
-        for name, group in groups.items():
+        for name, group in computed.items():
             values.update(group)
             if name in SKIPPABLE and last.get(name) is group:
                 kept.update(group)
-        return [gr.skip() if n in kept else adapt(values[n]) for n, _, adapt in self._order()]
+        order = self._order(groups)
+        return [gr.skip() if n in kept else adapt(values[n]) for n, _, adapt in order]
 
-    def changed(self, project: pj.Project) -> list:
+    def changed(self, project: pj.Project, groups: tuple[str, ...] | None = None) -> list:
         """``show`` for a page event: what this page was not sent yet."""
-        return self.show(project, changed_only=True)
+        return self.show(project, changed_only=True, groups=groups)
 
-    def on(self, trigger, fn, inputs=(), extra=(), refused=None, **kwargs):
+    def on(self, trigger, fn, inputs=(), extra=(), refused=None, groups=None, **kwargs):
         """Wire ``fn(project, *inputs) -> extras`` to ``trigger`` (see errors.page_event):
-        outputs are the project, every view, then ``extra``."""
+        outputs are the project, every view (or only the views of ``groups``: an event that
+        can change no other group), then ``extra``."""
         from .errors import page_event
 
         kwargs.setdefault("api_visibility", "private")
+        groups = None if groups is None else tuple(groups)
         return trigger(
-            page_event(fn, self.changed, len(extra), refused),
+            page_event(fn, lambda project: self.changed(project, groups), len(extra), refused),
             [self.project, *inputs],
-            [*self.outputs, *extra],
+            [*self.outputs_of(groups), *extra],
             **kwargs,
         )

@@ -58,3 +58,29 @@ def test_a_page_is_sent_only_the_views_that_changed(trained, fashion3, on_page):
     assert _sent(views, views.changed(trained)) == everything
     on_page("page-a")
     assert _sent(views, views.show(trained)) == everything  # a page load: everything
+
+
+def test_an_event_of_some_groups_outputs_and_records_only_those(trained, fashion3, on_page):
+    """Try it's event outputs only the views an image tried can change; what it sent is added
+    to the page's record, so the next full event still sends only what changed."""
+    _, test = fashion3
+    with gr.Blocks():
+        project = gr.State(None)
+        views = Views(project)
+        for name in pj.VIEWS:
+            views.add(name, gr.JSON())
+    tried = pj.TRIED_IMAGE_GROUPS
+    names = pj.group_views(tried)
+    assert views.outputs_of(tried) == [project, *(views.components[n][0][0] for n in names)]
+    assert views.outputs_of(()) == [project]
+    on_page("page-c")
+    views.changed(trained)  # the page's first event: everything
+    trained.predict(pj.load_backbone(None), str(test["Trouser"][0]), "probe-c.png")
+    values = views.changed(trained, tried)
+    assert len(values) == len(names)
+    sent = {n for n, v in zip(names, values, strict=True) if v != gr.skip()}
+    assert set(pj.group_views(["prediction"])) <= sent
+    assert all(v == gr.skip() for v in views.changed(trained, tried))  # nothing new since
+    # a full event next: the prediction was recorded as sent, the other groups were not lost
+    showing = {n for g in SKIPPABLE for n in pj.group_views([g])}
+    assert _sent(views, views.changed(trained)) == set(pj.VIEWS) - showing

@@ -3,6 +3,7 @@ accuracy-vs-k curve, the count limit, "none of these". Real backbone, real image
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,36 @@ def test_try_it_says_none_of_these_for_an_image_unlike_every_class(trained, back
     assert "None of these?" in note and "than 95 % of your own images are from their" in note
     assert "the nearest class is shown" in note
     trained.last_test = None
+
+
+def test_the_same_file_tried_twice_is_embedded_once(trained, backbone, fashion, monkeypatch):
+    """Gradio 6.31 sends one drop into Try it twice (two change events): the second call finds
+    the file it shows already and answers without decoding or embedding it again."""
+    import shutil
+
+    _, test = fashion
+    calls = []
+    embed = backbone.embed
+
+    def counting(images, **kwargs):
+        calls.append(len(images))
+        return embed(images, **kwargs)
+
+    monkeypatch.setattr(backbone, "embed", counting)
+    first = trained.predict(backbone, str(test["Sneaker"][0]), "a.png")
+    again = trained.predict(backbone, str(test["Sneaker"][0]), "a.png")
+    assert len(calls) == 1 and again["label"] == first["label"]
+    assert again["confidences"] == pytest.approx(first["confidences"])
+    trained.predict(backbone, str(test["Trouser"][0]), "b.png")  # another file
+    assert len(calls) == 2
+    trained.last_test = None  # cleared: the same file is embedded anew
+    trained.predict(backbone, str(test["Trouser"][0]), "b.png")
+    assert len(calls) == 3
+    # the same path with other contents (a new upload under that name) is embedded anew
+    copy = trained.workdir / "probe.png"
+    shutil.copy(test["Trouser"][0], copy)
+    trained.predict(backbone, str(copy), "probe.png")
+    shutil.copy(test["Sneaker"][0], copy)
+    os.utime(copy, ns=(1, 1))  # another time of change, whatever the file system's resolution
+    assert trained.predict(backbone, str(copy), "probe.png")["label"] == "Sneaker"
+    assert len(calls) == 5

@@ -191,3 +191,40 @@ def test_memo_keys_compare_values_and_objects_by_identity():
     assert not same((head,), (other,))
     assert not same((z,), (np.zeros(3),))  # an array: the same object, or not the same state
     assert not same({"k": 1}, {"k": 1, "j": 2}) and not same([1], (1,))
+
+
+# ---- what trying an image can change (issue 20: Try it's event outputs only those views) -------
+def test_each_view_is_in_one_group_and_each_group_computes_its_views(trained):
+    named = [n for g in GROUPS.values() for n in g.names]
+    assert sorted(named) == sorted(pj.VIEWS)  # each view in exactly one group
+    for name, values in pj.view_groups(trained).items():
+        assert set(values) == set(GROUPS[name].names), name
+    assert pj.group_views(["prediction"]) == ("label", "evidence", "neighbours", "try_note")
+
+
+def test_trying_or_clearing_an_image_changes_only_the_groups_that_read_it(
+    trained, backbone, fashion
+):
+    _, test = fashion
+    trained.geometry("pca", 2)  # a map drawn: its star is the image tried
+    for step in ("try", "another", "clear"):
+        before = pj.view_groups(trained)
+        if step == "clear":
+            trained.last_test = None  # as Try it's cleared image does
+        else:
+            path = test["Sneaker" if step == "try" else "Trouser"][0]
+            trained.predict(backbone, str(path), f"{step}.png")
+        after = pj.view_groups(trained)
+        changed = {g for g in GROUPS if after[g] is not before[g] and after[g] != before[g]}
+        assert changed == set(pj.TRIED_IMAGE_GROUPS), (step, changed)
+    trained.geometry_inputs = None
+
+
+def test_without_a_map_trying_an_image_leaves_the_geometry_views_as_they_are(
+    trained, backbone, fashion
+):
+    _, test = fashion
+    trained.geometry_inputs = None
+    before = pj.view_groups(trained)["geometry"]
+    trained.predict(backbone, str(test["Sneaker"][2]), "probe.png")
+    assert pj.view_groups(trained)["geometry"] is before
