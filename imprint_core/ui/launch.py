@@ -48,7 +48,11 @@ FOLDER_PATHS_JS = """<script>
 // carries an aria-label without a role (an image placeholder: role img), and a scrolled text
 // text box must be reachable by keyboard (tabindex 0); an upload zone is named by the words it shows
 // ("Drop File Here - or - Click to Upload"), not by a different aria-label.
-new MutationObserver(() => {
+// Run once per frame, not at every mutation: each run reads layout (scrollHeight, innerText), and
+// one Try it answer makes dozens of mutations.
+let imprintPatchQueued = false;
+const imprintPatch = () => {
+  imprintPatchQueued = false;
   document.querySelectorAll(".empty[aria-label]:not([role])").forEach(
     (el) => el.setAttribute("role", "img"));
   document.querySelectorAll("[id$='-text']:not([tabindex]), [id$='-note']:not([tabindex])")
@@ -60,6 +64,12 @@ new MutationObserver(() => {
   document.querySelectorAll("[aria-dropeffect][aria-label]").forEach((el) => {
     if (el.innerText.trim()) el.removeAttribute("aria-label");
   });
+};
+new MutationObserver(() => {
+  if (!imprintPatchQueued) {
+    imprintPatchQueued = true;
+    requestAnimationFrame(imprintPatch);
+  }
 }).observe(document.documentElement, {childList: true, subtree: true});
 // Keyboard focus stays in a class card when Gradio redraws the control that had it (a drop zone
 // showing the files it uploads, then empty again; the webcam opening or taking a picture):
