@@ -11,7 +11,10 @@ JPEG after another (the first one is a warm-up, not counted). Per photo, in the 
   painted after the note naming the photo appeared (the result is drawn in the same update);
 - **server**: the event's function time as the server reports it (``duration`` of the queue's
   ``process_completed`` message, read from the page's own event stream): decode, embed, explain
-  and every view;
+  and the views; of the answer that was drawn (Gradio 6.31 sends a drop's change event twice);
+- **server stages**: Gradio's own timing of that event (the apps run with ``GRADIO_PROFILING=1``):
+  queue wait, preprocessing of the inputs, our function, postprocessing of the outputs (every
+  output's update is built, a skipped one too), total; and the same for ``/predict`` calls;
 - **upload**: the photo's upload request (3-4 MB over localhost), from its start to its answer.
 
 ``--before REF`` also starts the app of that git revision (``git archive`` into a temporary
@@ -91,8 +94,8 @@ PAGE_HOOKS = """
               try {
                 const m = JSON.parse(line.slice(5));
                 if (m.msg === 'process_completed' && m.output) {
-                  window.__bench.completed.push(
-                    {t: performance.now(), duration: m.output.duration, success: m.success});
+                  window.__bench.completed.push({t: performance.now(), duration: m.output.duration,
+                                                 success: m.success, event_id: m.event_id});
                 }
               } catch (e) {}
             }
@@ -177,6 +180,7 @@ def start_app(folder: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
         "GRADIO_TEMP_DIR": str(tmp / f"gradio-{port}"),
         "GRADIO_ANALYTICS_ENABLED": "False",
         "HF_HUB_OFFLINE": "1",
+        "GRADIO_PROFILING": "1",  # Gradio's own timing of each event's stages (profiling_traces)
     }
     proc = subprocess.Popen(
         [sys.executable, "app.py"],
@@ -266,6 +270,30 @@ def drop(page, photo: Path) -> dict:
         "answer_ms": completed[0]["t"] - d["change"] if completed else None,
         "render_ms": d["drawn"] - completed[0]["t"] if completed else None,
         "events": len(joins),  # events the drop sent to the queue
+        "event_id": completed[0].get("event_id") if completed else None,
+    }
+
+
+# ---- the server's stages, as Gradio times them -------------------------------------------------
+STAGES = ("queue_wait_ms", "preprocess_ms", "fn_call_ms", "postprocess_ms", "total_ms")
+
+
+def profiling_traces(address: str) -> list[dict]:
+    """Gradio's per-event timings (``GRADIO_PROFILING=1``): queue wait, preprocessing of the
+    inputs, our function, postprocessing of the outputs, and their total."""
+    with urllib.request.urlopen(address + "gradio_api/profiling/traces", timeout=30) as r:
+        return json.load(r)
+
+
+def stages_of(traces: list[dict], drops: list[dict], api_calls: int) -> dict:
+    """Medians of each stage: of the events whose answers were drawn, and of the last
+    ``api_calls`` /predict calls."""
+    by_id = {t["event_id"]: t for t in traces if t.get("event_id")}
+    drawn = [by_id[d["event_id"]] for d in drops if d.get("event_id") in by_id]
+    api = [t for t in traces if t.get("fn_name") == "api_predict"][-api_calls:]
+    return {
+        "try_it": {k: median([t[k] for t in drawn]) for k in STAGES},
+        "api_predict": {k: median([t[k] for t in api]) for k in STAGES},
     }
 
 
@@ -374,6 +402,9 @@ def main() -> None:
             train = [(c, str(p)) for c, p in ex.train_images("fashion3")]
             for name in apps:
                 results[name]["api_ms"] = api_round_trips(procs[name][1], train, photos)[1:]
+                results[name]["stages"] = stages_of(
+                    profiling_traces(procs[name][1]), results[name]["drops"], len(photos) - 1
+                )
         finally:
             for proc, _ in procs.values():
                 stop(proc)
@@ -390,6 +421,7 @@ def main() -> None:
             "event_ms_p50": median([d["event_ms"] for d in drops]),
             "render_ms_p50": median([d["render_ms"] for d in drops]),
             "api_predict_round_trip_ms_p50": median(r["api_ms"]),
+            "server_stages_ms_p50": r["stages"],
             "drops": drops,
             "api_ms": [round(x, 1) for x in r["api_ms"]],
         }
@@ -402,6 +434,10 @@ def main() -> None:
             f"{name:<16} {s['drop_to_drawn_ms_p50']:>13} ms {s['server_ms_p50']:>8} ms"
             f" {s['upload_ms_p50']:>8} ms {s['api_predict_round_trip_ms_p50']:>21} ms"
         )
+    print("\nServer stages (Gradio's timing, ms p50): " + ", ".join(STAGES))
+    for name, s in summary.items():
+        for kind, stages in s["server_stages_ms_p50"].items():
+            print(f"  {name:<16} {kind:<12} " + "  ".join(f"{stages[k]}" for k in STAGES))
     if args.before:
         before, after = summary[next(iter(summary))], summary["after"]
         for key in ("drop_to_drawn_ms_p50", "server_ms_p50", "api_predict_round_trip_ms_p50"):
