@@ -20,7 +20,7 @@ JPEG after another (the first one is a warm-up, not counted). Per photo, in the 
 ``--before REF`` also starts the app of that git revision (``git archive`` into a temporary
 folder) and drops the same photos into it, alternating photo by photo with the working tree's
 app, so that the two see the same load. Then ``/predict`` (the API endpoint) is called through
-gradio_client on each app with the same photos: its round trip, upload included.
+gradio_client on each app with the same photos, alternating too: its round trip, upload included.
 
 Phone photos are made at run time in a temporary folder from real photos (``--photos``: a folder
 of JPEG/PNG files, searched recursively; default: scikit-learn's two sample photos): each is
@@ -290,7 +290,7 @@ def stages_of(traces: list[dict], drops: list[dict], api_calls: int) -> dict:
     ``api_calls`` /predict calls."""
     by_id = {t["event_id"]: t for t in traces if t.get("event_id")}
     drawn = [by_id[d["event_id"]] for d in drops if d.get("event_id") in by_id]
-    api = [t for t in traces if t.get("fn_name") == "api_predict"][-api_calls:]
+    api = [t for t in traces if (t.get("fn_name") or "").startswith("api_predict")][-api_calls:]
     return {
         "try_it": {k: median([t[k] for t in drawn]) for k in STAGES},
         "api_predict": {k: median([t[k] for t in api]) for k in STAGES},
@@ -298,17 +298,22 @@ def stages_of(traces: list[dict], drops: list[dict], api_calls: int) -> dict:
 
 
 # ---- /predict through the API ------------------------------------------------------------------
-def api_round_trips(address: str, train: list[tuple[str, str]], photos: list[Path]) -> list:
+def api_round_trips(addresses: dict[str, str], train: list[tuple[str, str]], photos: list[Path]):
+    """/predict round trips (upload included) of each app, photo by photo, app by app (the
+    apps see the same load); app name -> milliseconds per photo."""
     from gradio_client import Client, handle_file
 
-    client = Client(address, verbose=False, analytics_enabled=False)
-    files = [handle_file(p) for _, p in train]
-    client.predict(files, [c for c, _ in train], "ours", api_name="/imprint")
-    out = []
+    clients = {}
+    for name, address in addresses.items():
+        clients[name] = Client(address, verbose=False, analytics_enabled=False)
+        files = [handle_file(p) for _, p in train]
+        clients[name].predict(files, [c for c, _ in train], "ours", api_name="/imprint")
+    out: dict[str, list[float]] = {name: [] for name in clients}
     for photo in photos:
-        t0 = time.perf_counter()
-        client.predict(handle_file(str(photo)), api_name="/predict")
-        out.append(1e3 * (time.perf_counter() - t0))
+        for name, client in clients.items():
+            t0 = time.perf_counter()
+            client.predict(handle_file(str(photo)), api_name="/predict")
+            out[name].append(1e3 * (time.perf_counter() - t0))
     return out
 
 
@@ -400,8 +405,9 @@ def main() -> None:
                             results[name]["drops"].append(timing)
                 browser.close()
             train = [(c, str(p)) for c, p in ex.train_images("fashion3")]
+            api = api_round_trips({name: procs[name][1] for name in apps}, train, photos)
             for name in apps:
-                results[name]["api_ms"] = api_round_trips(procs[name][1], train, photos)[1:]
+                results[name]["api_ms"] = api[name][1:]  # the first warms up
                 results[name]["stages"] = stages_of(
                     profiling_traces(procs[name][1]), results[name]["drops"], len(photos) - 1
                 )
