@@ -290,7 +290,7 @@ def stages_of(traces: list[dict], drops: list[dict], api_calls: int) -> dict:
     ``api_calls`` /predict calls."""
     by_id = {t["event_id"]: t for t in traces if t.get("event_id")}
     drawn = [by_id[d["event_id"]] for d in drops if d.get("event_id") in by_id]
-    api = [t for t in traces if (t.get("fn_name") or "").startswith("api_predict")][-api_calls:]
+    api = [t for t in traces if t.get("fn_name") == "predict"][-api_calls:]  # its api_name
     return {
         "try_it": {k: median([t[k] for t in drawn]) for k in STAGES},
         "api_predict": {k: median([t[k] for t in api]) for k in STAGES},
