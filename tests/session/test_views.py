@@ -91,7 +91,7 @@ def counted(monkeypatch) -> Counter:
     for name, group in list(GROUPS.items()):
         if group.reads is None:  # declared as computed at every event (the Sort images panel)
             continue
-        counting = ViewGroup(group.reads, _counting(calls, name, group.compute))
+        counting = ViewGroup(group.reads, _counting(calls, name, group.compute), group.names)
         monkeypatch.setitem(GROUPS, name, counting)
     return calls
 
