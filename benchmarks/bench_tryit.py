@@ -11,7 +11,8 @@ JPEG after another (the first one is a warm-up, not counted). Per photo, in the 
   painted after the note naming the photo appeared (the result is drawn in the same update);
 - **server**: the event's function time as the server reports it (``duration`` of the queue's
   ``process_completed`` message, read from the page's own event stream): decode, embed, explain
-  and the views; of the answer that was drawn (Gradio 6.31 sends a drop's change event twice);
+  and the views; of the answer that was drawn (Gradio 6.31 sent ``change`` twice for a photo
+  dropped over the one shown; ``events`` counts the events each drop sent);
 - **server stages**: Gradio's own timing of that event (the apps run with ``GRADIO_PROFILING=1``):
   queue wait, preprocessing of the inputs, our function, postprocessing of the outputs (every
   output's update is built, a skipped one too), total; and the same for ``/predict`` calls;
@@ -253,8 +254,8 @@ def drop(page, photo: Path) -> dict:
         " joins: window.__bench.joins, completed: window.__bench.completed})"
     )
     d = got["drop"]
-    # the first answer after the drop is the one drawn (Gradio 6.31 sends a drop's change event
-    # twice: a second answer may come before or after the frame)
+    # the first answer after the drop is the one drawn (Gradio 6.31 sent a drop over the photo
+    # shown as two change events: an app that listens to them may answer twice)
     completed = [c for c in got["completed"][done:] if c["t"] <= d["drawn"] + 1][:1]
     uploads = [u for u in got["uploads"] if u["start"] >= d["change"]]
     joins = [t for t in got["joins"] if t >= d["change"]]

@@ -87,7 +87,7 @@ class Insight:
                 z = self._embed_test(backbone, image, name)
                 self.last_test = (z, name, backbone.name)
                 self._tried = (seen, self.last_test)
-            else:  # the file it shows already (the page sends one drop twice): same answer
+            else:  # the file it shows already (a page may send one image twice): same answer
                 self._check_classifier(backbone)
             return dict(self._explain_last(n_neighbors))
 

@@ -29,7 +29,7 @@ def _held_out(key: str) -> list:
 
 
 def build(views: Views) -> SimpleNamespace:
-    ui = SimpleNamespace()
+    ui = SimpleNamespace(held_out=[])
     # The result column comes right after the photo: beside it on a desktop, right below it on a
     # phone (the columns stack); the headline and the note come before the tables.
     with gr.Row(elem_id="try-row"):
@@ -73,7 +73,7 @@ def build(views: Views) -> SimpleNamespace:
         held_out = [[str(p)] for _, p in pairs]
         if held_out:
             with gr.Column(visible=False, elem_id=f"held-out-{key}") as column:
-                gr.Examples(
+                examples = gr.Examples(
                     held_out,
                     [ui.image],
                     # each thumbnail's name (a screen reader had "button" 22 times), its true class
@@ -81,6 +81,7 @@ def build(views: Views) -> SimpleNamespace:
                     label=f"Held-out images: {example.title}",
                     examples_per_page=12,
                 )
+            ui.held_out.append(examples)
             views.add(f"held_out_{key}", column, show=shown_if)
     with gr.Accordion(
         f"Classify several images (at most {pj.MAX_PREDICT_FILES} at a time)", open=False
@@ -110,16 +111,17 @@ def build(views: Views) -> SimpleNamespace:
 def wire(views: Views, ui: SimpleNamespace) -> None:
     heavy = {"concurrency_id": "predict", "concurrency_limit": pj.HEAVY_CONCURRENCY["predict"]}
     # Only the views an image tried can change are outputs (Gradio builds every output's update,
-    # even a skipped one, and the page draws each sent one). Gradio 6.31 sends one drop's
-    # change twice: the second finds the same file and sends nothing new (Project.predict).
-    views.on(
-        ui.image.change,
-        predict,
-        [ui.image],
-        groups=pj.TRIED_IMAGE_GROUPS,
-        show_progress_on=[views.components["label"][0][0]],
+    # even a skipped one, and the page draws each sent one). `input` fires once per drop, paste,
+    # webcam photo or clear; Gradio 6.31 sent `change` twice for a photo dropped over the one
+    # shown. An Example fires only `change`: its click runs the prediction once it has loaded.
+    tried = {
+        "groups": pj.TRIED_IMAGE_GROUPS,
+        "show_progress_on": [views.components["label"][0][0]],
         **heavy,
-    )
+    }
+    views.on(ui.image.input, predict, [ui.image], **tried)
+    for examples in ui.held_out:
+        views.on(examples.load_input_event.then, predict, [ui.image], **tried)
     views.on(
         ui.many.upload,
         predict_many,

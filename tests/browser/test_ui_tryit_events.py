@@ -1,0 +1,95 @@
+"""Try it sends the server one prediction per image a user gives it (a drop, a photo dropped
+over the one shown, a webcam photo, a paste, a held-out Example) and one event per clear: Gradio 6.31's
+``change`` came twice for a photo dropped over the one shown. Counted in Gradio's own record of
+the events it ran (the app runs with ``GRADIO_PROFILING=1``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+from browser_app import MARKS, teach_and_imprint, wait_for_names, wait_text
+
+pytestmark = MARKS
+SETTLE_MS = 1500  # the duplicate came 35-90 ms after the first event; wait well past it
+
+
+def predictions(url) -> int:
+    """How many Try it prediction events the server has run (its endpoints are named
+    predict, predict_1, ...)."""
+    with urllib.request.urlopen(url["address"] + "gradio_api/profiling/traces", timeout=30) as r:
+        traces = json.load(r)
+    return sum(bool(re.fullmatch(r"predict(_\d+)?", t.get("fn_name") or "")) for t in traces)
+
+
+def shown(page, name: str = "") -> None:
+    """Wait for Try it's note to explain an image (``name`` when given), then past a late
+    duplicate."""
+    wait_text(page, "#try-note", f"{name}' as the current head sees it" if name else "sees it")
+    page.wait_for_timeout(SETTLE_MS)
+
+
+def cleared(page) -> None:
+    page.locator("#try-image button[aria-label='Remove Image']").click()
+    page.wait_for_function("() => !document.querySelector('#try-note').innerText.trim()")
+    page.wait_for_timeout(SETTLE_MS)
+
+
+def test_one_prediction_per_photo_and_one_event_per_clear(page, url, images):
+    train, test = images
+    teach_and_imprint(page, train)
+    page.get_by_role("tab", name="Try it").click()
+    drop = page.locator("#try-image input[type=file]")
+    for path in [test["Trouser"][0], test["Sneaker"][0], test["Trouser"][1]]:
+        # the first onto the empty box, the others over the photo shown
+        before = predictions(url)
+        drop.set_input_files(str(path))
+        shown(page, Path(path).name)
+        assert predictions(url) - before == 1, f"one drop of {Path(path).name}"
+
+    before = predictions(url)
+    cleared(page)
+    assert predictions(url) - before == 1, "one clear"
+
+    # a webcam photo (Chromium's synthetic camera)
+    page.locator("#try-image button[aria-label='Capture from camera']").click()
+    page.locator("#try-image").get_by_text("Click to Access Webcam").click()
+    page.wait_for_timeout(SETTLE_MS)  # switching to the camera clears the box: its own event
+    before = predictions(url)
+    page.locator("#try-image button[aria-label='capture photo']").click()
+    shown(page)
+    assert predictions(url) - before == 1, "one webcam photo"
+
+    # a paste from the clipboard (an image the page puts there)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    png = base64.b64encode(Path(test["Sneaker"][1]).read_bytes()).decode()
+    page.evaluate(
+        """async b64 => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const blob = new Blob([bytes], {type: 'image/png'});
+          await navigator.clipboard.write([new ClipboardItem({'image/png': blob})]);
+        }""",
+        png,
+    )
+    before = predictions(url)
+    page.locator("#try-image button[aria-label='Paste from clipboard']").click()  # pastes at once
+    shown(page, "clipboard.png")
+    # switching to the clipboard clears the webcam photo (its own event), then the paste
+    assert predictions(url) - before == 2, "one clear and one paste"
+
+
+def test_a_held_out_example_runs_one_prediction(page, url):
+    page.locator("#example-fashion3").click()
+    wait_for_names(page, ["Sneaker", "T-shirt", "Trouser"])
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 3 classes')")
+    page.get_by_role("tab", name="Try it").click()
+    thumbnail = page.locator("#held-out-fashion3").get_by_role("button", name=re.compile(r"\(1\)$"))
+    before = predictions(url)
+    thumbnail.click()
+    shown(page)
+    assert predictions(url) - before == 1
+    assert page.locator("#prediction").inner_text().strip()
