@@ -27,13 +27,19 @@ DOWNLOADS_PREFIX = "imprint-downloads-"
 UPLOAD_CACHE_GRACE_S = 60
 UPLOAD_RESERVE_S = 10
 # Heavy work runs in turns of one fair queue (scheduler.py): two turns at a time (2 cores; a
-# 40-megapixel PNG decodes on one of them), at most one per session, handed round-robin across
-# sessions. A turn is short: the images of one embedding batch, the images decoded in SLICE_S
-# (or one large one), one (gen, k) of the accuracy-vs-k curve.
+# 40-megapixel PNG decodes on one of them), at most one per session, handed to the waiting session
+# that used the least heavy time lately (seconds of turns, halved every USAGE_HALF_LIFE_S). A turn
+# starts beside another session's only if its session used at most SHARE_RATIO times as much plus
+# SHARE_FLOOR_S: a light session's turn (a few images, a prediction) gets the cores to itself.
+# A turn is short: the images of one embedding batch, the images decoded in SLICE_S (or one
+# large one), one (gen, k) of the accuracy-vs-k curve.
 HEAVY_WORKERS = 2
 # Inside its turn, an upload decodes this many images at a time (Pillow releases the GIL while
 # decoding; a 12-megapixel JPEG takes ~40 ms on one core, most of an image's intake).
 INTAKE_THREADS = max(1, min(2, os.cpu_count() or 1))
+USAGE_HALF_LIFE_S = 10.0
+SHARE_RATIO = 4.0
+SHARE_FLOOR_S = 1.0
 SLICE_IMAGES = 8  # images embedded per turn (one EMBED_BATCH: 0.2-0.6 s on 2 cores)
 SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # Gradio's queue groups of heavy events: wide enough that requests wait in the fair queue

@@ -2,12 +2,24 @@
 the k-curve and the advice, the map, predictions, the live camera and the ONNX export.
 
 The work runs in short turns (a chunk of images, one (gen, k) of the curve, one frame), and the
-workers go round-robin across the sessions waiting for them, one worker per session at most: a
-session with a long request gets one turn, then every other waiting session gets one, then it
-gets the next. A 6-image imprint thus waits for at most one turn of each other session, never
-for a whole 1,000-image request. Turns of one session keep their order. A thread that already
-holds a turn and asks again (a prediction inside "Classify several") keeps it: turns do not nest.
-Small units of work (decoding a thumbnail) share one turn (``Slices``) up to ``SLICE_S``.
+workers go to the sessions waiting for them, one worker per session at most. The next turn goes
+to the waiting session that used the least heavy time lately (the seconds its turns lasted,
+decayed with a half-life of ``USAGE_HALF_LIFE_S``, as a fair-share CPU scheduler counts), so a
+session with a long request gets one turn, then every lighter waiting session gets one before
+its next; among equals the order is round-robin. A 6-image imprint thus waits for at most one
+turn of each other session, never for a whole 1,000-image request.
+
+Sharing the turns is not sharing the CPU: a turn running beside another gets half of the cores
+or less. So a turn starts beside another session's running turn only if its session did not use
+much more heavy time (at most ``SHARE_RATIO`` times as much plus ``SHARE_FLOOR_S``): the short
+turns of a light session (an imprint of a few images, a prediction) get the cores to themselves,
+starting at once beside a heavy turn already running (which ends within one slice), while two
+heavy sessions share the workers. A session alone is never held back: the policy only orders
+turns that wait for one another.
+
+Turns of one session keep their order. A thread that already holds a turn and asks again (a
+prediction inside "Classify several") keeps it: turns do not nest. Small units of work (decoding
+a thumbnail) share one turn (``Slices``) up to ``SLICE_S``.
 """
 
 from __future__ import annotations
@@ -18,29 +30,72 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
-from .quotas import HEAVY_WORKERS, SLICE_S
+from .quotas import HEAVY_WORKERS, SHARE_FLOOR_S, SHARE_RATIO, SLICE_S, USAGE_HALF_LIFE_S
 
 
 class FairScheduler:
-    """``workers`` turns at a time, at most one per owner (session), handed round-robin across
-    owners, FIFO within one owner."""
+    """``workers`` turns at a time, at most one per owner (session), handed to the waiting owner
+    that used the least heavy time lately (round-robin among equals), FIFO within one owner.
 
-    def __init__(self, workers: int = HEAVY_WORKERS) -> None:
+    Parameters
+    ----------
+    workers : int, default=HEAVY_WORKERS
+        Turns that may run at once (of different owners).
+    half_life : float, default=USAGE_HALF_LIFE_S
+        Seconds after which an owner's past heavy time counts half.
+    share_ratio, share_floor : float, default=SHARE_RATIO, SHARE_FLOOR_S
+        A turn starts beside a running turn of another owner only if its owner's heavy time is
+        at most ``share_ratio`` times that owner's plus ``share_floor`` seconds: a heavy
+        session's turn never runs beside a light session's.
+    """
+
+    def __init__(
+        self,
+        workers: int = HEAVY_WORKERS,
+        half_life: float = USAGE_HALF_LIFE_S,
+        share_ratio: float = SHARE_RATIO,
+        share_floor: float = SHARE_FLOOR_S,
+    ) -> None:
         self.workers = int(workers)
+        self.half_life, self.share_ratio, self.share_floor = half_life, share_ratio, share_floor
         self._cond = threading.Condition()
         self._waiting: OrderedDict[Hashable, deque[list[bool]]] = OrderedDict()
         self._busy = 0
         self._running: Counter = Counter()  # owner -> turns it holds (0 or 1)
+        self._since: dict[Hashable, float] = {}  # owner -> when its running turn started
+        self._used: dict[Hashable, tuple[float, float]] = {}  # owner -> (seconds, as of when)
         self._local = threading.local()
         self.turns_given = 0  # for tests and benchmarks: how many turns were handed out
         self.recent: deque[int] = deque(maxlen=256)  # id() of the owners of the last turns
 
+    def usage(self, owner: Hashable, now: float | None = None) -> float:
+        """The owner's heavy time (seconds of turns, decayed), its running turn included."""
+        now = time.monotonic() if now is None else now
+        seconds, when = self._used.get(owner, (0.0, now))
+        seconds *= 0.5 ** ((now - when) / self.half_life)
+        if owner in self._since:
+            seconds += now - self._since[owner]
+        return seconds
+
+    def _may_start(self, owner: Hashable, now: float) -> bool:
+        """Whether a turn of ``owner`` may start beside the turns running now."""
+        mine = self.usage(owner, now)
+        return all(
+            mine <= self.share_ratio * self.usage(other, now) + self.share_floor
+            for other in self._since
+        )
+
     def _grant(self) -> None:
-        """Hand free workers to the owners in round-robin order (called with the lock held)."""
+        """Hand free workers to the waiting owners, the least used first (with the lock held)."""
+        now = time.monotonic()
         while self._busy < self.workers:
-            owner = next((o for o in self._waiting if not self._running[o]), None)
-            if owner is None:
+            ready = [o for o in self._waiting if not self._running[o]]
+            if not ready:
                 break
+            # min() keeps the first of equals: the queue's order, round-robin (move_to_end)
+            owner = min(ready, key=lambda o: self.usage(o, now))
+            if not self._may_start(owner, now):
+                break  # the others waiting used even more: none may start either
             tickets = self._waiting[owner]
             ticket = tickets.popleft()
             if tickets:
@@ -48,12 +103,26 @@ class FairScheduler:
             else:
                 del self._waiting[owner]
             ticket[0] = True
-            ticket.append(owner)
             self._running[owner] += 1
+            self._since[owner] = now
             self._busy += 1
             self.turns_given += 1
             self.recent.append(id(owner))
         self._cond.notify_all()
+
+    def _stop(self, owner: Hashable) -> None:
+        """The owner's running turn ends: its time joins its usage (with the lock held)."""
+        now = time.monotonic()
+        self._used[owner] = (self.usage(owner, now), now)
+        del self._since[owner]
+        self._busy -= 1
+        self._running[owner] -= 1
+        if not self._running[owner]:
+            del self._running[owner]
+        if len(self._used) > 64:  # forget owners whose usage has decayed to nothing
+            for o in [o for o in self._used if o not in self._since and o not in self._waiting]:
+                if self.usage(o, now) < 0.01:
+                    del self._used[o]
 
     @property
     def holding(self) -> bool:
@@ -85,10 +154,7 @@ class FairScheduler:
 
     def _release(self, owner: Hashable) -> None:
         with self._cond:
-            self._busy -= 1
-            self._running[owner] -= 1
-            if not self._running[owner]:
-                del self._running[owner]
+            self._stop(owner)
             self._grant()
 
     def waiting(self) -> int:
@@ -97,20 +163,18 @@ class FairScheduler:
             return sum(len(t) for t in self._waiting.values())
 
     def pause(self, owner: Hashable) -> None:
-        """Inside a turn of ``owner``: let every other waiting owner have a turn first, then go
-        on (a long loop calls this between its steps). Does nothing when nobody waits."""
+        """Inside a turn of ``owner``: let every other waiting owner that used less have a turn
+        first, then go on (a long loop calls this between its steps). Does nothing when nobody
+        else waits."""
         if getattr(self._local, "depth", 0) != 1:
             return
         with self._cond:
-            if not self._waiting:
-                return
             if not any(not self._running[o] for o in self._waiting):
-                return  # only other turns of this owner wait: they come after this one
+                return  # nobody, or only other turns of this owner, wait: they come after this
             ticket = [False]
             self._waiting.setdefault(owner, deque()).appendleft(ticket)
             self._waiting.move_to_end(owner)
-            self._busy -= 1
-            self._running[owner] -= 1
+            self._stop(owner)
             self._grant()
             while not ticket[0]:
                 self._cond.wait()

@@ -15,8 +15,8 @@ from imprint_core.session import SCHEDULER, Project, open_project, save_project
 from imprint_core.session.scheduler import FairScheduler
 
 
-def test_turns_go_round_robin_across_owners():
-    scheduler = FairScheduler(workers=1)
+def test_turns_go_round_robin_across_owners_that_used_alike():
+    scheduler = FairScheduler(workers=1, half_life=1e-9)  # past turns forgotten at once
     order: list[str] = []
     release = threading.Event()
 
@@ -171,8 +171,9 @@ def _assert_interleaved(order: list[int], attacker, victim) -> None:
     theirs = [i for i, owner in enumerate(order) if owner == id(attacker)]
     assert len(mine) == 3  # embed 6 images, fit, evaluate
     # the victim's last turn comes before the attacker's last one: it did not wait for the
-    # whole request (first come, first served would have put all of its turns after it)
-    assert theirs[0] == 0 and mine[-1] < theirs[-1], order
+    # whole request although queued after it (first come, first served would have put all of
+    # its turns after it); it may even go first, having used less heavy time
+    assert theirs and mine[-1] < theirs[-1], order
 
 
 def test_an_imprint_of_many_images_lets_another_session_in(fashion, victim, backbone, tmp_path):
