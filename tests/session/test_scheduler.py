@@ -105,6 +105,86 @@ def test_turns_do_not_nest_and_pause_lets_others_go_first():
     assert order == ["a", "b", "a"]
 
 
+def _hold(scheduler: FairScheduler, owner: str, seconds: float) -> None:
+    """``owner`` holds a turn for ``seconds``: heavy time it used."""
+    with scheduler.turn(owner):
+        threading.Event().wait(seconds)
+
+
+def _queue(scheduler: FairScheduler, owner: str, order: list[str]) -> threading.Thread:
+    """A thread whose turn of ``owner`` appends to ``order``; returns once the turn waits (or
+    was done at once)."""
+    waiting = scheduler.waiting()
+    thread = threading.Thread(target=lambda: _hold(scheduler, owner, 0) or order.append(owner))
+    thread.start()
+    while scheduler.waiting() < waiting + 1 and thread.is_alive():
+        threading.Event().wait(0.005)
+    return thread
+
+
+def test_a_light_owners_turns_go_before_a_heavy_owners_next_turn():
+    """Round-robin would alternate (h, l, h, l): the owner that used less goes first."""
+    scheduler = FairScheduler(workers=1)
+    order: list[str] = []
+    release, held = threading.Event(), threading.Event()
+
+    def heavy_turn() -> None:
+        with scheduler.turn("h"):
+            held.set()
+            release.wait()
+            threading.Event().wait(0.3)  # "h" has used 0.3 s of heavy time at least
+            order.append("h")
+
+    first = threading.Thread(target=heavy_turn)
+    first.start()
+    held.wait()
+    threads = [_queue(scheduler, "h", order) for _ in range(2)]
+    threads += [_queue(scheduler, "l", order) for _ in range(2)]
+    release.set()
+    for t in [first, *threads]:
+        t.join()
+    assert order == ["h", "l", "l", "h", "h"]
+    assert scheduler.usage("h") > scheduler.usage("l")
+
+
+def test_a_heavy_owners_turn_does_not_start_beside_a_light_owners():
+    scheduler = FairScheduler(workers=2, share_ratio=1.0, share_floor=0.05)
+    _hold(scheduler, "h", 0.3)  # "h" used 0.3 s, "l" nothing: more than 1 x 0 s + 0.05 s
+    order: list[str] = []
+    with scheduler.turn("l"):  # a light owner's turn runs...
+        heavy = _queue(scheduler, "h", order)  # ...and "h" waits although a worker is free
+        order.append("l")
+    heavy.join()
+    assert order == ["l", "h"]
+    done = threading.Event()
+    with scheduler.turn("h"):  # the other way round: "l" starts at once beside "h"
+        light = threading.Thread(target=lambda: _hold(scheduler, "l", 0) or done.set())
+        light.start()
+        assert done.wait(30), "the light owner's turn did not start beside the heavy one's"
+    light.join()
+
+
+def test_a_lone_heavy_owner_is_never_held_back():
+    """Heavy time only orders turns that wait for one another: alone, each turn starts at once
+    and pause() returns at once, however much the owner used."""
+    scheduler = FairScheduler(workers=2)
+    for _ in range(3):
+        _hold(scheduler, "h", 0.1)
+    assert scheduler.usage("h") >= 0.2
+    for _ in range(20):
+        with scheduler.turn("h"):
+            assert scheduler.waiting() == 0
+            scheduler.pause("h")
+    # a second heavy owner that used as much shares the two workers with it
+    _hold(scheduler, "g", 0.3)
+    done = threading.Event()
+    with scheduler.turn("h"):
+        other = threading.Thread(target=lambda: _hold(scheduler, "g", 0) or done.set())
+        other.start()
+        assert done.wait(30), "two alike heavy owners did not run side by side"
+    other.join()
+
+
 def _grab_worker():
     """Hold the process scheduler's worker from another thread until released, so that the
     work started meanwhile queues in a known order."""
