@@ -1,6 +1,7 @@
 """Load on the real app, loopback only: concurrent clients, then many sequential sessions.
 
     python benchmarks/bench_load.py [--clients 8] [--sessions 100] [--json out.json]
+        [--app-root OTHER_CHECKOUT]
 
 Starts ``python app.py`` as a subprocess on a free loopback port, with its own temp folder
 (TMPDIR and GRADIO_TEMP_DIR) so that the files it leaves can be counted. Then:
@@ -14,7 +15,8 @@ Starts ``python app.py`` as a subprocess on a free loopback port, with its own t
 Reports p50/p95 of /imprint and /predict (seconds, as the client sees them), errors, the server's
 peak RSS (VmHWM and sampled VmRSS), its RSS before and after the sequential sessions (and the
 growth per session), and the files left in its temp folder while it runs and after a clean stop
-(SIGTERM). Only the /imprint and /predict endpoints are used. Bounded: the clients and sessions are
+(SIGTERM). ``--app-root`` serves another checkout's app.py (an older commit's worktree: the
+figures before a change). Only the /imprint and /predict endpoints are used. Bounded: the clients and sessions are
 fixed; every call has a timeout. The machine running this may be shared: say so beside any figure.
 """
 
@@ -189,6 +191,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--app-root", type=Path, default=None, help="serve this checkout's app")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -197,7 +200,7 @@ def main() -> None:
     per_client, tests = write_images(work / "images", args.clients)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    proc = start_app(port, server_tmp)
+    proc = start_app(port, server_tmp, args.app_root)
     pid = proc.pid
     peak_sampled = [status(pid, "VmRSS")]
     start_rss = peak_sampled[0]
@@ -209,7 +212,12 @@ def main() -> None:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    result: dict = {"clients": args.clients, "sessions": args.sessions, "rss_start_mb": start_rss}
+    result: dict = {
+        "app_root": str(args.app_root or "this checkout"),
+        "clients": args.clients,
+        "sessions": args.sessions,
+        "rss_start_mb": start_rss,
+    }
     try:
         rec = Recorder()
         t = time.perf_counter()
