@@ -40,6 +40,10 @@ INTAKE_THREADS = max(1, min(2, os.cpu_count() or 1))
 USAGE_HALF_LIFE_S = 10.0
 SHARE_RATIO = 4.0
 SHARE_FLOOR_S = 1.0
+# A session counts as running for SHARE_GRACE_S after its turn ends: the next turn of the same
+# request (embedding after decoding, the fit after embedding) follows within milliseconds, and a
+# heavy turn started in that gap would run beside it all along.
+SHARE_GRACE_S = 0.15
 SLICE_IMAGES = 8  # images embedded per turn (one EMBED_BATCH: 0.2-0.6 s on 2 cores)
 SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # Gradio's queue groups of heavy events: wide enough that requests wait in the fair queue

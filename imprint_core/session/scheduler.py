@@ -14,8 +14,10 @@ or less. So a turn starts beside another session's running turn only if its sess
 much more heavy time (at most ``SHARE_RATIO`` times as much plus ``SHARE_FLOOR_S``): the short
 turns of a light session (an imprint of a few images, a prediction) get the cores to themselves,
 starting at once beside a heavy turn already running (which ends within one slice), while two
-heavy sessions share the workers. A session alone is never held back: the policy only orders
-turns that wait for one another.
+heavy sessions share the workers. A session counts as running for ``SHARE_GRACE_S`` after its
+turn ends, so a heavy turn does not slip in between two turns of one light request (decoding,
+then embedding, the fit, the evaluation). A session alone is never held back: the policy only
+orders turns that wait for one another.
 
 Turns of one session keep their order. A thread that already holds a turn and asks again (a
 prediction inside "Classify several") keeps it: turns do not nest. Small units of work (decoding
@@ -30,7 +32,14 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
-from .quotas import HEAVY_WORKERS, SHARE_FLOOR_S, SHARE_RATIO, SLICE_S, USAGE_HALF_LIFE_S
+from .quotas import (
+    HEAVY_WORKERS,
+    SHARE_FLOOR_S,
+    SHARE_GRACE_S,
+    SHARE_RATIO,
+    SLICE_S,
+    USAGE_HALF_LIFE_S,
+)
 
 
 class FairScheduler:
@@ -47,6 +56,10 @@ class FairScheduler:
         A turn starts beside a running turn of another owner only if its owner's heavy time is
         at most ``share_ratio`` times that owner's plus ``share_floor`` seconds: a heavy
         session's turn never runs beside a light session's.
+    grace : float, default=SHARE_GRACE_S
+        An owner whose turn ended less than ``grace`` seconds ago counts as running for that
+        rule: the gap between two turns of one request (a light session's next turn follows
+        within milliseconds) does not let a heavy turn in.
     """
 
     def __init__(
@@ -55,15 +68,18 @@ class FairScheduler:
         half_life: float = USAGE_HALF_LIFE_S,
         share_ratio: float = SHARE_RATIO,
         share_floor: float = SHARE_FLOOR_S,
+        grace: float = SHARE_GRACE_S,
     ) -> None:
         self.workers = int(workers)
         self.half_life, self.share_ratio, self.share_floor = half_life, share_ratio, share_floor
+        self.grace = grace
         self._cond = threading.Condition()
         self._waiting: OrderedDict[Hashable, deque[list[bool]]] = OrderedDict()
         self._busy = 0
         self._running: Counter = Counter()  # owner -> turns it holds (0 or 1)
         self._since: dict[Hashable, float] = {}  # owner -> when its running turn started
         self._used: dict[Hashable, tuple[float, float]] = {}  # owner -> (seconds, as of when)
+        self._ended: dict[Hashable, float] = {}  # owner -> when its last turn ended (grace)
         self._local = threading.local()
         self.turns_given = 0  # for tests and benchmarks: how many turns were handed out
         self.recent: deque[int] = deque(maxlen=256)  # id() of the owners of the last turns
@@ -80,9 +96,11 @@ class FairScheduler:
     def _may_start(self, owner: Hashable, now: float) -> bool:
         """Whether a turn of ``owner`` may start beside the turns running now."""
         mine = self.usage(owner, now)
+        for other in [o for o, end in self._ended.items() if now - end >= self.grace]:
+            del self._ended[other]  # its grace is over
+        others = (self._since.keys() | self._ended.keys()) - {owner}
         return all(
-            mine <= self.share_ratio * self.usage(other, now) + self.share_floor
-            for other in self._since
+            mine <= self.share_ratio * self.usage(other, now) + self.share_floor for other in others
         )
 
     def _grant(self) -> None:
@@ -115,6 +133,8 @@ class FairScheduler:
         now = time.monotonic()
         self._used[owner] = (self.usage(owner, now), now)
         del self._since[owner]
+        if self.grace > 0:
+            self._ended[owner] = now
         self._busy -= 1
         self._running[owner] -= 1
         if not self._running[owner]:
@@ -143,8 +163,7 @@ class FairScheduler:
         with self._cond:
             self._waiting.setdefault(owner, deque()).append(ticket)
             self._grant()
-            while not ticket[0]:
-                self._cond.wait()
+            self._wait(ticket)
         self._local.depth = 1
         try:
             yield
@@ -156,6 +175,13 @@ class FairScheduler:
         with self._cond:
             self._stop(owner)
             self._grant()
+
+    def _wait(self, ticket: list[bool]) -> None:
+        """Wait (lock held) until ``ticket`` is granted; a grace ending lets a turn start, so
+        look again after one."""
+        while not ticket[0]:
+            if not self._cond.wait(self.grace or None) and not ticket[0]:
+                self._grant()
 
     def waiting(self) -> int:
         """How many turns are waiting (all owners)."""
@@ -176,8 +202,7 @@ class FairScheduler:
             self._waiting.move_to_end(owner)
             self._stop(owner)
             self._grant()
-            while not ticket[0]:
-                self._cond.wait()
+            self._wait(ticket)
 
 
 class Slices:

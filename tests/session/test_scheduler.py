@@ -164,6 +164,21 @@ def test_a_heavy_owners_turn_does_not_start_beside_a_light_owners():
     light.join()
 
 
+def test_a_heavy_turn_does_not_slip_in_between_two_turns_of_a_light_owner():
+    """The gap between two turns of one request (a few ms) is not a free worker for a heavy
+    owner: it waits out the light owner's grace."""
+    scheduler = FairScheduler(workers=2, share_ratio=1.0, share_floor=0.05, grace=2.0)
+    _hold(scheduler, "h", 0.3)
+    order: list[str] = []
+    with scheduler.turn("l"):
+        order.append("l")
+    heavy = _queue(scheduler, "h", order)  # within the grace: waits although nothing runs
+    with scheduler.turn("l"):  # the light owner's next turn starts at once
+        order.append("l")
+    heavy.join()  # granted once the grace is over
+    assert order == ["l", "l", "h"]
+
+
 def test_a_lone_heavy_owner_is_never_held_back():
     """Heavy time only orders turns that wait for one another: alone, each turn starts at once
     and pause() returns at once, however much the owner used."""
