@@ -16,7 +16,8 @@ turns of a light session (an imprint of a few images, a prediction) get the core
 starting at once beside a heavy turn already running (which ends within one slice), while two
 heavy sessions share the workers. A session counts as running for ``SHARE_GRACE_S`` after its
 turn ends, so a heavy turn does not slip in between two turns of one light request (decoding,
-then embedding, the fit, the evaluation). A session alone is never held back: the policy only
+then embedding, the fit, the evaluation), and a long heavy turn (the k-curve, the advice) steps
+aside at its next ``pause`` while a light session's turn runs. A session alone is never held back: the policy only
 orders turns that wait for one another.
 
 Turns of one session keep their order. A thread that already holds a turn and asks again (a
@@ -190,12 +191,14 @@ class FairScheduler:
 
     def pause(self, owner: Hashable) -> None:
         """Inside a turn of ``owner``: let every other waiting owner that used less have a turn
-        first, then go on (a long loop calls this between its steps). Does nothing when nobody
-        else waits."""
+        first, and step aside while a much lighter owner's turn runs (the turn could not have
+        started beside it), then go on (a long loop calls this between its steps). Does nothing
+        when nobody else waits or runs."""
         if getattr(self._local, "depth", 0) != 1:
             return
         with self._cond:
-            if not any(not self._running[o] for o in self._waiting):
+            others_wait = any(not self._running[o] for o in self._waiting)
+            if not others_wait and self._may_start(owner, time.monotonic()):
                 return  # nobody, or only other turns of this owner, wait: they come after this
             ticket = [False]
             self._waiting.setdefault(owner, deque()).appendleft(ticket)

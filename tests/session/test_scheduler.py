@@ -179,6 +179,35 @@ def test_a_heavy_turn_does_not_slip_in_between_two_turns_of_a_light_owner():
     assert order == ["l", "l", "h"]
 
 
+def test_a_long_heavy_turn_steps_aside_at_its_pause_while_a_light_turn_runs():
+    scheduler = FairScheduler(workers=2, share_ratio=1.0, share_floor=0.05, grace=0.01)
+    _hold(scheduler, "h", 0.3)
+    order: list[str] = []
+    light_in, light_go = threading.Event(), threading.Event()
+
+    def light() -> None:
+        with scheduler.turn("l"):
+            light_in.set()
+            light_go.wait()
+            order.append("l")
+
+    def release_light() -> None:  # once "h" has stepped aside (or went on)
+        while scheduler.waiting() < 1 and "h" not in order:
+            light_go.wait(0.005)
+        light_go.set()
+
+    with scheduler.turn("h"):
+        threads = [threading.Thread(target=light), threading.Thread(target=release_light)]
+        threads[0].start()  # starts at once beside "h"
+        light_in.wait()
+        threads[1].start()
+        scheduler.pause("h")  # a step of a long loop: waits until the light turn is over
+        order.append("h")
+    for t in threads:
+        t.join()
+    assert order == ["l", "h"]
+
+
 def test_a_lone_heavy_owner_is_never_held_back():
     """Heavy time only orders turns that wait for one another: alone, each turn starts at once
     and pause() returns at once, however much the owner used."""
