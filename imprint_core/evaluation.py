@@ -122,7 +122,8 @@ def evaluate(
         raise ValueError(f"unknown evaluation scheme {scheme!r}; choose one of {list(SCHEMES)}")
     # Many small fits: multi-threaded BLAS/OpenMP spins against other processes on a busy
     # machine and is far slower than one thread here (measured 2 ms vs up to 0.5 s per k-means).
-    with one_thread():
+    # Not waiting when another thread holds the limit (a k-curve step): BLAS is limited then.
+    with one_thread(wait=False):
         pred_idx, mask, n_splits, description = SCHEMES[scheme](X, y, y_idx, settings, views)
     return _summarise(scheme, description, names, y_idx, pred_idx, mask, n_splits)
 

@@ -198,8 +198,9 @@ class Project(Transactional, Classes, Uploads, Embedding, Insight, HeadFiles, Do
             try:
                 from ..threads import one_thread
 
-                # small GEMMs: one thread beats spinning against other load
-                with turn(self), one_thread():
+                # small GEMMs: one thread beats spinning against other load; not waiting for
+                # another session's limit (the k-curve holds it per step): BLAS is limited then
+                with turn(self), one_thread(wait=False):
                     clf.fit(X_fit, y_fit)
             except ValueError as exc:
                 raise ProjectError(f"These settings cannot imprint this data: {exc}") from None

@@ -322,6 +322,31 @@ def test_the_k_curve_lets_another_session_in(trained, victim, backbone):
     _assert_interleaved(order, trained, victim)
 
 
+def test_an_imprint_does_not_wait_for_another_threads_blas_limit(victim, backbone):
+    """The k-curve holds the process-wide one-thread limit for each of its steps (seconds on
+    1,000 images); another session's fit and evaluation run meanwhile instead of waiting."""
+    from imprint_core.threads import one_thread
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with one_thread():
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    imprinting = threading.Thread(target=victim.train, args=(backbone,))
+    imprinting.start()
+    imprinting.join(timeout=120)
+    finished = not imprinting.is_alive()
+    release.set()
+    holder.join()
+    imprinting.join()
+    assert finished and victim.head_source == "imprinted"
+
+
 def test_open_project_embeds_in_turns(fashion, backbone, tmp_path):
     p = _project(_images(fashion, 6), tmp_path, "saved")
     p.train(backbone)
