@@ -34,9 +34,6 @@ UPLOAD_RESERVE_S = 10
 # A turn is short: the images of one embedding batch, the images decoded in SLICE_S (or one
 # large one), one (gen, k) of the accuracy-vs-k curve.
 HEAVY_WORKERS = 2
-# Inside its turn, an upload decodes this many images at a time (Pillow releases the GIL while
-# decoding; a 12-megapixel JPEG takes ~40 ms on one core, most of an image's intake).
-INTAKE_THREADS = max(1, min(2, os.cpu_count() or 1))
 USAGE_HALF_LIFE_S = 10.0
 SHARE_RATIO = 4.0
 SHARE_FLOOR_S = 1.0
@@ -44,10 +41,14 @@ SHARE_FLOOR_S = 1.0
 # request (embedding after decoding, the fit after embedding) follows within milliseconds, and a
 # heavy turn started in that gap would run beside it all along.
 SHARE_GRACE_S = 0.15
+# Inside its turn, an upload decodes this many images at a time (Pillow releases the GIL while
+# decoding; a 12-megapixel JPEG takes ~40 ms on one core, most of an image's intake).
+INTAKE_THREADS = max(1, min(2, os.cpu_count() or 1))
 SLICE_IMAGES = 8  # images embedded per turn (one EMBED_BATCH: 0.2-0.6 s on 2 cores)
 SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # Gradio's queue groups of heavy events: wide enough that requests wait in the fair queue
-# (round-robin) rather than in Gradio's (first come, first served); 64 events may wait in all.
+# (least-used session first) rather than in Gradio's (first come, first served); 64 events may
+# wait in all.
 HEAVY_CONCURRENCY = {"embed": 16, "predict": 16}
 # The live camera: a frame is a webcam picture, small by nature. Checked from its header before
 # decoding; each session's stream is answered at most LIVE_MAX_FPS times a second and for at
