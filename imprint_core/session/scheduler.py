@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
@@ -79,8 +80,11 @@ class FairScheduler:
         self._busy = 0
         self._running: Counter = Counter()  # owner -> turns it holds (0 or 1)
         self._since: dict[Hashable, float] = {}  # owner -> when its running turn started
-        self._used: dict[Hashable, tuple[float, float]] = {}  # owner -> (seconds, as of when)
-        self._ended: dict[Hashable, float] = {}  # owner -> when its last turn ended (grace)
+        # owner -> (seconds, as of when), and owner -> when its last turn ended (grace): kept
+        # after the turns, so a session is held weakly (its past use must not keep a closed
+        # session, its images and its folder alive)
+        self._used = _OwnerTable()
+        self._ended = _OwnerTable()
         self._local = threading.local()
         self.turns_given = 0  # for tests and benchmarks: how many turns were handed out
         self.recent: deque[int] = deque(maxlen=256)  # id() of the owners of the last turns
@@ -206,6 +210,46 @@ class FairScheduler:
             self._stop(owner)
             self._grant()
             self._wait(ticket)
+
+
+class _OwnerTable:
+    """``owner -> value``: a session (anything weakly referable) weakly, as a
+    ``WeakKeyDictionary`` holds it; other hashables (a name) as a dict does."""
+
+    def __init__(self) -> None:
+        self._weak: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._strong: dict = {}
+
+    def _table(self, owner: Hashable):
+        try:
+            weakref.ref(owner)
+        except TypeError:
+            return self._strong
+        return self._weak
+
+    def get(self, owner: Hashable, default=None):
+        return self._table(owner).get(owner, default)
+
+    def __setitem__(self, owner: Hashable, value) -> None:
+        self._table(owner)[owner] = value
+
+    def __delitem__(self, owner: Hashable) -> None:
+        del self._table(owner)[owner]
+
+    def __contains__(self, owner: Hashable) -> bool:
+        return owner in self._table(owner)
+
+    def __len__(self) -> int:
+        return len(self._weak) + len(self._strong)
+
+    def items(self) -> list:
+        return [*self._weak.items(), *self._strong.items()]
+
+    def keys(self) -> set:
+        return {*self._weak.keys(), *self._strong.keys()}
+
+    def __iter__(self) -> Iterator:
+        return iter(self.keys())
 
 
 class Slices:

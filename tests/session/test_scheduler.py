@@ -208,6 +208,29 @@ def test_a_long_heavy_turn_steps_aside_at_its_pause_while_a_light_turn_runs():
     assert order == ["l", "h"]
 
 
+def test_past_turns_do_not_keep_a_session_alive():
+    """The usage and grace the scheduler keeps after a turn hold a session weakly: a closed
+    session (its images, its folder) is freed although its use has not decayed yet."""
+    import gc
+    import weakref
+
+    class Session:  # any weakly referable owner, as a Project is
+        pass
+
+    scheduler = FairScheduler(workers=1, half_life=3600.0, grace=3600.0)
+    owner = Session()
+    with scheduler.turn(owner):
+        pass
+    assert scheduler.usage(owner) >= 0.0
+    gone = weakref.ref(owner)
+    del owner
+    gc.collect()
+    assert gone() is None
+    with scheduler.turn("a name"):  # names (not weakly referable) are kept as they are
+        pass
+    assert scheduler.usage("a name") >= 0.0
+
+
 def test_a_lone_heavy_owner_is_never_held_back():
     """Heavy time only orders turns that wait for one another: alone, each turn starts at once
     and pause() returns at once, however much the owner used."""
