@@ -91,6 +91,7 @@ def measure(root: Path | None, work: Path, rounds: int, camera_s: float) -> dict
         values = rec.seconds[what]
         out[f"{what}_median_s"] = round(statistics.median(values), 3) if values else None
         out[f"{what}_n"] = len(values)
+        out[f"{what}_all_s"] = [round(v, 3) for v in values]
     out.update(camera)
     out["errors"] = rec.errors
     return out
@@ -102,11 +103,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--camera-s", type=float, default=20.0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--this-first", action="store_true", help="measure this checkout before the other one"
+    )
     args = ap.parse_args()
     result = {}
     with tempfile.TemporaryDirectory(prefix="imprint-lone-") as work:
         work = Path(work)
         roots = {"other": args.app_root, "this": None} if args.app_root else {"this": None}
+        if args.this_first:
+            roots = dict(reversed(list(roots.items())))
         for name, root in roots.items():
             result[name] = measure(root, work, args.rounds, args.camera_s)
     if "other" in result:

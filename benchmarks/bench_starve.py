@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -205,9 +206,16 @@ ATTACKS = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def attacker(request, stop: threading.Event, out: dict) -> None:
     while not stop.is_set():
         t = time.perf_counter()
+        out["started"] += 1
         try:
             request()
             out["answered"].append(time.perf_counter() - t)
@@ -221,6 +229,12 @@ def main() -> None:
     ap.add_argument("--victim-images", type=int, default=6)
     ap.add_argument("--attack", choices=sorted(ATTACKS), default="pixels")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds between the attack's start and the victim's first attacked round",
+    )
     ap.add_argument(
         "--app-root",
         type=Path,
@@ -246,13 +260,18 @@ def main() -> None:
             alone = Recorder()
             for r in range(args.rounds):
                 session(url, per_client[r], tests, alone, work / "dl")
-            stop, seen = threading.Event(), {"answered": [], "refused": []}
+            stop, seen = threading.Event(), {"answered": [], "refused": [], "started": 0}
             thread = threading.Thread(target=attacker, args=(request, stop, seen))
             thread.start()
-            time.sleep(2.0)  # let the attack start
+            time.sleep(args.warmup)  # let the attack start
             attacked = Recorder()
+            # the server's CPU use while the victim runs under attack: about one core per
+            # busy worker; near the victim's own use alone, the attack was not running
+            cpu, wall = cpu_seconds(proc.pid), time.monotonic()
             for r in range(args.rounds):
                 session(url, per_client[args.rounds + r], tests, attacked, work / "dl")
+            busy = (cpu_seconds(proc.pid) - cpu) / (time.monotonic() - wall)
+            in_flight = seen["started"] > len(seen["answered"]) + len(seen["refused"])
             stop.set()
             thread.join(timeout=5)  # an unfinished attack request ends with the server
         finally:
@@ -277,6 +296,9 @@ def main() -> None:
             "attacker_answered": len(seen["answered"]),
             "attacker_median_s": statistics.median(seen["answered"]) if seen["answered"] else None,
             "attacker_refused": seen["refused"][:3],
+            "server_cores_busy_attacked": round(busy, 2),
+            "attacker_in_flight_at_end": in_flight,
+            "load_average": Path("/proc/loadavg").read_text().split()[:3],
         }
     )
     print(json.dumps(result, indent=1))
