@@ -11,13 +11,14 @@ what anonymous uploads hold together: ``UploadCacheGuard`` is asked before each 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 from .. import config
 from .limits import ProjectError
-from .quotas import DOWNLOADS_PREFIX, UPLOAD_CACHE_GRACE_S, UPLOAD_RESERVE_S
+from .quotas import DOWNLOADS_PREFIX, UPLOAD_CACHE_GRACE_S, UPLOAD_RESCAN_S, UPLOAD_RESERVE_S
 
 MB = 2**20
 
@@ -77,21 +78,25 @@ class SessionRoom:
 def _cache_files(root: Path) -> list[tuple[float, int, Path]]:
     """(mtime, size, path) of the cache's files, oldest first; sessions' downloads are not
     counted here (their sessions' quotas bound them) and never deleted."""
-    out = []
-    for path in root.rglob("*") if root.is_dir() else []:
-        if _in_downloads(root, path):
-            continue
+    out, folders = [], [root]
+    while folders:  # os.scandir, not Path.rglob: 5-10x faster on thousands of upload folders
         try:
-            st = path.stat()
-        except OSError:
+            with os.scandir(folders.pop()) as entries:
+                entries = list(entries)
+        except OSError:  # gone meanwhile (or no cache yet)
             continue
-        if path.is_file():
-            out.append((st.st_mtime, st.st_size, path))
+        for entry in entries:
+            if entry.name.startswith(DOWNLOADS_PREFIX):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    out.append((st.st_mtime, st.st_size, Path(entry.path)))
+            except OSError:
+                continue
     return sorted(out)
-
-
-def _in_downloads(root: Path, path: Path) -> bool:
-    return any(part.startswith(DOWNLOADS_PREFIX) for part in path.relative_to(root).parts)
 
 
 class UploadCacheGuard:
@@ -110,23 +115,52 @@ class UploadCacheGuard:
         self.grace_s = grace_s
         self.reserved: list[tuple[float, int]] = []  # admitted uploads not yet seen on disk
         self.lock = threading.Lock()
+        self._scanned = (-float("inf"), 0)  # when the folder was last scanned, bytes it held
+
+    def admit_known(self, n: int, now: float | None = None) -> bool:
+        """Admit ``n`` bytes without looking at the disk, if a scan of the last
+        UPLOAD_RESCAN_S plus every upload admitted since (a bound on what the cache holds now)
+        leaves room; False: ``admit`` must look. Never waits (the server's event loop calls it)."""
+        now = time.time() if now is None else now
+        if not self.lock.acquire(blocking=False):  # a scan is running: ``admit`` waits for it
+            return False
+        try:
+            return self._admit_known(n, now)
+        finally:
+            self.lock.release()
+
+    def _admit_known(self, n: int, now: float) -> bool:
+        self.reserved = [(t, b) for t, b in self.reserved if now - t < UPLOAD_RESERVE_S]
+        when, held = self._scanned
+        if now - when >= UPLOAD_RESCAN_S or held + self._reserved() + n > self.cap:
+            return False
+        self.reserved.append((now, n))
+        return True
+
+    def _reserved(self) -> int:
+        return sum(b for _, b in self.reserved)
 
     def admit(self, n: int, now: float | None = None) -> str | None:
         now = time.time() if now is None else now
         with self.lock:
-            self.reserved = [(t, b) for t, b in self.reserved if now - t < UPLOAD_RESERVE_S]
+            if self._admit_known(n, now):
+                return None
+            reserved = self._reserved()
             files = _cache_files(self.root)
-            total = sum(size for _, size, _ in files) + sum(b for _, b in self.reserved)
+            held = sum(size for _, size, _ in files)
+            total = held + reserved
             for mtime, size, path in files:
                 if total + n <= self.cap or now - mtime < self.grace_s:
                     break
                 path.unlink(missing_ok=True)
                 total -= size
+                held -= size
                 if path.parent != self.root:  # Gradio's folder of that one file
                     try:
                         path.parent.rmdir()
                     except OSError:  # not empty
                         pass
+            self._scanned = (now, held)
             if total + n > self.cap:
                 return (
                     f"The server's upload space is full: uploads of the last minutes hold "

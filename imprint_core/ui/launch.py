@@ -166,6 +166,8 @@ class UploadCap:
 
         if length is None or not length.isdigit():
             return 411, "An upload must say its size (a Content-Length header)."
+        if self.guard.admit_known(int(length)):  # a recent scan says there is room
+            return None
         # the cache is scanned on disk: off the event loop
         sentence = await asyncio.to_thread(self.guard.admit, int(length))
         return None if sentence is None else (507, sentence)
