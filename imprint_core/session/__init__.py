@@ -53,6 +53,7 @@ from .quotas import (
     MAX_PREDICT_FILES,
     PILE_UNSURE,
     SESSION_TTL_S,
+    TRY_IN_FLIGHT,
 )
 from .scheduler import SCHEDULER
 from .settings import (
