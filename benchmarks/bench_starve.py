@@ -6,7 +6,8 @@ the heaviest request the limits allow (loopback only, bounded).
 
 Starts ``python app.py`` on a free loopback port (as bench_load.py does). The victim imprints
 ``--victim-images`` Fashion-MNIST images (of 40 in 4 classes; a new session each round) and
-predicts 3 images, ``--rounds`` times alone, then the same number of times while an attacker
+predicts 3 images, ``--rounds`` times alone, then as many times (and on, up to 60 more, until
+the attacker's first request has ended, so that every phase of it is met) while an attacker
 thread loops over ``--attack``: ``pixels``, an /imprint of the largest request the per-request
 pixel budget admits (40-megapixel PNGs of one colour: tiny files, the most pixels per byte, as
 many as ``MAX_REQUEST_PIXELS`` allows, split into two classes); ``many``, an /imprint of 240 small
@@ -206,6 +207,9 @@ ATTACKS = {
 }
 
 
+MORE_ROUNDS = 60  # the most attacked rounds beyond --rounds, waiting for the attack's answer
+
+
 def cpu_seconds(pid: int) -> float:
     """The process's CPU time so far (user + system, /proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -246,7 +250,7 @@ def main() -> None:
         work = Path(work)
         server_tmp = work / "server"
         server_tmp.mkdir()
-        per_client, tests = write_images(work / "images", 2 * args.rounds)
+        per_client, tests = write_images(work / "images", 2 * args.rounds + MORE_ROUNDS)
         # the victim's images: the first of each class in turn (so that every class is there)
         per_client = [sorted(pairs, key=lambda pc: pairs.index(pc) % 10) for pairs in per_client]
         per_client = [pairs[: args.victim_images] for pairs in per_client]
@@ -268,8 +272,14 @@ def main() -> None:
             # the server's CPU use while the victim runs under attack: about one core per
             # busy worker; near the victim's own use alone, the attack was not running
             cpu, wall = cpu_seconds(proc.pid), time.monotonic()
-            for r in range(args.rounds):
+            # at least --rounds, and on until the attacker's first request has ended (answered
+            # or refused): every attack phase (upload, decoding, embedding) is met
+            r = 0
+            while r < args.rounds or (
+                not (seen["answered"] or seen["refused"]) and r < args.rounds + MORE_ROUNDS
+            ):
                 session(url, per_client[args.rounds + r], tests, attacked, work / "dl")
+                r += 1
             busy = (cpu_seconds(proc.pid) - cpu) / (time.monotonic() - wall)
             in_flight = seen["started"] > len(seen["answered"]) + len(seen["refused"])
             stop.set()
@@ -283,8 +293,10 @@ def main() -> None:
         "app_root": str(args.app_root or "this checkout"),
         "victim_images": args.victim_images,
     }
+    result["attacked_rounds"] = r
     for what in ("imprint", "predict"):
         a, b = alone.seconds[what], attacked.seconds[what]
+        result[f"{what}_attacked_max_s"] = round(max(b), 3) if b else None
         result[f"{what}_alone_median_s"] = round(statistics.median(a), 3) if a else None
         result[f"{what}_attacked_median_s"] = round(statistics.median(b), 3) if b else None
         result[f"{what}_ratio"] = (
