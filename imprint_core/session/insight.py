@@ -13,7 +13,7 @@ from ..normalisation import NORM_INF_SPACE, l2
 from .intake import check_request, prepare_image
 from .limits import PREDICT_MIN_SIDE, ProjectError
 from .memo import same
-from .quotas import MAX_PREDICT_FILES, TRY_IN_FLIGHT, TRY_IN_FLIGHT_ALL
+from .quotas import MAX_PREDICT_FILES, TRY_IN_FLIGHT
 from .scheduler import InFlight, pause, turn
 from .thumbnails import thumbnail
 
@@ -77,9 +77,7 @@ def _file_identity(image, name: str, backbone: str) -> tuple | None:
 # Try it's calls in flight per session (quotas.TRY_IN_FLIGHT)
 TRIES = InFlight(
     TRY_IN_FLIGHT,
-    TRY_IN_FLIGHT_ALL,
     "Try it is still answering the images dropped before this one; drop it again in a moment.",
-    "The server is answering many images at once; drop this one again in a moment.",
 )
 
 
@@ -88,8 +86,8 @@ class Insight:
 
     def try_image(self, backbone, image, name: str = "image") -> dict[str, Any]:
         """``predict`` for Try it, whose event is served outside Gradio's queue: at most
-        TRY_IN_FLIGHT calls of one session and TRY_IN_FLIGHT_ALL of all at once (a waiting call
-        holds a server thread), the next refused at once with ProjectError."""
+        TRY_IN_FLIGHT calls of one session at once (a waiting call holds a server thread), the
+        next refused at once with ProjectError."""
         with TRIES.enter(self):
             return self.predict(backbone, image, name)
 

@@ -214,15 +214,13 @@ class FairScheduler:
 
 
 class InFlight:
-    """At most ``limit`` calls of one owner and ``total`` of all owners at once, running or
-    waiting: ``enter`` refuses the next at once (ProjectError with ``refusal``, or ``busy`` past
-    the total) instead of letting it wait."""
+    """At most ``limit`` calls of one owner at once, running or waiting (``enter`` refuses the
+    next at once with ProjectError(``refusal``) instead of letting it wait)."""
 
-    def __init__(self, limit: int, total: int, refusal: str, busy: str) -> None:
-        self.limit, self.total, self.refusal, self.busy = int(limit), int(total), refusal, busy
+    def __init__(self, limit: int, refusal: str) -> None:
+        self.limit, self.refusal = int(limit), refusal
         self._lock = threading.Lock()
         self._calls = _OwnerTable()
-        self._all = 0
 
     @contextmanager
     def enter(self, owner: Hashable) -> Iterator[None]:
@@ -230,15 +228,11 @@ class InFlight:
             n = self._calls.get(owner, 0)
             if n >= self.limit:
                 raise ProjectError(self.refusal)
-            if self._all >= self.total:
-                raise ProjectError(self.busy)
             self._calls[owner] = n + 1
-            self._all += 1
         try:
             yield
         finally:
             with self._lock:
-                self._all -= 1
                 n = self._calls.get(owner, 1) - 1
                 if n:
                     self._calls[owner] = n

@@ -61,28 +61,13 @@ def test_a_session_waits_with_at_most_two_tries_and_refuses_the_next(trained, ba
     assert answer["label"] in test
 
 
-def test_in_flight_counts_per_session_and_in_all():
-    from contextlib import ExitStack
-
-    from imprint_core.session.scheduler import InFlight
-
-    guard = InFlight(2, 5, "one session", "all sessions")
+def test_in_flight_counts_per_session(backbone):
     a, b = object.__new__(pj.Project), object.__new__(pj.Project)
-    with guard.enter(a), guard.enter(a):
-        with pytest.raises(pj.ProjectError, match="one session"):
-            with guard.enter(a):
+    with TRIES.enter(a), TRIES.enter(a):
+        with pytest.raises(pj.ProjectError):
+            with TRIES.enter(a):
                 pass
-        with guard.enter(b), guard.enter(b):  # another session is not held back
+        with TRIES.enter(b), TRIES.enter(b):  # another session is not held back
             pass
-    with guard.enter(a):  # released after an exception too
+    with TRIES.enter(a):  # released after an exception too
         pass
-    with ExitStack() as stack:  # five sessions' calls at once: the sixth waits in no thread
-        others = [object.__new__(pj.Project) for _ in range(5)]
-        for other in others:
-            stack.enter_context(guard.enter(other))
-        with pytest.raises(pj.ProjectError, match="all sessions"):
-            with guard.enter(a):
-                pass
-    with guard.enter(a):
-        pass
-    assert TRIES.limit == pj.TRY_IN_FLIGHT and TRIES.total == pj.HEAVY_CONCURRENCY["predict"]
