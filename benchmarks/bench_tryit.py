@@ -75,13 +75,7 @@ PAGE_HOOKS = """
     if (url.includes('/upload') && !url.includes('upload_progress')) {
       window.__bench.uploads.push({start, end: performance.now()});
     }
-    if (url.includes('queue/join') || url.includes('/run/')) window.__bench.joins.push(start);
-    if (url.includes('/run/')) {  // an event outside the queue: its answer is the response
-      response.clone().json().then(m => {
-        window.__bench.completed.push({t: performance.now(), duration: m.duration,
-                                       success: !m.error, event_id: null});
-      }).catch(() => {});
-    }
+    if (url.includes('queue/join')) window.__bench.joins.push(start);
     if (url.includes('queue/data') && response.body) {
       const [mine, theirs] = response.body.tee();
       (async () => {

@@ -53,7 +53,6 @@ from .quotas import (
     MAX_PREDICT_FILES,
     PILE_UNSURE,
     SESSION_TTL_S,
-    TRY_IN_FLIGHT,
 )
 from .scheduler import SCHEDULER
 from .settings import (

@@ -13,8 +13,8 @@ from ..normalisation import NORM_INF_SPACE, l2
 from .intake import check_request, prepare_image
 from .limits import PREDICT_MIN_SIDE, ProjectError
 from .memo import same
-from .quotas import MAX_PREDICT_FILES, TRY_IN_FLIGHT
-from .scheduler import InFlight, pause, turn
+from .quotas import MAX_PREDICT_FILES
+from .scheduler import pause, turn
 from .thumbnails import thumbnail
 
 # The spaces the Geometry map is drawn in: key -> (what the radio button says, the map from
@@ -74,22 +74,8 @@ def _file_identity(image, name: str, backbone: str) -> tuple | None:
     return (os.fspath(image), st.st_size, st.st_mtime_ns, name, backbone)
 
 
-# Try it's calls in flight per session (quotas.TRY_IN_FLIGHT)
-TRIES = InFlight(
-    TRY_IN_FLIGHT,
-    "Try it is still answering the images dropped before this one; drop it again in a moment.",
-)
-
-
 class Insight:
     """Prediction, evidence and geometry of the current head (mixed into ``Project``)."""
-
-    def try_image(self, backbone, image, name: str = "image") -> dict[str, Any]:
-        """``predict`` for Try it, whose event is served outside Gradio's queue: at most
-        TRY_IN_FLIGHT calls of one session at once (a waiting call holds a server thread), the
-        next refused at once with ProjectError."""
-        with TRIES.enter(self):
-            return self.predict(backbone, image, name)
 
     def predict(self, backbone, image, name: str = "image", n_neighbors: int = 6) -> dict[str, Any]:
         """Classify one image file: confidences, nearest proxy per class, nearest training images.

@@ -55,10 +55,6 @@ SLICE_S = 0.25  # images are decoded in one turn until it lasted this long
 # (least-used session first) rather than in Gradio's (first come, first served); 64 events may
 # wait in all.
 HEAVY_CONCURRENCY = {"embed": 16, "predict": 16}
-# Try it's event is served outside Gradio's queue (its messages cost the page ~90 ms of a
-# 250 ms answer), so a waiting call holds one of the server's threads: a session may have at
-# most TRY_IN_FLIGHT (running, or waiting for its turn); the page sends one per image dropped.
-TRY_IN_FLIGHT = 2
 # The live camera: a frame is a webcam picture, small by nature. Checked from its header before
 # decoding; each session's stream is answered at most LIVE_MAX_FPS times a second and for at
 # most LIVE_MAX_STREAM_S seconds (a pause of LIVE_GAP_S seconds starts a new stream).

@@ -34,7 +34,6 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
-from .limits import ProjectError
 from .quotas import (
     HEAVY_WORKERS,
     SHARE_FLOOR_S,
@@ -211,33 +210,6 @@ class FairScheduler:
             self._stop(owner)
             self._grant()
             self._wait(ticket)
-
-
-class InFlight:
-    """At most ``limit`` calls of one owner at once, running or waiting (``enter`` refuses the
-    next at once with ProjectError(``refusal``) instead of letting it wait)."""
-
-    def __init__(self, limit: int, refusal: str) -> None:
-        self.limit, self.refusal = int(limit), refusal
-        self._lock = threading.Lock()
-        self._calls = _OwnerTable()
-
-    @contextmanager
-    def enter(self, owner: Hashable) -> Iterator[None]:
-        with self._lock:
-            n = self._calls.get(owner, 0)
-            if n >= self.limit:
-                raise ProjectError(self.refusal)
-            self._calls[owner] = n + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                n = self._calls.get(owner, 1) - 1
-                if n:
-                    self._calls[owner] = n
-                else:
-                    del self._calls[owner]
 
 
 class _OwnerTable:

@@ -114,13 +114,10 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
     # even a skipped one, and the page draws each sent one). `input` fires once per drop, paste,
     # webcam photo or clear; Gradio 6.31 sent `change` twice for a photo dropped over the one
     # shown. An Example fires only `change`: its click runs the prediction once it has loaded.
-    # Outside Gradio's queue: one request and its answer, not a join and three stream messages
-    # the page handles one by one (drop to drawn 330 -> 236 ms); the fair queue still gives the
-    # work its turn, and a session has at most pj.TRY_IN_FLIGHT calls waiting (Project.try_image).
     tried = {
         "groups": pj.TRIED_IMAGE_GROUPS,
         "show_progress_on": [views.components["label"][0][0]],
-        "queue": False,
+        **heavy,
     }
     views.on(ui.image.input, predict, [ui.image], **tried)
     for examples in ui.held_out:
@@ -172,7 +169,7 @@ def predict(project, image) -> None:
     if not image:  # the image was cleared: so is the prediction
         project.last_test = None
         return
-    project.try_image(pj.load_backbone(project.backbone_name), image, Path(image).name)
+    project.predict(pj.load_backbone(project.backbone_name), image, Path(image).name)
 
 
 def predict_many(project, files):
