@@ -164,3 +164,14 @@ def test_renaming_a_class_after_imprinting_renames_the_prediction(page, images):
     )
     assert "trousers" not in page.locator("#prediction").inner_text()
     assert "trousers" not in page.locator("#evidence").inner_text()
+
+
+def test_an_image_tried_before_any_head_is_refused_with_its_sentence(page):
+    """The refusal reaches the page as a toast with the session's sentence (an event outside
+    Gradio's queue shows only a bare "Error" badge: Try it stays in the queue)."""
+    page.get_by_role("tab", name="Try it").click()
+    page.locator("#try-image input[type=file]").set_input_files(str(PHOTO))
+    toast = page.locator("[data-testid=toast-body]").first
+    toast.wait_for()
+    assert "There is no classifier yet: add images and press Imprint." in toast.inner_text()
+    assert not page.locator("#try-note").inner_text().strip()  # nothing explained
