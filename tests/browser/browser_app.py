@@ -99,15 +99,42 @@ def axe_violations(page, impacts=("serious", "critical")) -> list[dict]:
             f"axe-core is missing ({AXE_JS.relative_to(ROOT)}): run scripts/test.sh, or "
             "npm install --prefix .cache/axe axe-core@4"
         )
-    # an output being updated is faded on purpose (Gradio's pending look): measure it settled
-    page.wait_for_function("() => !document.querySelector('.pending, .generating')")
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE_JS))
-    result = page.evaluate(
-        """async () => {
-        const r = await axe.run(document);
-        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-            nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))}));
-        }"""
-    )
-    return [v for v in result if v["impact"] in impacts]
+    page.evaluate(WATCH_BUSY)
+    # An output being updated is faded on purpose (Gradio's pending look, opacity 0.2), and an
+    # event sent just before (a tab's select) may only turn pending while axe runs: a scan that
+    # saw the page busy at any moment is thrown away and taken again once it has settled.
+    for _ in range(5):
+        page.wait_for_function(SETTLED, polling=50, timeout=60_000)
+        result = page.evaluate(
+            """async () => {
+            window.busySeen = false;
+            const r = await axe.run(document);
+            return {busy: window.busySeen || !!document.querySelector(BUSY),
+                violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.map(n => ({target: n.target.join(' '),
+                                           summary: n.failureSummary}))}))};
+            }""".replace("BUSY", repr(BUSY))
+        )
+        if not result["busy"]:
+            return [v for v in result["violations"] if v["impact"] in impacts]
+    pytest.fail("the page never stayed settled through an axe-core scan (5 tries)")
+
+
+BUSY = ".pending, .generating"
+# Notes whether any output turned busy since ``busySeen`` was last cleared.
+WATCH_BUSY = """() => {
+    if (window.busyWatch) return;
+    window.busyWatch = new MutationObserver(() => {
+        if (document.querySelector(BUSY)) window.busySeen = true;
+    });
+    window.busyWatch.observe(document.body,
+        {subtree: true, childList: true, attributes: true, attributeFilter: ['class']});
+}""".replace("BUSY", repr(BUSY))
+# No output busy now, nor in the last 700 ms.
+SETTLED = """() => {
+    const now = performance.now();
+    if (document.querySelector(BUSY)) { window.lastBusy = now; return false; }
+    return now - (window.lastBusy ?? -1e9) > 700;
+}""".replace("BUSY", repr(BUSY))
