@@ -93,3 +93,49 @@ def test_a_held_out_example_runs_one_prediction(page, url):
     shown(page)
     assert predictions(url) - before == 1
     assert page.locator("#prediction").inner_text().strip()
+
+
+def test_an_image_given_while_the_last_is_answered_is_answered_next(page, url, images):
+    """A photo dropped while the one before is still being answered (a busy server) is answered
+    after it, and the panel ends on it: Gradio's default for `input` ("once") dropped it, and
+    the panel showed the new photo beside the old one's result. The first answer is made slow
+    here by holding its request to Gradio's queue until the second photo has been given."""
+    train, test = images
+    teach_and_imprint(page, train, n=3)
+    page.get_by_role("tab", name="Try it").click()
+    predict_fn = page.evaluate(
+        """() => window.gradio_config.dependencies
+              .filter(d => /^predict(_\\d+)?$/.test(d.api_name || ''))
+              .map(d => d.id)"""
+    )
+    assert predict_fn, "no predict endpoint in the page's config"
+    held = []
+
+    def hold_the_first_prediction(route):
+        body = json.loads(route.request.post_data or "{}")
+        if not held and body.get("fn_index") in predict_fn:
+            held.append(route)  # answered below, once the second photo has been given
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_prediction)
+    first, second = test["Trouser"][0], test["Sneaker"][0]
+    before = predictions(url)
+    drop = page.locator("#try-image input[type=file]")
+    drop.set_input_files(str(first))
+    for _ in range(200):  # the route handler runs while the page waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first photo's prediction never reached the queue"
+    drop.set_input_files(str(second))
+    page.wait_for_timeout(300)  # the second `input` has come and found the first pending
+    held[0].continue_()
+    page.wait_for_function(  # 60 s, not the default 240: without the fix it never comes
+        "name => document.querySelector('#try-note').innerText.includes(name)",
+        arg=f"{Path(second).name}' as the current head sees it",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(SETTLE_MS)
+    assert "sneakers" in page.locator("#prediction").inner_text().lower()
+    assert predictions(url) - before == 2, "each photo answered once"
