@@ -126,7 +126,10 @@ def build(views: Views) -> SimpleNamespace:
 
 
 def wire(views: Views, ui: SimpleNamespace) -> None:
-    views.on(ui.files.upload, sort_pile, [ui.files], **HEAVY)
+    # always_last: images dropped while the pile is being sorted join the box's list, and the
+    # pile is sorted again once the sort running ends (Gradio's default, "once", dropped that
+    # event: the box listed images the results did not hold)
+    views.on(ui.files.upload, sort_pile, [ui.files], trigger_mode="always_last", **HEAVY)
     views.on(ui.order.input, lambda project, order: project.set_pile_sort(order), [ui.order])
     for slot in ui.slots:
         for button in slot.add:

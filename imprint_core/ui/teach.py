@@ -95,6 +95,10 @@ def wire(views: Views, ui: SimpleNamespace, backbone, more_imprint_buttons=()) -
         extra=[ui.message],
         js="(project, files, paths) => [project, files, JSON.stringify("
         "window.imprintFolderPaths || [])]",
+        # multiple: a folder chosen while the last is still imported is imported too (each
+        # event takes its own files and paths; the session's lock runs them one at a time).
+        # Gradio's default, "once", dropped it: the button stays usable while an import runs.
+        trigger_mode="multiple",
         **HEAVY,
     )
     views.on(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,49 @@ def test_geometry_tab_after_an_example_project(page):
     page.locator("#use-auto").click()
     page.get_by_role("tab", name="Result").click()
     page.wait_for_selector("#summary :text('gen=kmeans')", timeout=120_000)  # the advised k
+
+
+def test_a_folder_chosen_while_the_last_is_imported_is_imported_too(page, images, tmp_path):
+    """A second folder chosen while the first is still being imported is imported as well:
+    Gradio's default for `upload` ("once") dropped its event, and its classes never came. The
+    first import is made slow here by holding its request to Gradio's queue until the second
+    folder has been chosen."""
+    train, _ = images
+    sets = {"first": ("Trouser", "Sneaker"), "second": ("T-shirt",)}
+    for name, classes in sets.items():
+        for cls in classes:
+            folder = tmp_path / name / cls.lower().replace("-", "")
+            folder.mkdir(parents=True)
+            for i, path in enumerate(train[cls][:2]):
+                (folder / f"{i}.png").write_bytes(Path(path).read_bytes())
+    import_fn = page.evaluate(
+        """() => window.gradio_config.dependencies
+              .filter(d => /^import_folder(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
+    )
+    assert import_fn, "no import_folder endpoint in the page's config"
+    held = []
+
+    def hold_the_first_import(route):
+        body = json.loads(route.request.post_data or "{}")
+        if not held and body.get("fn_index") in import_fn:
+            held.append(route)  # answered below, once the second folder has been chosen
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_import)
+    page.get_by_text("Bulk import: a folder or a zip with one folder per class").click()
+    page.locator("#folder-upload").wait_for()
+    page.locator("input[webkitdirectory]").set_input_files(str(tmp_path / "first"))
+    for _ in range(200):  # the route handler runs while the page waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first folder's import never reached the queue"
+    page.locator("input[webkitdirectory]").set_input_files(str(tmp_path / "second"))
+    page.wait_for_timeout(300)  # the second `upload` has come and found the first pending
+    held[0].continue_()
+    names = (
+        "['trouser', 'sneaker', 'tshirt'].every(n => [...document.querySelectorAll"
+        "('[id^=name-] input')].some(i => i.value === n))"
+    )
+    page.wait_for_function(f"() => {names}", timeout=60_000)

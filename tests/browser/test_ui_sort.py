@@ -5,6 +5,7 @@ the table change."""
 from __future__ import annotations
 
 import csv
+import json
 import zipfile
 
 from browser_app import MARKS, teach_and_imprint, wait_text
@@ -65,3 +66,43 @@ def test_sort_a_zip_download_it_and_teach_from_a_least_sure_image(page, images, 
     assert name not in page.locator("#pile-unsure-0").inner_text()
     # the downloads held the pile under the old head: withdrawn with a sentence
     wait_text(page, "#pile_zip-note", "download it again")
+
+
+def test_a_pile_given_while_the_last_is_sorted_is_sorted_next(page, images, tmp_path):
+    """Images dropped while the pile is still being sorted join the box's list, and the pile is
+    sorted again with them: Gradio's default for `upload` ("once") dropped that event, and the
+    box listed 10 images beside the results for 6. The first sort is made slow here by holding
+    its request to Gradio's queue until the other images have been given."""
+    train, test = images
+    teach_and_imprint(page, train, n=3)
+    page.get_by_role("tab", name="Sort images").click()
+    sort_fn = page.evaluate(
+        """() => window.gradio_config.dependencies
+              .filter(d => /^sort_pile(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
+    )
+    assert sort_fn, "no sort_pile endpoint in the page's config"
+    held = []
+
+    def hold_the_first_sort(route):
+        body = json.loads(route.request.post_data or "{}")
+        if not held and body.get("fn_index") in sort_fn:
+            held.append(route)  # answered below, once the second pile has been given
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_sort)
+    drop = page.locator("#pile-files input[type=file]")
+    drop.set_input_files([str(p) for p in train["Trouser"][3:9]])
+    for _ in range(200):  # the route handler runs while the page waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first pile's sort never reached the queue"
+    drop.set_input_files([str(p) for p in test["Sneaker"][:4]])
+    page.wait_for_timeout(300)  # the second `upload` has come and found the first pending
+    held[0].continue_()
+    page.wait_for_function(  # 60 s, not the default 240: without the fix it never comes
+        "() => document.querySelector('#pile-note').innerText"
+        ".includes('10 images sorted by the current classifier')",
+        timeout=60_000,
+    )
