@@ -59,8 +59,11 @@ def wire(views: Views, ui: SimpleNamespace, tab: gr.Tab, method_ui: SimpleNamesp
     """The Geometry tab's events; ``method_ui`` holds the Method tab's backbone and option
     widgets, which "Apply the advice" reads."""
     heavy = {"concurrency_id": "predict", "concurrency_limit": pj.HEAVY_CONCURRENCY["predict"]}
+    # always_last: a setting changed while the map is being drawn is drawn next (the controls
+    # stay usable meanwhile; Gradio's default, "once", dropped the change and the map no longer
+    # matched them)
     for trigger in (tab.select, ui.method.input, ui.dim.input, ui.space.input):
-        views.on(trigger, draw, [ui.method, ui.dim, ui.space], **heavy)
+        views.on(trigger, draw, [ui.method, ui.dim, ui.space], trigger_mode="always_last", **heavy)
     views.on(ui.k_curve.click, k_curve, **heavy)
     views.on(ui.use_auto.click, apply_advice, [method_ui.backbone, *method_ui.widgets])
 
