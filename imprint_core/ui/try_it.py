@@ -119,13 +119,15 @@ def wire(views: Views, ui: SimpleNamespace) -> None:
         "show_progress_on": [views.components["label"][0][0]],
         **heavy,
     }
-    # always_last: an image given while the one before is still being answered is answered
-    # after it. Gradio's default for `input`, "once", dropped it: the panel then showed the new
-    # image beside the old one's result (a paste right after the clear that switching to the
-    # clipboard sends, on a busy machine).
+    # always_last: an image given (or a held-out Example clicked) while the one before is still
+    # being answered is answered after it. Gradio's default, "once", dropped it: the panel then
+    # showed the new image beside the old one's result (a paste right after the clear that
+    # switching to the clipboard sends, on a busy machine).
     views.on(ui.image.input, predict, [ui.image], trigger_mode="always_last", **tried)
     for examples in ui.held_out:
-        views.on(examples.load_input_event.then, predict, [ui.image], **tried)
+        views.on(
+            examples.load_input_event.then, predict, [ui.image], trigger_mode="always_last", **tried
+        )
     views.on(
         ui.many.upload,
         predict_many,

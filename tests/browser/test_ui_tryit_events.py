@@ -139,3 +139,47 @@ def test_an_image_given_while_the_last_is_answered_is_answered_next(page, url, i
     page.wait_for_timeout(SETTLE_MS)
     assert "sneakers" in page.locator("#prediction").inner_text().lower()
     assert predictions(url) - before == 2, "each photo answered once"
+
+
+def test_a_held_out_example_clicked_while_the_last_is_answered_is_answered_next(page, url):
+    """A second held-out Example clicked while the first is still being answered is answered
+    after it, and the panel ends on it (the prediction follows the Example's load: Gradio's
+    default, "once", dropped it once the first was pending, and the panel showed the second
+    image beside the first one's result)."""
+    page.locator("#example-fashion3").click()
+    wait_for_names(page, ["Sneaker", "T-shirt", "Trouser"])
+    page.locator("#imprint").click()
+    page.wait_for_selector("#status :text('Imprinted 3 classes')")
+    page.get_by_role("tab", name="Try it").click()
+    predict_fn = page.evaluate(
+        """() => window.gradio_config.dependencies
+              .filter(d => /^predict(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
+    )
+    held = []
+
+    def hold_the_first_prediction(route):
+        body = json.loads(route.request.post_data or "{}")
+        if not held and body.get("fn_index") in predict_fn:
+            held.append(route)  # answered below, once the second Example has been clicked
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold_the_first_prediction)
+    thumbs = page.locator("#held-out-fashion3")
+    before = predictions(url)
+    thumbs.get_by_role("button", name=re.compile(r"^Sneaker \(1\)$")).click()
+    for _ in range(200):  # the route handler runs while the page waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first Example's prediction never reached the queue"
+    thumbs.get_by_role("button", name=re.compile(r"^Trouser \(9\)$")).click()
+    page.wait_for_timeout(1000)  # the second Example has loaded and found the first pending
+    held[0].continue_()
+    for _ in range(600):  # without the fix only the first prediction ever runs
+        if predictions(url) - before >= 2:
+            break
+        page.wait_for_timeout(100)
+    assert predictions(url) - before == 2, "each Example answered once"
+    page.wait_for_timeout(SETTLE_MS)
+    assert page.locator("#prediction").inner_text().strip().lower().startswith("trouser")
