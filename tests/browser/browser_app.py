@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,44 @@ SETTLED = """() => {
     if (document.querySelector(BUSY)) { window.lastBusy = now; return false; }
     return now - (window.lastBusy ?? -1e9) > 700;
 }""".replace("BUSY", repr(BUSY))
+
+
+def hold_first_event(page, endpoint: str) -> list:
+    """Hold the page's first request to Gradio's queue for the event ``endpoint`` (its
+    api_name, or ``endpoint_1``, ...) until the test calls ``continue_()`` on it: that event is
+    then as slow as the test likes. Returns the list the held route is put in."""
+    ids = page.evaluate(
+        "pattern => window.gradio_config.dependencies"
+        ".filter(d => new RegExp(pattern).test(d.api_name || '')).map(d => d.id)",
+        rf"^{endpoint}(_\d+)?$",
+    )
+    assert ids, f"no {endpoint} endpoint in the page's config"
+    held = []
+
+    def hold(route):
+        body = json.loads(route.request.post_data or "{}")
+        if not held and body.get("fn_index") in ids:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/queue/join*", hold)
+    return held
+
+
+def wait_held(page, held: list):
+    """The route ``hold_first_event`` held (its handler runs while the page waits)."""
+    for _ in range(200):
+        if held:
+            return held[0]
+        page.wait_for_timeout(50)
+    pytest.fail("the held event's request never reached the queue")
+
+
+def events_run(url, endpoint: str) -> int:
+    """How many ``endpoint`` events (endpoint, endpoint_1, ...) the server has run, from
+    Gradio's own record (the app runs with ``GRADIO_PROFILING=1``)."""
+    with urllib.request.urlopen(url["address"] + "gradio_api/profiling/traces", timeout=30) as r:
+        traces = json.load(r)
+    name = re.compile(rf"{endpoint}(_\d+)?")
+    return sum(bool(name.fullmatch(t.get("fn_name") or "")) for t in traces)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_app import MARKS, rename, upload, wait_for_names
+from browser_app import MARKS, hold_first_event, rename, upload, wait_for_names, wait_held
 
 pytestmark = MARKS
 
@@ -82,7 +82,6 @@ def test_a_blank_name_shows_an_error_and_keeps_the_old_one(page):
 def test_card_edits_update_in_place_without_re_rendering_the_cards(page, images):
     """A re-render is an event of its own (the browser asks for it when the cards change) and
     replaces every card's handlers; renaming, uploading or deleting in one card needs none."""
-    import json
 
     train, _ = images
     triggers: list[int] = []  # the component behind each event the browser sends
@@ -169,7 +168,6 @@ def test_a_card_of_phone_photos_loads_small_thumbnails(page, tmp_path):
 @pytest.mark.stale_event_expected
 def test_a_click_lost_to_a_re_render_says_so_in_a_sentence(page):
     """Simulate the race: the page asks for a handler number the server no longer has."""
-    import json
 
     def stale(route):
         body = json.loads(route.request.post_data)
@@ -287,32 +285,14 @@ def test_a_folder_chosen_while_the_last_is_imported_is_imported_too(page, images
             folder.mkdir(parents=True)
             for i, path in enumerate(train[cls][:2]):
                 (folder / f"{i}.png").write_bytes(Path(path).read_bytes())
-    import_fn = page.evaluate(
-        """() => window.gradio_config.dependencies
-              .filter(d => /^import_folder(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
-    )
-    assert import_fn, "no import_folder endpoint in the page's config"
-    held = []
-
-    def hold_the_first_import(route):
-        body = json.loads(route.request.post_data or "{}")
-        if not held and body.get("fn_index") in import_fn:
-            held.append(route)  # answered below, once the second folder has been chosen
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_import)
+    held = hold_first_event(page, "import_folder")  # answered once the second is chosen
     page.get_by_text("Bulk import: a folder or a zip with one folder per class").click()
     page.locator("#folder-upload").wait_for()
     page.locator("input[webkitdirectory]").set_input_files(str(tmp_path / "first"))
-    for _ in range(200):  # the route handler runs while the page waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first folder's import never reached the queue"
+    first_import = wait_held(page, held)
     page.locator("input[webkitdirectory]").set_input_files(str(tmp_path / "second"))
     page.wait_for_timeout(300)  # the second `upload` has come and found the first pending
-    held[0].continue_()
+    first_import.continue_()
     names = (
         "['trouser', 'sneaker', 'tshirt'].every(n => [...document.querySelectorAll"
         "('[id^=name-] input')].some(i => i.value === n))"

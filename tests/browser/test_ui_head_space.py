@@ -6,14 +6,11 @@ and names the space on the plot."""
 from __future__ import annotations
 
 import base64
-import json
-import re
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import sklearn.datasets
-from browser_app import MARKS, teach_and_imprint, wait_text
+from browser_app import MARKS, events_run, hold_first_event, teach_and_imprint, wait_held, wait_text
 from scipy.spatial import Delaunay
 
 pytestmark = MARKS
@@ -95,46 +92,21 @@ def test_a_map_setting_changed_while_the_map_is_drawn_is_drawn_next(page, url, i
     teach_and_imprint(page, train, n=3)
     page.get_by_role("tab", name="Geometry").click()
     page.wait_for_selector("#geometry-map .js-plotly-plot")
-    draw_fn = page.evaluate(
-        """() => window.gradio_config.dependencies
-              .filter(d => /^draw(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
-    )
-    assert draw_fn, "no draw endpoint in the page's config"
     page.wait_for_timeout(1000)  # the tab's own drawing has ended
-    held = []
-
-    def hold_the_first_drawing(route):
-        body = json.loads(route.request.post_data or "{}")
-        if not held and body.get("fn_index") in draw_fn:
-            held.append(route)  # answered below, once the setting has been changed back
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_drawing)
-    before = drawings(url)
+    held = hold_first_event(page, "draw")  # answered once the setting is changed back
+    before = events_run(url, "draw")
     page.get_by_label("3-D").check()
-    for _ in range(200):  # the route handler runs while the page waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the 3-D drawing never reached the queue"
+    first_drawing = wait_held(page, held)
     page.get_by_label("2-D").check()
     page.wait_for_timeout(300)  # the second `input` has come and found the first pending
-    held[0].continue_()
+    first_drawing.continue_()
     for _ in range(600):  # without the fix only the 3-D drawing ever runs
-        if drawings(url) - before >= 2:
+        if events_run(url, "draw") - before >= 2:
             break
         page.wait_for_timeout(100)
-    assert drawings(url) - before == 2, "each change drawn once"
+    assert events_run(url, "draw") - before == 2, "each change drawn once"
     page.wait_for_function("() => !document.querySelector('#geometry-map .pending')")
     kinds = page.evaluate(
         "() => document.querySelector('#geometry-map .js-plotly-plot').data.map(t => t.type)"
     )
     assert "scatter3d" not in kinds, kinds
-
-
-def drawings(url) -> int:
-    """How many map drawings the server has run (Gradio's profiling record)."""
-    with urllib.request.urlopen(url["address"] + "gradio_api/profiling/traces", timeout=30) as r:
-        traces = json.load(r)
-    return sum(bool(re.fullmatch(r"draw(_\d+)?", t.get("fn_name") or "")) for t in traces)

@@ -5,10 +5,9 @@ the table change."""
 from __future__ import annotations
 
 import csv
-import json
 import zipfile
 
-from browser_app import MARKS, teach_and_imprint, wait_text
+from browser_app import MARKS, hold_first_event, teach_and_imprint, wait_held, wait_text
 
 pytestmark = MARKS
 
@@ -76,31 +75,13 @@ def test_a_pile_given_while_the_last_is_sorted_is_sorted_next(page, images, tmp_
     train, test = images
     teach_and_imprint(page, train, n=3)
     page.get_by_role("tab", name="Sort images").click()
-    sort_fn = page.evaluate(
-        """() => window.gradio_config.dependencies
-              .filter(d => /^sort_pile(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
-    )
-    assert sort_fn, "no sort_pile endpoint in the page's config"
-    held = []
-
-    def hold_the_first_sort(route):
-        body = json.loads(route.request.post_data or "{}")
-        if not held and body.get("fn_index") in sort_fn:
-            held.append(route)  # answered below, once the second pile has been given
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_sort)
+    held = hold_first_event(page, "sort_pile")  # answered once the other images are given
     drop = page.locator("#pile-files input[type=file]")
     drop.set_input_files([str(p) for p in train["Trouser"][3:9]])
-    for _ in range(200):  # the route handler runs while the page waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first pile's sort never reached the queue"
+    first_sort = wait_held(page, held)
     drop.set_input_files([str(p) for p in test["Sneaker"][:4]])
     page.wait_for_timeout(300)  # the second `upload` has come and found the first pending
-    held[0].continue_()
+    first_sort.continue_()
     page.wait_for_function(  # 60 s, not the default 240: without the fix it never comes
         "() => document.querySelector('#pile-note').innerText"
         ".includes('10 images sorted by the current classifier')",

@@ -6,23 +6,26 @@ the events it ran (the app runs with ``GRADIO_PROFILING=1``)."""
 from __future__ import annotations
 
 import base64
-import json
 import re
-import urllib.request
 from pathlib import Path
 
-from browser_app import MARKS, teach_and_imprint, wait_for_names, wait_text
+from browser_app import (
+    MARKS,
+    events_run,
+    hold_first_event,
+    teach_and_imprint,
+    wait_for_names,
+    wait_held,
+    wait_text,
+)
 
 pytestmark = MARKS
 SETTLE_MS = 1500  # the duplicate came 35-90 ms after the first event; wait well past it
 
 
 def predictions(url) -> int:
-    """How many Try it prediction events the server has run (its endpoints are named
-    predict, predict_1, ...)."""
-    with urllib.request.urlopen(url["address"] + "gradio_api/profiling/traces", timeout=30) as r:
-        traces = json.load(r)
-    return sum(bool(re.fullmatch(r"predict(_\d+)?", t.get("fn_name") or "")) for t in traces)
+    """How many Try it prediction events the server has run."""
+    return events_run(url, "predict")
 
 
 def shown(page, name: str = "") -> None:
@@ -103,34 +106,15 @@ def test_an_image_given_while_the_last_is_answered_is_answered_next(page, url, i
     train, test = images
     teach_and_imprint(page, train, n=3)
     page.get_by_role("tab", name="Try it").click()
-    predict_fn = page.evaluate(
-        """() => window.gradio_config.dependencies
-              .filter(d => /^predict(_\\d+)?$/.test(d.api_name || ''))
-              .map(d => d.id)"""
-    )
-    assert predict_fn, "no predict endpoint in the page's config"
-    held = []
-
-    def hold_the_first_prediction(route):
-        body = json.loads(route.request.post_data or "{}")
-        if not held and body.get("fn_index") in predict_fn:
-            held.append(route)  # answered below, once the second photo has been given
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_prediction)
+    held = hold_first_event(page, "predict")  # answered once the second photo is given
     first, second = test["Trouser"][0], test["Sneaker"][0]
     before = predictions(url)
     drop = page.locator("#try-image input[type=file]")
     drop.set_input_files(str(first))
-    for _ in range(200):  # the route handler runs while the page waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first photo's prediction never reached the queue"
+    first_prediction = wait_held(page, held)
     drop.set_input_files(str(second))
     page.wait_for_timeout(300)  # the second `input` has come and found the first pending
-    held[0].continue_()
+    first_prediction.continue_()
     page.wait_for_function(  # 60 s, not the default 240: without the fix it never comes
         "name => document.querySelector('#try-note').innerText.includes(name)",
         arg=f"{Path(second).name}' as the current head sees it",
@@ -151,31 +135,14 @@ def test_a_held_out_example_clicked_while_the_last_is_answered_is_answered_next(
     page.locator("#imprint").click()
     page.wait_for_selector("#status :text('Imprinted 3 classes')")
     page.get_by_role("tab", name="Try it").click()
-    predict_fn = page.evaluate(
-        """() => window.gradio_config.dependencies
-              .filter(d => /^predict(_\\d+)?$/.test(d.api_name || '')).map(d => d.id)"""
-    )
-    held = []
-
-    def hold_the_first_prediction(route):
-        body = json.loads(route.request.post_data or "{}")
-        if not held and body.get("fn_index") in predict_fn:
-            held.append(route)  # answered below, once the second Example has been clicked
-        else:
-            route.continue_()
-
-    page.route("**/gradio_api/queue/join*", hold_the_first_prediction)
+    held = hold_first_event(page, "predict")  # answered once the second Example is clicked
     thumbs = page.locator("#held-out-fashion3")
     before = predictions(url)
     thumbs.get_by_role("button", name=re.compile(r"^Sneaker \(1\)$")).click()
-    for _ in range(200):  # the route handler runs while the page waits
-        if held:
-            break
-        page.wait_for_timeout(50)
-    assert held, "the first Example's prediction never reached the queue"
+    first_prediction = wait_held(page, held)
     thumbs.get_by_role("button", name=re.compile(r"^Trouser \(9\)$")).click()
     page.wait_for_timeout(1000)  # the second Example has loaded and found the first pending
-    held[0].continue_()
+    first_prediction.continue_()
     for _ in range(600):  # without the fix only the first prediction ever runs
         if predictions(url) - before >= 2:
             break
